@@ -1,0 +1,691 @@
+"""``asymtrust.fit``: one call from a model and a data frame to a :class:`FitResult`.
+
+The steps, each in its own module:
+
+1. :mod:`asymtrust.partable` — parse the syntax, apply lavaan's sem()/cfa() defaults;
+2. :mod:`asymtrust.samplestats` — sample moments per group (missing-data patterns + EM for FIML);
+3. :mod:`asymtrust.model` — the RAM matrices, built once;
+4. :mod:`asymtrust.estimate` — starting values, ML/FIML objective, optimiser;
+5. :mod:`asymtrust.vcov` — information matrices and standard errors;
+6. :mod:`asymtrust.indices` / :mod:`asymtrust.robust` — fit measures, scaled tests;
+7. :mod:`asymtrust.standardize` — standardized solution, R^2;
+8. :mod:`asymtrust.results` — the frozen result object.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import indices as ix
+from .estimate import Objective, Reparam, linear_reparam, optimise, start_values
+from .exceptions import (
+    DataError,
+    EstimationError,
+    GroupError,
+    IdentificationError,
+    InsufficientDataError,
+    LabelError,
+    OptionError,
+)
+from .model import RamModel
+from .samplestats import LOG2PI, GroupSample, complete_sample, incomplete_sample
+from .standardize import r_squared, standardize, standardized_se
+from .vcov import (
+    casewise_scores,
+    constrained_inverse,
+    first_order_information,
+    observed_information,
+)
+
+ESTIMATORS = ("ML", "MLR")
+MISSING = ("listwise", "fiml")
+_MISSING_ALIASES = {"listwise": "listwise", "fiml": "fiml", "ml": "fiml", "direct": "fiml", "ml.x": "fiml"}
+
+
+# ----------------------------------------------------------------------------- helpers
+def model_syntax(model) -> str:
+    """The lavaan syntax of a spec name, a ModelSpec, a ``.lav``/``.toml`` path or a syntax string."""
+    if hasattr(model, "syntax"):
+        return model.syntax
+    if not isinstance(model, str):
+        raise OptionError(f"model must be a spec name, a ModelSpec or lavaan syntax, not {type(model).__name__}")
+    text = model.strip()
+    if any(op in text for op in ("=~", "~", ":=", "==")):
+        return model
+    from .specs import load_spec
+
+    return load_spec(text).syntax
+
+
+@dataclass
+class SimpleParTable:
+    """A minimal parameter table (used for the baseline and saturated models)."""
+
+    table: pd.DataFrame
+    ov_names: list
+    lv_names: list
+    ngroups: int
+    meanstructure: bool
+    group_labels: list | None = None
+
+
+def _rows(records: list[tuple]) -> pd.DataFrame:
+    tab = pd.DataFrame(records, columns=["lhs", "op", "rhs", "group", "free", "ustart", "exo"])
+    tab.insert(0, "id", np.arange(1, len(tab) + 1))
+    tab["user"] = 0
+    tab["label"] = ""
+    tab["plabel"] = [f".p{i}." for i in tab["id"]]
+    tab["line"] = 0
+    return tab
+
+
+def baseline_partable(pt, samples: list[GroupSample]) -> tuple[SimpleParTable, np.ndarray]:
+    """The independence model: free variances (and means), zero covariances, the fixed-x
+    block kept as in H0. Returns the table and closed-form estimates."""
+    ov = list(pt.ov_names)
+    ovx = set(getattr(pt, "ov_x", []) or [])
+    recs = []
+    theta = []
+    k = 0
+    for g, s in enumerate(samples, start=1):
+        for i, v in enumerate(ov):
+            if v in ovx:
+                recs.append((v, "~~", v, g, 0, np.nan, 1))
+            else:
+                k += 1
+                recs.append((v, "~~", v, g, k, np.nan, 0))
+                theta.append(_indep_var(s, i))
+        xs = [v for v in ov if v in ovx]
+        for a in range(len(xs)):
+            for b in range(a + 1, len(xs)):
+                recs.append((xs[a], "~~", xs[b], g, 0, np.nan, 1))
+        if pt.meanstructure:
+            for i, v in enumerate(ov):
+                if v in ovx:
+                    recs.append((v, "~1", "", g, 0, np.nan, 1))
+                else:
+                    k += 1
+                    recs.append((v, "~1", "", g, k, np.nan, 0))
+                    theta.append(_indep_mean(s, i))
+    tab = _rows(recs)
+    return SimpleParTable(tab, ov, [], len(samples), bool(pt.meanstructure)), np.array(theta)
+
+
+def _indep_var(s: GroupSample, i: int) -> float:
+    if s.missing:
+        vals = np.concatenate([pt.X[:, list(pt.obs).index(i)] for pt in s.patterns if i in pt.obs])
+        return float(np.var(vals))
+    return float(s.cov[i, i])
+
+
+def _indep_mean(s: GroupSample, i: int) -> float:
+    if s.missing:
+        vals = np.concatenate([pt.X[:, list(pt.obs).index(i)] for pt in s.patterns if i in pt.obs])
+        return float(np.mean(vals))
+    return float(s.mean[i])
+
+
+def saturated_partable(ov: list[str], ngroups: int, meanstructure: bool) -> SimpleParTable:
+    """The unrestricted (H1) model: all variances, covariances (and means) free."""
+    recs = []
+    k = 0
+    for g in range(1, ngroups + 1):
+        for j in range(len(ov)):
+            for i in range(j, len(ov)):
+                k += 1
+                recs.append((ov[i], "~~", ov[j], g, k, np.nan, 0))
+        if meanstructure:
+            for v in ov:
+                k += 1
+                recs.append((v, "~1", "", g, k, np.nan, 0))
+    return SimpleParTable(_rows(recs), list(ov), [], ngroups, meanstructure)
+
+
+def saturated_theta(ov: list[str], samples: list[GroupSample], meanstructure: bool) -> np.ndarray:
+    vals = []
+    for s in samples:
+        p = len(ov)
+        for j in range(p):
+            for i in range(j, p):
+                vals.append(s.cov[i, j])
+        if meanstructure:
+            vals.extend(s.mean)
+    return np.array(vals)
+
+
+def exo_values(pt, samples: list[GroupSample]) -> list[dict]:
+    """Sample values of the fixed-x moments, per group."""
+    tab = pt.table
+    pos = {v: i for i, v in enumerate(pt.ov_names)}
+    out = []
+    for g, s in enumerate(samples, start=1):
+        d = {}
+        rows = tab[(tab["group"] == g) & (tab["exo"] == 1)]
+        for r in rows.itertuples(index=False):
+            if r.op == "~~":
+                d[(r.lhs, r.op, r.rhs)] = float(s.cov[pos[r.lhs], pos[r.rhs]])
+            elif r.op == "~1":
+                d[(r.lhs, r.op, r.rhs)] = float(s.mean[pos[r.lhs]])
+        out.append(d)
+    return out
+
+
+def _param_values(tab: pd.DataFrame, theta: np.ndarray, model: RamModel) -> dict[str, float]:
+    """Map labels and plabels to parameter values (for `:=` and `==`)."""
+    vals: dict[str, float] = {}
+    for r in tab.itertuples(index=False):
+        if r.op not in ("=~", "~", "~~", "~1"):
+            continue
+        if r.free > 0:
+            v = theta[int(r.free) - 1]
+        else:
+            v = _fixed_value(r, model)
+        vals[r.plabel] = v
+        if r.label and r.label not in vals:
+            vals[r.label] = v
+    return vals
+
+
+def _fixed_value(r, model: RamModel) -> float:
+    g = model.groups[int(r.group) - 1]
+    idx = model.node_index
+    if r.op == "=~":
+        return g.A0[idx[r.rhs], idx[r.lhs]]
+    if r.op == "~":
+        return g.A0[idx[r.lhs], idx[r.rhs]]
+    if r.op == "~~":
+        return g.S0[idx[r.lhs], idx[r.rhs]]
+    return g.m0[idx[r.lhs]]
+
+
+def _constraint_reparam(tab: pd.DataFrame, model: RamModel) -> tuple[Reparam, int]:
+    """Linear equality constraints (``==`` rows) as a null-space reparametrisation."""
+    from .syntax import compile_expression
+
+    cons = tab[tab["op"] == "=="]
+    bad = tab[tab["op"].isin(["<", ">"])]
+    if len(bad):
+        r = bad.iloc[0]
+        raise OptionError(f"line {int(r.line)}: inequality constraint '{r.lhs} {r.op} {r.rhs}' is not supported; use a fixed value or reparametrise")
+    K = model.n_free
+    if not len(cons):
+        return linear_reparam(K, None, None), 0
+    base = _param_values(tab, np.zeros(K), model)
+    names = list(base)
+    funcs = []
+    for r in cons.itertuples(index=False):
+        f_l = compile_expression(str(r.lhs), names, line=int(r.line) or None)
+        f_r = compile_expression(str(r.rhs), names, line=int(r.line) or None)
+        funcs.append((f_l, f_r))
+
+    def h(theta):
+        v = _param_values(tab, theta, model)
+        return np.array([fl(v) - fr(v) for fl, fr in funcs])
+
+    def jac(theta):
+        J = np.zeros((len(funcs), K))
+        for k in range(K):
+            e = np.zeros(K)
+            e[k] = 1e-3
+            J[:, k] = (h(theta + e) - h(theta - e)) / 2e-3
+        return J
+
+    z0 = np.zeros(K)
+    H = jac(z0)
+    H2 = jac(np.linspace(0.3, 1.7, K))
+    if not np.allclose(H, H2, atol=1e-6):
+        raise OptionError("nonlinear equality constraints are not supported; only linear '==' constraints")
+    c = h(z0)
+    H[np.abs(H) < 1e-9] = 0.0
+    rank = np.linalg.matrix_rank(H)
+    return linear_reparam(K, H, -c), int(rank)
+
+
+# ----------------------------------------------------------------------------- data
+def _prepare(data: pd.DataFrame, ov: list[str], group: str | None, missing: str, ov_x: list[str]):
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    cols = list(data.columns)
+    dup = sorted({c for c in cols if cols.count(c) > 1})
+    if dup:
+        raise DataError(f"column {dup[0]!r} appears more than once in the data")
+    for v in ov:
+        col = data[v]
+        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+            conv = pd.to_numeric(col, errors="coerce")
+            bad = col.notna() & conv.isna()
+            if bad.any():
+                ex = col[bad].iloc[0]
+                raise DataError(f"column {v!r} is not numeric: {int(bad.sum())} row(s) hold text such as {ex!r}")
+    X = data[ov].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    if np.isinf(X).any():
+        j = int(np.where(np.isinf(X).any(axis=0))[0][0])
+        raise DataError(f"column {ov[j]!r} holds {int(np.isinf(X[:, j]).sum())} infinite value(s)")
+    if group is not None:
+        if group not in data.columns:
+            raise GroupError(f"grouping column {group!r} is not in the data")
+        gcol = data[group]
+        keep = gcol.notna().to_numpy()
+        levels = list(pd.unique(gcol[keep]))
+        if len(levels) < 2:
+            raise GroupError(f"grouping column {group!r} has a single level ({levels[0] if levels else 'none'}); multi-group SEM needs at least two")
+        gidx = [np.flatnonzero((gcol == lv).to_numpy() & keep) for lv in levels]
+        labels = [str(lv) for lv in levels]
+    else:
+        gidx = [np.arange(len(data))]
+        labels = None
+    samples = []
+    xpos = [ov.index(x) for x in ov_x]
+    for rows in gidx:
+        Xg = X[rows]
+        if missing == "listwise":
+            Xg = Xg[~np.isnan(Xg).any(axis=1)]
+            if Xg.shape[0] == 0:
+                raise InsufficientDataError("no complete cases: every row has a missing value on a model variable (use missing='fiml')")
+            samples.append(complete_sample(Xg))
+        else:
+            if xpos:
+                Xg = Xg[~np.isnan(Xg[:, xpos]).any(axis=1)]
+            if np.isnan(Xg).any():
+                samples.append(incomplete_sample(Xg))
+            else:
+                s = complete_sample(Xg)
+                s.missing = False
+                samples.append(s)
+    return samples, labels
+
+
+# ----------------------------------------------------------------------------- main entry
+def fit(model, data: pd.DataFrame, *, estimator: str = "ML", missing: str = "listwise",
+        group: str | None = None, group_equal: Sequence[str] = (), group_partial: Sequence[str] = (),
+        se: str | None = None, information: str | None = None, bootstrap: int = 0,
+        seed: int | None = None, std_lv: bool = False, fixed_x: bool = True,
+        meanstructure: bool | None = None, start: np.ndarray | None = None, test: str | None = None):
+    """Fit a structural equation model with lavaan's ``sem()`` defaults.
+
+    Parameters
+    ----------
+    model : str or ModelSpec
+        A bundled spec name (``"fig1"``), a :class:`~asymtrust.specs.ModelSpec`, a path to a
+        ``.lav``/``.toml`` file, or a lavaan-syntax string.
+    data : pandas.DataFrame
+        One row per respondent. Reverse-keyed items should already be recoded
+        (:func:`asymtrust.recode_reverse`).
+    estimator : {"ML", "MLR"}
+        ``"MLR"``: ML estimates with Huber-White robust SEs and the Yuan-Bentler
+        (Mplus variant) scaled test, as lavaan's ``estimator="MLR"``.
+    missing : {"listwise", "fiml"}
+        ``"fiml"`` is lavaan's ``missing="ml"``: case-wise likelihood under MAR.
+    group : str, optional
+        Grouping column for a multi-group model (groups in order of first appearance).
+    group_equal : sequence of str
+        lavaan's ``group.equal``: any of ``loadings, intercepts, means, residuals,
+        residual.covariances, lv.variances, lv.covariances, regressions``.
+    se : {None, "standard", "robust", "bootstrap", "none"}
+        Default: ``"standard"`` for ML, ``"robust"`` (Huber-White) for MLR.
+    information : {None, "expected", "observed"}
+        Default as lavaan: expected for complete-data ML, observed for FIML and MLR.
+    bootstrap : int
+        Number of bootstrap replicates when ``se="bootstrap"`` (default 1000).
+    seed : int, optional
+        Seed for the bootstrap.
+
+    Returns
+    -------
+    FitResult
+
+    Examples
+    --------
+    >>> import asymtrust
+    >>> hs = asymtrust.load_dataset("hs1939")
+    >>> res = asymtrust.fit("visual =~ x1 + x2 + x3; textual =~ x4 + x5 + x6; speed =~ x7 + x8 + x9", hs)
+    >>> round(res.fit_indices["chisq"], 3)
+    85.306
+
+    In R: ``lavaan::cfa(model, data = HolzingerSwineford1939)``.
+    """
+    from .partable import build_partable
+    from .results import FitResult
+
+    estimator = str(estimator).upper()
+    if estimator not in ESTIMATORS:
+        raise OptionError(f"estimator must be one of {', '.join(ESTIMATORS)}, not {estimator!r}")
+    miss = _MISSING_ALIASES.get(str(missing).lower())
+    if miss is None:
+        raise OptionError(f"missing must be 'listwise' or 'fiml', not {missing!r}")
+    if se is None:
+        se = "robust" if estimator == "MLR" else "standard"
+    se = {"robust.huber.white": "robust"}.get(se, se)
+    if se not in ("standard", "robust", "bootstrap", "none"):
+        raise OptionError(f"se must be 'standard', 'robust', 'bootstrap' or 'none', not {se!r}")
+    if se == "bootstrap":
+        bootstrap = int(bootstrap or 1000)
+        if bootstrap <= 0:
+            raise OptionError(f"bootstrap must be a positive number of replicates, not {bootstrap}")
+    if information is None:
+        information = "observed" if (miss == "fiml" or estimator == "MLR") else "expected"
+    if information not in ("expected", "observed"):
+        raise OptionError(f"information must be 'expected' or 'observed', not {information!r}")
+
+    syntax = model_syntax(model)
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    # groups first: the parameter table needs their number
+    ngroups, group_labels = 1, None
+    if group is not None:
+        if group not in data.columns:
+            raise GroupError(f"grouping column {group!r} is not in the data")
+        levels = list(pd.unique(data[group].dropna()))
+        if len(levels) < 2:
+            raise GroupError(f"grouping column {group!r} has a single level ({levels[0] if levels else 'none'}); multi-group SEM needs at least two")
+        ngroups, group_labels = len(levels), [str(v) for v in levels]
+    pt = build_partable(
+        syntax, observed=[str(c) for c in data.columns], ngroups=ngroups, group_labels=group_labels,
+        meanstructure=meanstructure, fixed_x=fixed_x, group_equal=tuple(group_equal),
+        group_partial=tuple(group_partial), std_lv=std_lv, missing="ml" if miss == "fiml" else "listwise",
+    )
+    ov = list(pt.ov_names)
+    ov_x = list(getattr(pt, "ov_x", []) or []) if fixed_x else []
+    samples, labels = _prepare(data, ov, group, miss, ov_x)
+    return _fit_prepared(pt, samples, labels, estimator=estimator, miss=miss, se=se,
+                         information=information, bootstrap=bootstrap, seed=seed, start=start,
+                         syntax=syntax, data=data, group=group, options=dict(
+                             estimator=estimator, missing=miss, group=group, group_equal=list(group_equal),
+                             group_partial=list(group_partial), se=se, information=information,
+                             std_lv=std_lv, fixed_x=fixed_x), result_cls=FitResult)
+
+
+def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, bootstrap, seed, start,
+                  syntax, data, group, options, result_cls):
+    tab = pt.table
+    warnings: list[str] = []
+    N = sum(s.nobs for s in samples)
+    G = len(samples)
+    fiml = any(s.missing for s in samples)
+    model = RamModel(pt, exo_values(pt, samples))
+    if model.n_free == 0:
+        raise IdentificationError("the model has no free parameters")
+    rep, n_eq = _constraint_reparam(tab, model)
+    npar = model.n_free - n_eq
+    p = model.p
+    ms = bool(pt.meanstructure)
+    q = len(getattr(pt, "ov_x", []) or [])
+    ndat = G * (p * (p + 1) // 2 + (p if ms else 0))
+    nexo = G * (q * (q + 1) // 2 + (q if ms else 0))
+    df = ndat - nexo - npar
+    if df < 0:
+        raise IdentificationError(f"the model is not identified: {npar} free parameters but only {ndat - nexo} sample moments (df = {df})")
+    if N < npar:
+        raise InsufficientDataError(f"only {N} cases for {npar} free parameters; collect more data or simplify the model")
+    for g, s in enumerate(samples):
+        if s.nobs < 2:
+            raise InsufficientDataError(f"group {labels[g] if labels else g + 1!r} has only {s.nobs} usable case(s)")
+        sd = np.sqrt(np.clip(np.diag(s.cov), 0, None))
+        const = [ov for ov, v in zip(pt.ov_names, sd) if v < 1e-10]
+        if const:
+            where = f" in group {labels[g]!r}" if labels else ""
+            raise DataError(f"column {const[0]!r} has zero variance{where}; remove it from the model")
+    obj = Objective(model, samples, fiml=fiml)
+    theta0 = start if start is not None else start_values(pt, model, samples)
+    opt = optimise(obj, rep, np.asarray(theta0, float))
+    theta = opt.theta
+    if not opt.converged:
+        warnings.append(f"the optimiser did not converge ({opt.method}: {opt.message}); estimates are not trustworthy")
+    f, grad, imp = obj.evaluate(theta)
+    if not np.isfinite(f):
+        raise EstimationError("the model-implied covariance matrix is not positive definite at the solution; the model cannot be estimated on these data")
+
+    # --- information and standard errors -------------------------------------------
+    delta = model.delta(imp)
+    E_exp = obj.expected_information(imp, delta)
+    need_obs = information == "observed" or se == "robust" or estimator == "MLR"
+    E_obs = observed_information(obj, theta) if need_obs else None
+    A = E_obs if information == "observed" else E_exp
+    Ainv, ok = constrained_inverse(A, rep)
+    scores = None
+    B0 = None
+    if se == "robust" or estimator == "MLR":
+        scores = casewise_scores(obj, imp, delta)
+        B0 = first_order_information(scores, N)
+    vcov = None
+    if se == "standard":
+        vcov = Ainv / N if ok else None
+    elif se == "robust":
+        vcov = (Ainv @ B0 @ Ainv) / N if ok else None
+    if not ok and se != "none":
+        warnings.append("the information matrix is singular: standard errors could not be computed (the model may not be identified)")
+
+    # --- fit measures ----------------------------------------------------------------
+    fm = {}
+    fm["npar"] = float(npar)
+    fm["fmin"] = f
+    chisq = 2.0 * N * f
+    chisq = max(chisq, 0.0) if chisq > -1e-8 else chisq
+    fm["chisq"] = chisq
+    fm["df"] = float(df)
+    fm["pvalue"] = ix.chisq_pvalue(chisq, df)
+    base_pt, base_theta = baseline_partable(pt, samples)
+    base_model = RamModel(base_pt, exo_values(pt, samples))
+    base_obj = Objective(base_model, samples, fiml=fiml)
+    base_rep = linear_reparam(base_model.n_free, None, None)
+    bopt = optimise(base_obj, base_rep, base_theta)
+    chisq0 = 2.0 * N * bopt.fmin
+    df0 = float(ndat - nexo - base_model.n_free)
+    fm["baseline_chisq"] = chisq0
+    fm["baseline_df"] = df0
+    fm["baseline_pvalue"] = ix.chisq_pvalue(chisq0, df0)
+    fm["cfi"] = ix.cfi(chisq, df, chisq0, df0)
+    fm["tli"] = ix.tli(chisq, df, chisq0, df0)
+    fm["nnfi"] = fm["tli"]
+    fm.update(ix.other_incremental(chisq, df, chisq0, df0))
+    # log-likelihood (conditional on fixed x)
+    logl, logl1 = _loglik(obj, imp, samples, ms, fiml)
+    if q:
+        xpos = [list(pt.ov_names).index(x) for x in pt.ov_x]
+        for s in samples:
+            Sxx = s.cov[np.ix_(xpos, xpos)]
+            lx = -s.nobs / 2.0 * (q * LOG2PI + np.linalg.slogdet(Sxx)[1] + q)
+            logl -= lx
+            logl1 -= lx
+    fm["logl"] = logl
+    fm["unrestricted_logl"] = logl1
+    fm.update(ix.information_criteria(logl, npar, N))
+    fm["ntotal"] = float(N)
+    fm["nobs"] = float(N)
+    fm["rmsea"] = ix.rmsea(chisq, df, N, G)
+    lo, hi = ix.rmsea_ci(chisq, df, N, G)
+    fm["rmsea_ci_lower"], fm["rmsea_ci_upper"] = lo, hi
+    fm["rmsea_pvalue"] = ix.rmsea_pvalue(chisq, df, N, G)
+    fm["rmsea_notclose_pvalue"] = ix.rmsea_notclose_pvalue(chisq, df, N, G)
+    fm.update(ix.srmr(samples, imp, ms))
+    fm.update(ix.misc_indices(chisq, df, N, npar))
+
+    robust = {}
+    if estimator == "MLR" or fiml:
+        from .robust import robust_measures
+
+        robust = robust_measures(
+            pt=pt, model=model, obj=obj, theta=theta, imp=imp, delta=delta, rep=rep, samples=samples,
+            E_obs=E_obs if E_obs is not None else observed_information(obj, theta), B0=B0,
+            chisq=chisq, df=df, base=(base_pt, base_model, base_obj, bopt, chisq0, df0),
+            N=N, G=G, mlr=(estimator == "MLR"), fiml=fiml,
+        )
+        fm.update(robust)
+
+    # --- estimates table ------------------------------------------------------------
+    est = _estimates_table(pt, model, theta, imp, vcov, rep, warnings)
+    r2 = r_squared(model, theta, imp)
+    _check_improper(pt, model, theta, imp, est, warnings, labels)
+    if vcov is not None:
+        se_free = np.sqrt(np.clip(np.diag(vcov), 0, None))
+        big = [i for i, s in enumerate(se_free) if s > 1e3 * max(1.0, abs(theta[i]))]
+        for i in big[:3]:
+            r = tab[tab["free"] == i + 1].iloc[0]
+            warnings.append(f"huge standard error for {r.lhs} {r.op} {r.rhs} (SE {se_free[i]:.3g}); the parameter may not be identified")
+    if bootstrap and se == "bootstrap":
+        from .resample import bootstrap_se
+
+        est = bootstrap_se(est, pt, samples, labels, rep, theta, miss, B=bootstrap, seed=seed,
+                           syntax=syntax, data=data, group=group, options=options)
+
+    return result_cls(
+        partable=pt, estimates=est, fit_indices=pd.Series(fm, dtype=float), r2=r2,
+        converged=bool(opt.converged), warnings=warnings, theta=theta, vcov=vcov,
+        implied=[{"cov": _frame(i.sigma, pt.ov_names), "mean": pd.Series(i.mu, index=pt.ov_names)} for i in imp],
+        sample=[{"cov": _frame(s.cov, pt.ov_names), "mean": pd.Series(s.mean, index=pt.ov_names), "nobs": s.nobs} for s in samples],
+        nobs=[s.nobs for s in samples], group_labels=labels, options=options, syntax=syntax,
+        iterations=opt.iterations, optimizer=opt.method, model=model, samples=samples, objective=obj, reparam=rep,
+    )
+
+
+def _frame(M, names):
+    return pd.DataFrame(M, index=list(names), columns=list(names))
+
+
+def _loglik(obj: Objective, imp, samples, ms: bool, fiml: bool) -> tuple[float, float]:
+    from .samplestats import pattern_loglik
+
+    ll = 0.0
+    ll1 = 0.0
+    for g, s in enumerate(samples):
+        sigma, mu = imp[g].sigma, imp[g].mu
+        if s.missing:
+            ll += pattern_loglik(s.patterns, sigma, mu)
+            ll1 += s.logl_h1
+            continue
+        p = len(sigma)
+        Sinv = np.linalg.inv(sigma)
+        d = (s.mean - mu) if (ms or fiml) else np.zeros(p)
+        ld = np.linalg.slogdet(sigma)[1]
+        ll += -s.nobs / 2.0 * (p * LOG2PI + ld + np.sum(Sinv * s.cov) + d @ Sinv @ d)
+        ll1 += -s.nobs / 2.0 * (p * LOG2PI + np.linalg.slogdet(s.cov)[1] + p)
+    return float(ll), float(ll1)
+
+
+def _estimates_table(pt, model: RamModel, theta, imp, vcov, rep, warnings) -> pd.DataFrame:
+    tab = pt.table
+    struct = tab[tab["op"].isin(["=~", "~", "~~", "~1"])].copy()
+    est = np.array([theta[int(r.free) - 1] if r.free > 0 else _fixed_value(r, model) for r in struct.itertuples(index=False)])
+    se = np.full(len(struct), np.nan)
+    if vcov is not None:
+        free = struct["free"].to_numpy()
+        m = free > 0
+        se[m] = np.sqrt(np.clip(np.diag(vcov)[free[m] - 1], 0, None))
+        se[~m] = 0.0
+    struct["est"] = est
+    struct["se"] = se
+    struct["std_lv"] = standardize(model, theta, struct, kind="std_lv", implied=imp)
+    struct["std_all"] = standardize(model, theta, struct, kind="std_all", implied=imp)
+    struct["std_all_se"] = standardized_se(model, theta, struct, vcov, kind="std_all") if vcov is not None else np.nan
+    frames = [struct]
+    defs = tab[tab["op"] == ":="]
+    if len(defs):
+        frames.append(_defined_rows(tab, defs, model, theta, vcov, imp))
+    out = pd.concat(frames, ignore_index=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = out["est"] / out["se"]
+    z[(out["se"] == 0) | out["se"].isna()] = np.nan
+    out["z"] = z
+    out["pvalue"] = 2.0 * stats.norm.sf(np.abs(z))
+    zc = stats.norm.ppf(0.975)
+    out["ci_lower"] = out["est"] - zc * out["se"]
+    out["ci_upper"] = out["est"] + zc * out["se"]
+    cols = ["lhs", "op", "rhs", "group", "label", "est", "se", "z", "pvalue", "ci_lower", "ci_upper",
+            "std_lv", "std_all", "std_all_se", "free", "user", "exo", "plabel"]
+    out["group"] = out["group"].astype(int)
+    return out[cols].reset_index(drop=True)
+
+
+def _std_values(tab, struct, model, theta, kind):
+    vals = standardize(model, theta, struct, kind=kind)
+    out = {}
+    for (r, v) in zip(struct.itertuples(index=False), vals):
+        out[r.plabel] = v
+        if r.label and r.label not in out:
+            out[r.label] = v
+    return out
+
+
+def _defined_rows(tab, defs, model, theta, vcov, imp) -> pd.DataFrame:
+    """`:=` rows: value, delta-method SE (central differences), standardized versions."""
+    from .syntax import compile_expression
+
+    struct = tab[tab["op"].isin(["=~", "~", "~~", "~1"])]
+    names = list(_param_values(tab, theta, model))
+    funcs = []
+    for r in defs.itertuples(index=False):
+        try:
+            f = compile_expression(str(r.rhs), names, line=int(r.line) or None)
+        except LabelError:
+            raise
+        funcs.append((r.lhs, f))
+        names.append(r.lhs)
+
+    def evaluate(vals):
+        v = dict(vals)
+        out = []
+        for name, f in funcs:
+            v[name] = f(v)
+            out.append(v[name])
+        return np.array(out, dtype=float)
+
+    est = evaluate(_param_values(tab, theta, model))
+    K = len(theta)
+    se = np.full(len(funcs), np.nan)
+    if vcov is not None:
+        J = np.zeros((len(funcs), K))
+        h = 1e-6
+        for k in range(K):
+            e = np.zeros(K)
+            e[k] = h
+            J[:, k] = (evaluate(_param_values(tab, theta + e, model)) - evaluate(_param_values(tab, theta - e, model))) / (2 * h)
+        se = np.sqrt(np.clip(np.einsum("ik,kl,il->i", J, vcov, J), 0, None))
+    std_lv = evaluate(_std_values(tab, struct, model, theta, "std_lv"))
+    std_all = evaluate(_std_values(tab, struct, model, theta, "std_all"))
+    std_all_se = np.full(len(funcs), np.nan)
+    if vcov is not None:
+        J = np.zeros((len(funcs), K))
+        h = 1e-6
+        for k in range(K):
+            e = np.zeros(K)
+            e[k] = h
+            J[:, k] = (evaluate(_std_values(tab, struct, model, theta + e, "std_all")) - evaluate(_std_values(tab, struct, model, theta - e, "std_all"))) / (2 * h)
+        std_all_se = np.sqrt(np.clip(np.einsum("ik,kl,il->i", J, vcov, J), 0, None))
+    d = defs.copy()
+    d["est"] = est
+    d["se"] = se
+    d["std_lv"] = std_lv
+    d["std_all"] = std_all
+    d["std_all_se"] = std_all_se
+    return d
+
+
+def _check_improper(pt, model, theta, imp, est: pd.DataFrame, warnings: list[str], labels) -> None:
+    """Heywood cases, non-positive-definite latent covariances, impossible correlations."""
+    def where(g):
+        return f" in group {labels[g - 1]!r}" if labels else ""
+
+    var = est[(est["op"] == "~~") & (est["lhs"] == est["rhs"]) & (est["free"] > 0)]
+    for r in var.itertuples(index=False):
+        if r.est < 0:
+            warnings.append(f"Heywood case: negative variance estimate for {r.lhs} ({r.est:.4g}){where(r.group)}")
+    cor = est[(est["op"] == "~~") & (est["lhs"] != est["rhs"])]
+    for r in cor.itertuples(index=False):
+        if np.isfinite(r.std_all) and abs(r.std_all) > 1.0 + 1e-8:
+            warnings.append(f"improper solution: correlation {r.lhs} ~~ {r.rhs} is {r.std_all:.3f} (|r| > 1){where(r.group)}")
+    lv = [v for v in model.lv_names]
+    if lv:
+        for g, gi in enumerate(imp, start=1):
+            idx = [model.node_index[v] for v in lv]
+            Psi = gi.C[np.ix_(idx, idx)]
+            w = np.linalg.eigvalsh((Psi + Psi.T) / 2)
+            if w.min() <= 1e-10 * max(1.0, abs(w.max())):
+                warnings.append(f"the covariance matrix of the latent variables is not positive definite{where(g)} (smallest eigenvalue {w.min():.3g})")
+        for g, gi in enumerate(imp, start=1):
+            w = np.linalg.eigvalsh(gi.sigma)
+            if w.min() <= 0:
+                warnings.append(f"the model-implied covariance matrix is not positive definite{where(g)}")

@@ -1,0 +1,166 @@
+"""Fit indices, one family per function (pipeline step: vcov -> indices).
+
+Each function implements lavaan 0.6-14's definition as documented in
+``lavaan-parity.md`` §2 and §5 (sources ``R/lav_fit_cfi.R``, ``R/lav_fit_rmsea.R``,
+``R/lav_fit_srmr.R``, ``R/lav_fit_aic.R``); asymtrust's code is its own.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import optimize, stats
+
+
+# ----------------------------------------------------------------------------- incremental
+def cfi(chisq: float, df: float, chisq0: float, df0: float, c: float = 1.0, c0: float = 1.0) -> float:
+    """Comparative fit index. With ``c``/``c0`` (scaling factors) this is the robust CFI
+    of Brosseau-Liard & Savalei (2014): ``chisq - c*df`` replaces ``chisq - df``."""
+    t1 = max(chisq - c * df, 0.0)
+    t2 = max(chisq - c * df, chisq0 - c0 * df0, 0.0)
+    if np.isclose(t1, 0.0) and np.isclose(t2, 0.0):
+        return 1.0
+    return 1.0 - t1 / t2
+
+
+def tli(chisq: float, df: float, chisq0: float, df0: float, c: float = 1.0, c0: float = 1.0) -> float:
+    """Tucker-Lewis index (not truncated; 1 when df = 0)."""
+    if df == 0:
+        return 1.0
+    denom = (chisq0 - c0 * df0) * df
+    if denom == 0:
+        return float("nan")
+    return 1.0 - (chisq - c * df) * df0 / denom
+
+
+def other_incremental(chisq: float, df: float, chisq0: float, df0: float) -> dict[str, float]:
+    """NFI, RFI, IFI, RNI and PNFI (lavaan's definitions)."""
+    out = {}
+    out["nfi"] = (chisq0 - chisq) / chisq0 if chisq0 else float("nan")
+    out["rfi"] = ((chisq0 / df0) - (chisq / df)) / (chisq0 / df0) if (df and df0 and chisq0) else float("nan")
+    out["ifi"] = (chisq0 - chisq) / (chisq0 - df) if (chisq0 - df) else float("nan")
+    out["rni"] = 1.0 - (chisq - df) / (chisq0 - df0) if (chisq0 - df0) else float("nan")
+    out["pnfi"] = (df / df0) * out["nfi"] if df0 else float("nan")
+    return out
+
+
+# ----------------------------------------------------------------------------- RMSEA
+def rmsea(chisq: float, df: float, N: float, G: int = 1, c: float = 1.0) -> float:
+    """RMSEA = sqrt(G) sqrt(max(chisq/(N df) - c/N, 0)); 0 when df = 0.
+
+    ``c`` > 1 gives the robust RMSEA of Brosseau-Liard, Savalei & Li (2012) with the
+    unscaled chi-square."""
+    if df == 0:
+        return 0.0
+    return float(np.sqrt(G) * np.sqrt(max(chisq / (N * df) - c / N, 0.0)))
+
+
+def _pchisq(x: float, df: float, ncp: float) -> float:
+    if ncp <= 0:
+        return float(stats.chi2.cdf(x, df))
+    return float(stats.ncx2.cdf(x, df, ncp))
+
+
+def rmsea_ci(chisq: float, df: float, N: float, G: int = 1, level: float = 0.90, c: float = 1.0) -> tuple[float, float]:
+    """Confidence interval of the RMSEA from the noncentral chi-square (lavaan's rule).
+
+    ``c`` > 1 gives the robust interval: the test statistic is chisq/c and each bound
+    is sqrt(c * lambda / (N df)) sqrt(G).
+    """
+    if df < 1 or not np.isfinite(chisq):
+        return 0.0, 0.0
+    T = chisq / c
+    a_lo = 1.0 - (1.0 - level) / 2.0  # 0.95
+    a_hi = (1.0 - level) / 2.0  # 0.05
+
+    def bound(lam):
+        return float(np.sqrt(G) * np.sqrt(c * lam / (N * df)))
+
+    lo = 0.0
+    if _pchisq(T, df, 0.0) >= a_lo:
+        lam = optimize.brentq(lambda L: _pchisq(T, df, L) - a_lo, 0.0, max(T, 1e-8), xtol=1e-12)
+        lo = bound(lam)
+    hi = 0.0
+    end = max(N, 4.0 * T)
+    if _pchisq(T, df, 0.0) >= a_hi and _pchisq(T, df, end) <= a_hi:
+        lam = optimize.brentq(lambda L: _pchisq(T, df, L) - a_hi, 0.0, end, xtol=1e-12)
+        hi = bound(lam)
+    return lo, hi
+
+
+def rmsea_pvalue(chisq: float, df: float, N: float, G: int = 1, close: float = 0.05, c: float = 1.0) -> float:
+    """P(RMSEA <= close): 1 - pchisq(T, df, ncp = N df close^2 / (c G)), T = chisq / c."""
+    if df == 0:
+        return float("nan")
+    T = chisq / c
+    return 1.0 - _pchisq(T, df, N * df * close**2 / (c * G))
+
+
+def rmsea_notclose_pvalue(chisq: float, df: float, N: float, G: int = 1, notclose: float = 0.08, c: float = 1.0) -> float:
+    """P of the not-close-fit test: pchisq(T, df, ncp = N df 0.08^2 / (c G))."""
+    if df == 0:
+        return float("nan")
+    T = chisq / c
+    return _pchisq(T, df, N * df * notclose**2 / (c * G))
+
+
+# ----------------------------------------------------------------------------- residual based
+def _srmr_group(S, M, sigma, mu, meanstructure: bool) -> tuple[float, float]:
+    """Bentler SRMR of one group: (with means, without means)."""
+    sd = np.sqrt(np.diag(S))
+    R = (S - sigma) / np.outer(sd, sd)
+    iu = np.triu_indices(len(S))
+    ss_cov = float(np.sum(R[iu] ** 2))
+    pstar = len(iu[0])
+    nomean = np.sqrt(ss_cov / pstar)
+    if not meanstructure:
+        return nomean, nomean
+    m = (M - mu) / sd
+    withmean = np.sqrt((ss_cov + float(np.sum(m**2))) / (pstar + len(S)))
+    return withmean, nomean
+
+
+def srmr(samples, implied, meanstructure: bool) -> dict[str, float]:
+    """SRMR (Bentler): residuals scaled by the sample variances, averaged over groups
+    with weights N_g/N (lavaan averages the roots). Also the raw RMR."""
+    N = sum(s.nobs for s in samples)
+    out = {"srmr": 0.0, "srmr_bentler_nomean": 0.0, "rmr": 0.0, "rmr_nomean": 0.0}
+    for s, imp in zip(samples, implied):
+        w = s.nobs / N
+        with_m, no_m = _srmr_group(s.cov, s.mean, imp.sigma, imp.mu, meanstructure)
+        out["srmr"] += w * with_m
+        out["srmr_bentler_nomean"] += w * no_m
+        iu = np.triu_indices(len(s.cov))
+        r = (s.cov - imp.sigma)[iu]
+        rmr_nm = np.sqrt(np.mean(r**2))
+        if meanstructure:
+            mres = s.mean - imp.mu
+            rmr = np.sqrt((np.sum(r**2) + np.sum(mres**2)) / (len(r) + len(mres)))
+        else:
+            rmr = rmr_nm
+        out["rmr"] += w * rmr
+        out["rmr_nomean"] += w * rmr_nm
+    out["srmr_bentler"] = out["srmr"]
+    return out
+
+
+# ----------------------------------------------------------------------------- information criteria
+def information_criteria(logl: float, npar: int, N: int) -> dict[str, float]:
+    """AIC, BIC and the sample-size adjusted BIC (lavaan's ``bic2``)."""
+    return {
+        "aic": -2.0 * logl + 2.0 * npar,
+        "bic": -2.0 * logl + npar * np.log(N),
+        "bic2": -2.0 * logl + npar * np.log((N + 2.0) / 24.0),
+    }
+
+
+def misc_indices(chisq: float, df: float, N: int, npar: int) -> dict[str, float]:
+    """McDonald's MFI, ECVI and Hoelter's critical N."""
+    out = {"mfi": float(np.exp(-0.5 * (chisq - df) / N)), "ecvi": (chisq + 2.0 * npar) / N}
+    for a, key in ((0.05, "cn_05"), (0.01, "cn_01")):
+        out[key] = float(stats.chi2.ppf(1 - a, df) / (chisq / N) + 1.0) if (df > 0 and chisq > 0) else float("nan")
+    return out
+
+
+def chisq_pvalue(chisq: float, df: float) -> float:
+    if df <= 0:
+        return float("nan")
+    return float(stats.chi2.sf(chisq, df))

@@ -1,0 +1,239 @@
+"""Model matrices built once from the parameter table (pipeline step: partable -> model).
+
+asymtrust uses the RAM (reticular action model) representation for every group:
+all observed and latent variables are nodes; ``A`` holds directed effects
+(loadings and regressions, ``A[to, from]``), ``S`` holds (residual) variances and
+covariances, ``m`` holds intercepts/means. With ``B = (I - A)^{-1}`` and ``F`` the
+selection of the observed nodes,
+
+    Sigma = F B S B' F'        mu = F B m
+
+This covers CFA, full SEM, observed-variable path models, higher-order factors and
+fixed-x covariates with one code path. The structure (which parameter sits where)
+is computed once in :class:`RamModel`; refits only call :meth:`RamModel.implied`,
+:meth:`RamModel.gradient` and :meth:`RamModel.delta` with new parameter vectors.
+
+Parameter vectors: ``theta`` has one entry per free row of the parameter table
+(``free`` = 1..n_free, lavaan's ``ceq.simple=FALSE`` convention). Linear equality
+constraints are handled one level up (:mod:`asymtrust.estimate`) as
+``theta = theta0 + K z``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_STRUCT_OPS = ("=~", "~", "~~", "~1")
+
+
+@dataclass
+class GroupStructure:
+    """Where each parameter-table row of one group lives in the RAM matrices."""
+
+    nvar: int
+    ov_idx: np.ndarray  # positions of the observed variables among the nodes
+    A0: np.ndarray  # fixed part of A
+    S0: np.ndarray
+    m0: np.ndarray
+    # free entries: flat positions in the matrix and the free-parameter index (0-based)
+    a_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    a_par: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    s_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # both (i,j) and (j,i)
+    s_par: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    s_sym_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # one (i,j) per param
+    s_sym_par: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    s_sym_mult: np.ndarray = field(default_factory=lambda: np.zeros(0))  # 1 diagonal, 2 off-diagonal
+    m_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    m_par: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+
+
+@dataclass
+class Implied:
+    """Model-implied moments of one group plus the intermediate matrices."""
+
+    A: np.ndarray
+    S: np.ndarray
+    m: np.ndarray
+    B: np.ndarray  # (I - A)^{-1}
+    FB: np.ndarray  # B restricted to the observed rows
+    C: np.ndarray  # B S B', covariance of all nodes
+    sigma: np.ndarray
+    mu: np.ndarray
+
+
+class RamModel:
+    """The RAM structure of a parameter table, built once and reused across refits.
+
+    Parameters
+    ----------
+    partable : asymtrust.partable.ParTable
+        The parameter table.
+    exo_values : list of dict, optional
+        Per group, values for the fixed-x rows (``exo == 1``), keyed by
+        ``(lhs, op, rhs)``; normally the sample moments of the covariates.
+    """
+
+    def __init__(self, partable, exo_values: list[dict] | None = None):
+        self.partable = partable
+        tab = partable.table
+        self.ov_names: list[str] = list(partable.ov_names)
+        self.lv_names: list[str] = list(partable.lv_names)
+        self.nodes = self.ov_names + [v for v in self.lv_names if v not in self.ov_names]
+        self.node_index = {v: i for i, v in enumerate(self.nodes)}
+        self.p = len(self.ov_names)
+        self.nvar = len(self.nodes)
+        self.ngroups = int(partable.ngroups)
+        self.meanstructure = bool(partable.meanstructure)
+        self.n_free = int(tab["free"].max()) if len(tab) and tab["free"].max() > 0 else 0
+        self.groups: list[GroupStructure] = []
+        nv = self.nvar
+        for g in range(1, self.ngroups + 1):
+            rows = tab[(tab["group"] == g) & tab["op"].isin(_STRUCT_OPS)]
+            A0 = np.zeros((nv, nv))
+            S0 = np.zeros((nv, nv))
+            m0 = np.zeros(nv)
+            a_pos, a_par, s_pos, s_par, m_pos, m_par = [], [], [], [], [], []
+            s_sym_pos, s_sym_par, s_sym_mult = [], [], []
+            exo = (exo_values or [{}] * self.ngroups)[g - 1] if exo_values else {}
+            for r in rows.itertuples(index=False):
+                free = int(r.free)
+                val = r.ustart
+                if free == 0:
+                    if int(getattr(r, "exo", 0)) == 1 and (r.lhs, r.op, r.rhs) in exo:
+                        val = exo[(r.lhs, r.op, r.rhs)]
+                    if val is None or not np.isfinite(val):
+                        val = 0.0
+                if r.op == "=~":
+                    i, j = self.node_index[r.rhs], self.node_index[r.lhs]
+                    if free:
+                        a_pos.append(i * nv + j)
+                        a_par.append(free - 1)
+                    else:
+                        A0[i, j] = val
+                elif r.op == "~":
+                    i, j = self.node_index[r.lhs], self.node_index[r.rhs]
+                    if free:
+                        a_pos.append(i * nv + j)
+                        a_par.append(free - 1)
+                    else:
+                        A0[i, j] = val
+                elif r.op == "~~":
+                    i, j = self.node_index[r.lhs], self.node_index[r.rhs]
+                    if free:
+                        s_pos.append(i * nv + j)
+                        s_par.append(free - 1)
+                        s_sym_pos.append(i * nv + j)
+                        s_sym_par.append(free - 1)
+                        s_sym_mult.append(1.0 if i == j else 2.0)
+                        if i != j:
+                            s_pos.append(j * nv + i)
+                            s_par.append(free - 1)
+                    else:
+                        S0[i, j] = S0[j, i] = val
+                elif r.op == "~1":
+                    i = self.node_index[r.lhs]
+                    if free:
+                        m_pos.append(i)
+                        m_par.append(free - 1)
+                    else:
+                        m0[i] = val
+            ov_idx = np.array([self.node_index[v] for v in self.ov_names], dtype=int)
+            self.groups.append(
+                GroupStructure(
+                    nvar=nv, ov_idx=ov_idx, A0=A0, S0=S0, m0=m0,
+                    a_pos=np.array(a_pos, int), a_par=np.array(a_par, int),
+                    s_pos=np.array(s_pos, int), s_par=np.array(s_par, int),
+                    s_sym_pos=np.array(s_sym_pos, int), s_sym_par=np.array(s_sym_par, int),
+                    s_sym_mult=np.array(s_sym_mult, float),
+                    m_pos=np.array(m_pos, int), m_par=np.array(m_par, int),
+                )
+            )
+        self._eye = np.eye(nv)
+
+    # ------------------------------------------------------------------ matrices
+    def matrices(self, theta: np.ndarray, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A, S, m of group ``g`` (0-based) at ``theta``."""
+        gs = self.groups[g]
+        A = gs.A0.copy()
+        S = gs.S0.copy()
+        m = gs.m0.copy()
+        if gs.a_pos.size:
+            A.flat[gs.a_pos] = theta[gs.a_par]
+        if gs.s_pos.size:
+            S.flat[gs.s_pos] = theta[gs.s_par]
+        if gs.m_pos.size:
+            m[gs.m_pos] = theta[gs.m_par]
+        return A, S, m
+
+    def implied(self, theta: np.ndarray) -> list[Implied]:
+        """Model-implied covariance and mean of the observed variables, per group."""
+        out = []
+        for g, gs in enumerate(self.groups):
+            A, S, m = self.matrices(theta, g)
+            B = np.linalg.solve(self._eye - A, self._eye) if A.any() else self._eye.copy()
+            FB = B[gs.ov_idx, :]
+            C = B @ S @ B.T
+            sigma = C[np.ix_(gs.ov_idx, gs.ov_idx)]
+            sigma = (sigma + sigma.T) / 2.0
+            mu = FB @ m
+            out.append(Implied(A=A, S=S, m=m, B=B, FB=FB, C=C, sigma=sigma, mu=mu))
+        return out
+
+    # ------------------------------------------------------------------ derivatives
+    def gradient(self, implied: list[Implied], W: list[np.ndarray], gmu: list[np.ndarray | None]) -> np.ndarray:
+        """Chain rule from d f/d Sigma (``W``, full-matrix form) and d f/d mu to d f/d theta.
+
+        ``W[g]`` must satisfy ``df = tr(W dSigma) + gmu' dmu`` for group ``g``.
+        """
+        grad = np.zeros(self.n_free)
+        for g, gs in enumerate(self.groups):
+            imp = implied[g]
+            FB = imp.FB
+            WFB = W[g] @ FB
+            GS = FB.T @ WFB  # d f / d S (full, symmetric)
+            if gs.a_pos.size:
+                GA = 2.0 * GS @ imp.S @ imp.B.T
+                if gmu[g] is not None:
+                    GA = GA + np.outer(FB.T @ gmu[g], imp.B @ imp.m)
+                np.add.at(grad, gs.a_par, GA.flat[gs.a_pos])
+            if gs.s_sym_pos.size:
+                np.add.at(grad, gs.s_sym_par, GS.flat[gs.s_sym_pos] * gs.s_sym_mult)
+            if gs.m_pos.size and gmu[g] is not None:
+                Gm = FB.T @ gmu[g]
+                np.add.at(grad, gs.m_par, Gm[gs.m_pos])
+        return grad
+
+    def delta(self, implied: list[Implied]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Jacobians of the implied moments: per group ``(dSigma, dmu)``.
+
+        ``dSigma`` has shape (n_free, p, p) and ``dmu`` shape (n_free, p): the derivative
+        of Sigma and mu with respect to each free parameter (zero for parameters of
+        other groups).
+        """
+        out = []
+        K = self.n_free
+        for g, gs in enumerate(self.groups):
+            imp = implied[g]
+            p = len(gs.ov_idx)
+            dS = np.zeros((K, p, p))
+            dm = np.zeros((K, p))
+            FB = imp.FB
+            if gs.a_pos.size:
+                CF = imp.C[:, gs.ov_idx]  # (nvar, p) = C F'
+                Bm = imp.B @ imp.m
+                rows, cols = np.divmod(gs.a_pos, gs.nvar)
+                # dSigma = FB[:, i] (C F')[j, :] + transpose
+                T = FB[:, rows].T[:, :, None] * CF[cols, :][:, None, :]
+                np.add.at(dS, gs.a_par, T + T.transpose(0, 2, 1))
+                np.add.at(dm, gs.a_par, FB[:, rows].T * Bm[cols][:, None])
+            if gs.s_sym_pos.size:
+                rows, cols = np.divmod(gs.s_sym_pos, gs.nvar)
+                T = FB[:, rows].T[:, :, None] * FB[:, cols].T[:, None, :]
+                off = rows != cols
+                T[off] = T[off] + T[off].transpose(0, 2, 1)
+                np.add.at(dS, gs.s_sym_par, T)
+            if gs.m_pos.size:
+                np.add.at(dm, gs.m_par, FB[:, gs.m_pos].T)
+            out.append((dS, dm))
+        return out

@@ -1,0 +1,203 @@
+"""The result of :func:`asymtrust.fit` (pipeline step: fit -> results).
+
+A :class:`FitResult` is a view of the fitted parameter table: ``estimates`` is the
+parameter table with estimates, SEs and standardized values; ``fit_indices`` holds
+lavaan's ``fitMeasures`` under the same names (dots replaced by underscores).
+Rendering (summary text, HTML) only reads these tables.
+"""
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+PUBLIC_COLUMNS = ["lhs", "op", "rhs", "group", "label", "est", "se", "z", "pvalue",
+                  "ci_lower", "ci_upper", "std_lv", "std_all", "std_all_se"]
+
+_HEADLINE = ["npar", "nobs", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_lower",
+             "rmsea_ci_upper", "rmsea_pvalue", "srmr", "logl", "aic", "bic"]
+_ROBUST = ["chisq_scaled", "df_scaled", "pvalue_scaled", "chisq_scaling_factor", "cfi_robust",
+           "tli_robust", "rmsea_robust", "rmsea_ci_lower_robust", "rmsea_ci_upper_robust"]
+
+
+@dataclass
+class FitResult:
+    """A fitted structural equation model.
+
+    Attributes
+    ----------
+    estimates : pandas.DataFrame
+        One row per parameter (free and fixed) and per ``:=`` definition, with columns
+        ``lhs, op, rhs, group, label, est, se, z, pvalue, ci_lower, ci_upper, std_lv,
+        std_all, std_all_se`` (95% Wald intervals, as lavaan's ``parameterEstimates``).
+    fit_indices : pandas.Series
+        lavaan's ``fitMeasures`` names with ``.`` replaced by ``_``.
+    r2 : list of dict
+        Per group, R^2 of every endogenous variable.
+    converged : bool
+    warnings : list of str
+        Non-convergence, Heywood cases, non-positive-definite matrices, huge SEs,
+        a singular information matrix. Never empty when something is improper.
+    """
+
+    partable: Any
+    estimates: pd.DataFrame
+    fit_indices: pd.Series
+    r2: list
+    converged: bool
+    warnings: list
+    theta: np.ndarray
+    vcov: np.ndarray | None
+    implied: list
+    sample: list
+    nobs: list
+    group_labels: list | None
+    options: dict
+    syntax: str
+    iterations: int = 0
+    optimizer: str = ""
+    model: Any = field(default=None, repr=False)
+    samples: Any = field(default=None, repr=False)
+    objective: Any = field(default=None, repr=False)
+    reparam: Any = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def ngroups(self) -> int:
+        return len(self.nobs)
+
+    @property
+    def proper(self) -> bool:
+        """True when the fit converged and no improper-solution warning was raised."""
+        return self.converged and not self.warnings
+
+    def parameter_estimates(self, *, free_only: bool = False) -> pd.DataFrame:
+        """The public estimates table (optionally only free parameters and `:=` rows)."""
+        est = self.estimates
+        if free_only:
+            est = est[(est["free"] > 0) | (est["op"] == ":=")]
+        return est[PUBLIC_COLUMNS].reset_index(drop=True)
+
+    def r2_frame(self) -> pd.DataFrame:
+        rows = []
+        for g, d in enumerate(self.r2, start=1):
+            for v, val in d.items():
+                rows.append({"group": g, "variable": v, "r2": val})
+        return pd.DataFrame(rows, columns=["group", "variable", "r2"])
+
+    # ------------------------------------------------------------------ export
+    def to_dict(self) -> dict:
+        """JSON-safe dictionary: options, fit indices, estimates, R^2, warnings."""
+        def clean(v):
+            if isinstance(v, (np.floating, float)):
+                return None if not math.isfinite(float(v)) else float(v)
+            if isinstance(v, (np.integer,)):
+                return int(v)
+            if isinstance(v, (np.bool_,)):
+                return bool(v)
+            return v
+
+        est = self.parameter_estimates()
+        records = [{k: clean(v) for k, v in rec.items()} for rec in est.to_dict(orient="records")]
+        return {
+            "converged": bool(self.converged),
+            "warnings": list(self.warnings),
+            "options": {k: clean(v) for k, v in self.options.items()},
+            "nobs": [int(n) for n in self.nobs],
+            "group_labels": self.group_labels,
+            "fit_indices": {k: clean(v) for k, v in self.fit_indices.items()},
+            "estimates": records,
+            "r2": [{k: clean(v) for k, v in d.items()} for d in self.r2],
+        }
+
+    # ------------------------------------------------------------------ text
+    def summary(self) -> str:
+        """A readable summary in the spirit of lavaan's ``summary(fit, fit.measures=TRUE, standardized=TRUE)``."""
+        fi = self.fit_indices
+        opt = self.options
+        lines = []
+        lines.append(f"asymtrust {self._version()} — {'converged' if self.converged else 'DID NOT CONVERGE'} after {self.iterations} iterations ({self.optimizer})")
+        lines.append("")
+        lines.append(f"  Estimator                         {opt.get('estimator')}")
+        lines.append(f"  Missing data                      {opt.get('missing')}")
+        lines.append(f"  Number of model parameters        {int(fi['npar'])}")
+        if self.group_labels:
+            for lab, n in zip(self.group_labels, self.nobs):
+                lines.append(f"  Number of observations ({lab})    {n}")
+        else:
+            lines.append(f"  Number of observations            {self.nobs[0]}")
+        if self.warnings:
+            lines.append("")
+            lines.append("WARNINGS")
+            for w in self.warnings:
+                lines.append(f"  ! {w}")
+        lines.append("")
+        lines.append("Model test (user model):")
+        lines.append(f"  Test statistic                    {fi['chisq']:.3f}")
+        lines.append(f"  Degrees of freedom                {int(fi['df'])}")
+        lines.append(f"  P-value (Chi-square)              {fi['pvalue']:.3f}")
+        if "chisq_scaled" in fi:
+            lines.append(f"  Scaled statistic (Yuan-Bentler)   {fi['chisq_scaled']:.3f}")
+            lines.append(f"  Scaling correction factor         {fi['chisq_scaling_factor']:.3f}")
+        lines.append("")
+        lines.append("Fit indices:")
+        for key, lab in [("cfi", "CFI"), ("tli", "TLI"), ("rmsea", "RMSEA"), ("srmr", "SRMR"),
+                         ("cfi_robust", "Robust CFI"), ("tli_robust", "Robust TLI"), ("rmsea_robust", "Robust RMSEA")]:
+            if key in fi and np.isfinite(fi[key]):
+                extra = ""
+                if key == "rmsea":
+                    extra = f"  90% CI [{fi['rmsea_ci_lower']:.3f}, {fi['rmsea_ci_upper']:.3f}], p(close) = {fi['rmsea_pvalue']:.3f}"
+                lines.append(f"  {lab:<34}{fi[key]:.3f}{extra}")
+        lines.append(f"  {'Log-likelihood':<34}{fi['logl']:.3f}")
+        lines.append(f"  {'AIC / BIC':<34}{fi['aic']:.3f} / {fi['bic']:.3f}")
+        lines.append("")
+        est = self.parameter_estimates()
+        sections = [("=~", "Latent variables"), ("~", "Regressions"), ("~~", "Covariances and variances"),
+                    ("~1", "Intercepts"), (":=", "Defined parameters")]
+        for g in sorted(set(est["group"])):
+            if self.group_labels and g > 0:
+                lines.append(f"Group {g} [{self.group_labels[g - 1]}]:")
+            for op, title in sections:
+                sub = est[(est["op"] == op) & (est["group"] == g)]
+                if sub.empty:
+                    continue
+                lines.append(f"{title}:")
+                lines.append(f"  {'':<28}{'Estimate':>10}{'Std.Err':>10}{'z-value':>10}{'P(>|z|)':>10}{'Std.lv':>10}{'Std.all':>10}")
+                for r in sub.itertuples(index=False):
+                    name = f"{r.lhs} {r.op} {r.rhs}".strip() if op != ":=" else f"{r.lhs} := {r.rhs}"
+                    if r.label and op != ":=":
+                        name += f" ({r.label})"
+                    lines.append(f"  {name[:28]:<28}{_f(r.est)}{_f(r.se)}{_f(r.z, 2)}{_f(r.pvalue)}{_f(r.std_lv)}{_f(r.std_all)}")
+                lines.append("")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:  # pragma: no cover - thin
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        fi = self.fit_indices
+        status = "converged" if self.converged else "<b style='color:#b00'>did not converge</b>"
+        parts = [f"<div><p><b>asymtrust FitResult</b> — {status}; N = {sum(self.nobs)}</p>"]
+        if self.warnings:
+            parts.append("<ul style='color:#b00'>" + "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings) + "</ul>")
+        keys = [k for k in _HEADLINE + _ROBUST if k in fi]
+        parts.append(pd.DataFrame({"value": fi[keys]}).to_html(float_format=lambda v: f"{v:.4f}"))
+        parts.append(self.parameter_estimates().to_html(float_format=lambda v: f"{v:.3f}", index=False, na_rep=""))
+        parts.append("</div>")
+        return "".join(parts)
+
+    @staticmethod
+    def _version() -> str:
+        from . import __version__
+
+        return __version__
+
+
+def _f(v, nd: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return f"{'':>10}"
+    return f"{v:>10.{nd}f}"

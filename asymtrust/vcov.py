@@ -1,0 +1,94 @@
+"""Information matrices, case-wise scores and the covariance of the estimates
+(pipeline step: estimate -> vcov). Formulas: lavaan-parity.md §3 and §5.
+
+* expected information: Delta' W Delta at the model-implied moments (complete-data ML default);
+* observed information: the Hessian of f, by 5-point central differences of the
+  analytic gradient (lavaan's default for FIML and MLR);
+* first-order information B = (1/N) sum_i g_i g_i', with g_i the case-wise scores at
+  the model-implied moments (for MLR's sandwich and the Yuan-Bentler correction).
+
+With linear equality constraints, ``A^-1`` is replaced by ``K (K' A K)^-1 K'``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg
+
+from .estimate import Objective, Reparam
+from .model import Implied
+
+
+def observed_information(obj: Objective, theta: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """Hessian of ``f`` at ``theta`` from central differences of the analytic gradient."""
+    K = len(theta)
+    H = np.empty((K, K))
+    for k in range(K):
+        e = np.zeros(K)
+        e[k] = h
+        g = []
+        for c in (2.0, 1.0, -1.0, -2.0):
+            _, gk, _ = obj.evaluate(theta + c * e)
+            if gk is None:
+                return np.full((K, K), np.nan)
+            g.append(gk)
+        H[:, k] = (-g[0] + 8.0 * g[1] - 8.0 * g[2] + g[3]) / (12.0 * h)
+    return (H + H.T) / 2.0
+
+
+def casewise_scores(obj: Objective, imp: list[Implied], delta) -> list[np.ndarray]:
+    """Per group, the (n_g x n_free) matrix of case-wise score vectors of the log-likelihood.
+
+    Scores are taken at the model-implied moments: s_mu = Sigma^-1 d and
+    s_Sigma = 1/2 (Sigma^-1 d d' Sigma^-1 - Sigma^-1), d = y - mu (y - ybar without a
+    meanstructure), chained through Delta.
+    """
+    out = []
+    for g, (dS, dm) in enumerate(delta):
+        s = obj.samples[g]
+        sigma, mu = imp[g].sigma, imp[g].mu
+        if s.missing:
+            blocks = [(pt.obs, pt.X) for pt in s.patterns]
+        else:
+            blocks = [(np.arange(len(sigma)), s.X)]
+        parts = []
+        for o, X in blocks:
+            Sinv = np.linalg.inv(sigma[np.ix_(o, o)])
+            centre = mu[o] if (obj.meanstructure or s.missing) else s.mean[o]
+            E = (X - centre) @ Sinv  # rows: Sigma^-1 d_i
+            dSo = dS[:, o][:, :, o]
+            trk = np.einsum("ij,kji->k", Sinv, dSo)
+            quad = np.einsum("ni,kij,nj->nk", E, dSo, E, optimize=True)
+            G = 0.5 * (quad - trk[None, :])
+            if obj.meanstructure or s.missing:
+                G = G + E @ dm[:, o].T
+            parts.append(G)
+        out.append(np.vstack(parts))
+    return out
+
+
+def first_order_information(scores: list[np.ndarray], N: int) -> np.ndarray:
+    """B = (1/N) sum over all cases of g_i g_i'."""
+    K = scores[0].shape[1]
+    B = np.zeros((K, K))
+    for G in scores:
+        B += G.T @ G
+    return B / N
+
+
+def constrained_inverse(A: np.ndarray, rep: Reparam) -> tuple[np.ndarray, bool]:
+    """``K (K' A K)^-1 K'``; returns (matrix, ok). ``ok`` is False for a singular matrix."""
+    Kmat = rep.K
+    M = Kmat.T @ A @ Kmat
+    if not np.all(np.isfinite(M)):
+        return np.full_like(A, np.nan), False
+    w = np.linalg.eigvalsh((M + M.T) / 2.0)
+    if w.size and (w.min() <= max(1e-10 * abs(w.max()), 1e-14)):
+        return np.full_like(A, np.nan), False
+    Minv = linalg.inv(M)
+    return Kmat @ Minv @ Kmat.T, True
+
+
+def smallest_eigen(A: np.ndarray, rep: Reparam) -> float:
+    """Smallest eigenvalue of the (constrained) information, to report singularity."""
+    M = rep.K.T @ A @ rep.K
+    return float(np.linalg.eigvalsh((M + M.T) / 2.0).min())
