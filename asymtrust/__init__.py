@@ -53,8 +53,11 @@ __all__ = sorted(_API) + ["__version__", "exceptions"]
 
 
 # Public functions that share their module's name (asymtrust.fit lives in asymtrust/fit.py)
-# are bound eagerly, so that importing the submodule can never shadow the function.
+# are bound eagerly: importing a submodule sets the package attribute of the same name to
+# the module, and the ``from`` import below then rebinds it to the function for good.
 from .fit import fit  # noqa: E402
+from .reliability import reliability  # noqa: E402
+from .simulate import simulate  # noqa: E402
 
 
 def __getattr__(name: str):

@@ -31,14 +31,14 @@ from .exceptions import (
     LabelError,
     OptionError,
 )
+from ._threads import single_thread_blas
 from .model import RamModel
 from .samplestats import LOG2PI, GroupSample, complete_sample, incomplete_sample
-from .standardize import r_squared, standardize, standardized_se
+from .standardize import Standardizer, r_squared
 from .vcov import (
     casewise_scores,
     constrained_inverse,
     first_order_information,
-    observed_information,
 )
 
 ESTIMATORS = ("ML", "MLR")
@@ -174,20 +174,42 @@ def exo_values(pt, samples: list[GroupSample]) -> list[dict]:
     return out
 
 
+class _NameMap:
+    """Labels and plabels of the structural rows, mapped to parameter values.
+
+    Built once; ``values(theta)`` returns ``{name: value}`` with a vectorised gather, so
+    constraint Jacobians and `:=` definitions stay cheap for large multi-group models.
+    """
+
+    def __init__(self, tab: pd.DataFrame, model: RamModel):
+        struct = tab[tab["op"].isin(["=~", "~", "~~", "~1"])]
+        self.names: list[str] = []
+        free_idx, fixed_val = [], []
+        seen = set()
+        for r in struct.itertuples(index=False):
+            val = np.nan if r.free > 0 else _fixed_value(r, model)
+            for nm in (r.plabel, r.label):
+                if nm and nm not in seen:
+                    seen.add(nm)
+                    self.names.append(nm)
+                    free_idx.append(int(r.free) - 1)
+                    fixed_val.append(val)
+        self.free_idx = np.array(free_idx, int)
+        self.fixed = np.array(fixed_val, float)
+        self.is_free = self.free_idx >= 0
+
+    def vector(self, theta: np.ndarray) -> np.ndarray:
+        out = self.fixed.copy()
+        out[self.is_free] = theta[self.free_idx[self.is_free]]
+        return out
+
+    def values(self, theta: np.ndarray) -> dict[str, float]:
+        return dict(zip(self.names, self.vector(theta).tolist()))
+
+
 def _param_values(tab: pd.DataFrame, theta: np.ndarray, model: RamModel) -> dict[str, float]:
     """Map labels and plabels to parameter values (for `:=` and `==`)."""
-    vals: dict[str, float] = {}
-    for r in tab.itertuples(index=False):
-        if r.op not in ("=~", "~", "~~", "~1"):
-            continue
-        if r.free > 0:
-            v = theta[int(r.free) - 1]
-        else:
-            v = _fixed_value(r, model)
-        vals[r.plabel] = v
-        if r.label and r.label not in vals:
-            vals[r.label] = v
-    return vals
+    return _NameMap(tab, model).values(theta)
 
 
 def _fixed_value(r, model: RamModel) -> float:
@@ -203,7 +225,12 @@ def _fixed_value(r, model: RamModel) -> float:
 
 
 def _constraint_reparam(tab: pd.DataFrame, model: RamModel) -> tuple[Reparam, int]:
-    """Linear equality constraints (``==`` rows) as a null-space reparametrisation."""
+    """Linear equality constraints (``==`` rows) as a null-space reparametrisation.
+
+    ``a == b`` rows between two parameter names (the rows lavaan writes for shared
+    labels and ``group.equal``) give H directly; other linear expressions are
+    differentiated numerically; nonlinear ones are refused.
+    """
     from .syntax import compile_expression
 
     cons = tab[tab["op"] == "=="]
@@ -214,35 +241,45 @@ def _constraint_reparam(tab: pd.DataFrame, model: RamModel) -> tuple[Reparam, in
     K = model.n_free
     if not len(cons):
         return linear_reparam(K, None, None), 0
-    base = _param_values(tab, np.zeros(K), model)
-    names = list(base)
-    funcs = []
-    for r in cons.itertuples(index=False):
-        f_l = compile_expression(str(r.lhs), names, line=int(r.line) or None)
-        f_r = compile_expression(str(r.rhs), names, line=int(r.line) or None)
-        funcs.append((f_l, f_r))
+    nm = _NameMap(tab, model)
+    pos = {n: i for i, n in enumerate(nm.names)}
+    H = np.zeros((len(cons), K))
+    rhs = np.zeros(len(cons))
+    general = []
+    for k, r in enumerate(cons.itertuples(index=False)):
+        a, b = str(r.lhs).strip(), str(r.rhs).strip()
+        if a in pos and b in pos:
+            for name, sign in ((a, 1.0), (b, -1.0)):
+                i = pos[name]
+                if nm.is_free[i]:
+                    H[k, nm.free_idx[i]] += sign
+                else:
+                    rhs[k] -= sign * nm.fixed[i]
+        else:
+            general.append((k, compile_expression(a, nm.names, line=int(r.line) or None),
+                            compile_expression(b, nm.names, line=int(r.line) or None)))
+    if general:
+        def h(theta):
+            v = nm.values(theta)
+            return np.array([fl(v) - fr(v) for _, fl, fr in general])
 
-    def h(theta):
-        v = _param_values(tab, theta, model)
-        return np.array([fl(v) - fr(v) for fl, fr in funcs])
+        def jac(theta):
+            J = np.zeros((len(general), K))
+            for j in range(K):
+                e = np.zeros(K)
+                e[j] = 1e-3
+                J[:, j] = (h(theta + e) - h(theta - e)) / 2e-3
+            return J
 
-    def jac(theta):
-        J = np.zeros((len(funcs), K))
-        for k in range(K):
-            e = np.zeros(K)
-            e[k] = 1e-3
-            J[:, k] = (h(theta + e) - h(theta - e)) / 2e-3
-        return J
-
-    z0 = np.zeros(K)
-    H = jac(z0)
-    H2 = jac(np.linspace(0.3, 1.7, K))
-    if not np.allclose(H, H2, atol=1e-6):
-        raise OptionError("nonlinear equality constraints are not supported; only linear '==' constraints")
-    c = h(z0)
-    H[np.abs(H) < 1e-9] = 0.0
+        Jg = jac(np.zeros(K))
+        if not np.allclose(Jg, jac(np.linspace(0.3, 1.7, K)), atol=1e-6):
+            raise OptionError("nonlinear equality constraints are not supported; only linear '==' constraints")
+        Jg[np.abs(Jg) < 1e-9] = 0.0
+        rows = [k for k, _, _ in general]
+        H[rows] = Jg
+        rhs[rows] = -h(np.zeros(K))
     rank = np.linalg.matrix_rank(H)
-    return linear_reparam(K, H, -c), int(rank)
+    return linear_reparam(K, H, rhs), int(rank)
 
 
 # ----------------------------------------------------------------------------- data
@@ -371,6 +408,17 @@ def fit(model, data: pd.DataFrame, *, estimator: str = "ML", missing: str = "lis
     if information not in ("expected", "observed"):
         raise OptionError(f"information must be 'expected' or 'observed', not {information!r}")
 
+    with single_thread_blas():
+        return _fit(model, data, estimator=estimator, miss=miss, group=group, group_equal=group_equal,
+                    group_partial=group_partial, se=se, information=information, bootstrap=bootstrap,
+                    seed=seed, std_lv=std_lv, fixed_x=fixed_x, meanstructure=meanstructure, start=start)
+
+
+def _fit(model, data, *, estimator, miss, group, group_equal, group_partial, se, information, bootstrap,
+         seed, std_lv, fixed_x, meanstructure, start):
+    from .partable import build_partable
+    from .results import FitResult
+
     syntax = model_syntax(model)
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
@@ -441,10 +489,9 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
 
     # --- information and standard errors -------------------------------------------
     delta = model.delta(imp)
-    E_exp = obj.expected_information(imp, delta)
     need_obs = information == "observed" or se == "robust" or estimator == "MLR"
-    E_obs = observed_information(obj, theta) if need_obs else None
-    A = E_obs if information == "observed" else E_exp
+    E_obs = obj.observed_information(theta, imp) if need_obs else None
+    A = E_obs if information == "observed" else obj.expected_information(imp, delta)
     Ainv, ok = constrained_inverse(A, rep)
     scores = None
     B0 = None
@@ -501,7 +548,12 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
     fm["rmsea_ci_lower"], fm["rmsea_ci_upper"] = lo, hi
     fm["rmsea_pvalue"] = ix.rmsea_pvalue(chisq, df, N, G)
     fm["rmsea_notclose_pvalue"] = ix.rmsea_notclose_pvalue(chisq, df, N, G)
+    fm["rmsea_ci_level"] = 0.90
+    fm["rmsea_close_h0"] = 0.05
+    fm["rmsea_notclose_h0"] = 0.08
     fm.update(ix.srmr(samples, imp, ms))
+    x_idx = [list(pt.ov_names).index(x) for x in (getattr(pt, 'ov_x', []) or [])] if q else []
+    fm.update(ix.residual_family(samples, imp, ms, ndat, df, x_idx))
     fm.update(ix.misc_indices(chisq, df, N, npar))
 
     robust = {}
@@ -510,7 +562,7 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
 
         robust = robust_measures(
             pt=pt, model=model, obj=obj, theta=theta, imp=imp, delta=delta, rep=rep, samples=samples,
-            E_obs=E_obs if E_obs is not None else observed_information(obj, theta), B0=B0,
+            E_obs=E_obs if E_obs is not None else obj.observed_information(theta, imp), B0=B0,
             chisq=chisq, df=df, base=(base_pt, base_model, base_obj, bopt, chisq0, df0),
             N=N, G=G, mlr=(estimator == "MLR"), fiml=fiml,
         )
@@ -569,22 +621,27 @@ def _loglik(obj: Objective, imp, samples, ms: bool, fiml: bool) -> tuple[float, 
 def _estimates_table(pt, model: RamModel, theta, imp, vcov, rep, warnings) -> pd.DataFrame:
     tab = pt.table
     struct = tab[tab["op"].isin(["=~", "~", "~~", "~1"])].copy()
+    free = struct["free"].to_numpy()
     est = np.array([theta[int(r.free) - 1] if r.free > 0 else _fixed_value(r, model) for r in struct.itertuples(index=False)])
     se = np.full(len(struct), np.nan)
     if vcov is not None:
-        free = struct["free"].to_numpy()
         m = free > 0
         se[m] = np.sqrt(np.clip(np.diag(vcov)[free[m] - 1], 0, None))
         se[~m] = 0.0
+    stdz = Standardizer(model, struct)
     struct["est"] = est
     struct["se"] = se
-    struct["std_lv"] = standardize(model, theta, struct, kind="std_lv", implied=imp)
-    struct["std_all"] = standardize(model, theta, struct, kind="std_all", implied=imp)
-    struct["std_all_se"] = standardized_se(model, theta, struct, vcov, kind="std_all") if vcov is not None else np.nan
+    struct["std_lv"] = stdz.values(imp, "std_lv")
+    struct["std_all"] = stdz.values(imp, "std_all")
+    J_all = stdz.jacobian(imp, "std_all")
+    if vcov is not None:
+        struct["std_all_se"] = np.sqrt(np.clip(np.sum((J_all @ vcov) * J_all, axis=1), 0, None))
+    else:
+        struct["std_all_se"] = np.nan
     frames = [struct]
     defs = tab[tab["op"] == ":="]
     if len(defs):
-        frames.append(_defined_rows(tab, defs, model, theta, vcov, imp))
+        frames.append(_defined_rows(tab, struct, defs, model, theta, vcov, J_all))
     out = pd.concat(frames, ignore_index=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = out["est"] / out["se"]
@@ -600,61 +657,66 @@ def _estimates_table(pt, model: RamModel, theta, imp, vcov, rep, warnings) -> pd
     return out[cols].reset_index(drop=True)
 
 
-def _std_values(tab, struct, model, theta, kind):
-    vals = standardize(model, theta, struct, kind=kind)
-    out = {}
-    for (r, v) in zip(struct.itertuples(index=False), vals):
-        out[r.plabel] = v
-        if r.label and r.label not in out:
-            out[r.label] = v
-    return out
+def _defined_rows(tab, struct, defs, model, theta, vcov, J_all) -> pd.DataFrame:
+    """`:=` rows: value, delta-method SE, and standardized versions with SEs.
 
-
-def _defined_rows(tab, defs, model, theta, vcov, imp) -> pd.DataFrame:
-    """`:=` rows: value, delta-method SE (central differences), standardized versions."""
+    A definition is a function of named parameters (labels, plabels, earlier
+    definitions). Its Jacobian with respect to those names is taken by central
+    differences on the (cheap) expression, then chained with d name / d theta
+    (an indicator for free parameters, the closed-form standardization Jacobian for
+    the standardized version).
+    """
     from .syntax import compile_expression
 
-    struct = tab[tab["op"].isin(["=~", "~", "~~", "~1"])]
-    names = list(_param_values(tab, theta, model))
+    names: list[str] = []
+    row_of: dict[str, int] = {}
+    for k, r in enumerate(struct.itertuples(index=False)):
+        row_of.setdefault(r.plabel, k)
+        if r.label:
+            row_of.setdefault(r.label, k)
+    names = list(row_of)
     funcs = []
     for r in defs.itertuples(index=False):
-        try:
-            f = compile_expression(str(r.rhs), names, line=int(r.line) or None)
-        except LabelError:
-            raise
+        f = compile_expression(str(r.rhs), names, line=int(r.line) or None)
         funcs.append((r.lhs, f))
         names.append(r.lhs)
+    base_names = list(row_of)
 
-    def evaluate(vals):
-        v = dict(vals)
+    def evaluate(vec):
+        v = {nm: vec[row_of[nm]] for nm in base_names}
         out = []
         for name, f in funcs:
             v[name] = f(v)
             out.append(v[name])
         return np.array(out, dtype=float)
 
-    est = evaluate(_param_values(tab, theta, model))
-    K = len(theta)
-    se = np.full(len(funcs), np.nan)
-    if vcov is not None:
-        J = np.zeros((len(funcs), K))
-        h = 1e-6
-        for k in range(K):
-            e = np.zeros(K)
+    def value_and_jac(vec):
+        val = evaluate(vec)
+        used = sorted({row_of[nm] for _, f in funcs for nm in f.names if nm in row_of})
+        Jr = np.zeros((len(funcs), len(vec)))
+        for k in used:
+            h = 1e-7 * max(1.0, abs(vec[k]))
+            e = np.zeros(len(vec))
             e[k] = h
-            J[:, k] = (evaluate(_param_values(tab, theta + e, model)) - evaluate(_param_values(tab, theta - e, model))) / (2 * h)
-        se = np.sqrt(np.clip(np.einsum("ik,kl,il->i", J, vcov, J), 0, None))
-    std_lv = evaluate(_std_values(tab, struct, model, theta, "std_lv"))
-    std_all = evaluate(_std_values(tab, struct, model, theta, "std_all"))
+            Jr[:, k] = (evaluate(vec + e) - evaluate(vec - e)) / (2 * h)
+        return val, Jr
+
+    K = len(theta)
+    est_vec = struct["est"].to_numpy(dtype=float)
+    free = struct["free"].to_numpy()
+    d_theta = np.zeros((len(struct), K))
+    m = free > 0
+    d_theta[np.flatnonzero(m), free[m] - 1] = 1.0
+    est, Jr = value_and_jac(est_vec)
+    std_lv, _ = value_and_jac(struct["std_lv"].to_numpy(dtype=float))
+    std_all, Jr_std = value_and_jac(struct["std_all"].to_numpy(dtype=float))
+    se = np.full(len(funcs), np.nan)
     std_all_se = np.full(len(funcs), np.nan)
     if vcov is not None:
-        J = np.zeros((len(funcs), K))
-        h = 1e-6
-        for k in range(K):
-            e = np.zeros(K)
-            e[k] = h
-            J[:, k] = (evaluate(_std_values(tab, struct, model, theta + e, "std_all")) - evaluate(_std_values(tab, struct, model, theta - e, "std_all"))) / (2 * h)
-        std_all_se = np.sqrt(np.clip(np.einsum("ik,kl,il->i", J, vcov, J), 0, None))
+        J = Jr @ d_theta
+        se = np.sqrt(np.clip(np.sum((J @ vcov) * J, axis=1), 0, None))
+        Js = Jr_std @ J_all
+        std_all_se = np.sqrt(np.clip(np.sum((Js @ vcov) * Js, axis=1), 0, None))
     d = defs.copy()
     d["est"] = est
     d["se"] = se
@@ -689,3 +751,48 @@ def _check_improper(pt, model, theta, imp, est: pd.DataFrame, warnings: list[str
             w = np.linalg.eigvalsh(gi.sigma)
             if w.min() <= 0:
                 warnings.append(f"the model-implied covariance matrix is not positive definite{where(g)}")
+
+
+# ----------------------------------------------------------------------------- fast refits
+@dataclass
+class Refit:
+    """A light refit (bootstrap, Monte Carlo): estimates only, no SEs or fit indices."""
+
+    theta: np.ndarray
+    converged: bool
+    fmin: float
+    nobs: list
+
+
+def refit(result, data: pd.DataFrame, *, start: np.ndarray | None = None) -> Refit:
+    """Re-estimate ``result``'s model on new data (same syntax, options and groups).
+
+    The parameter table, constraint structure and free-parameter order are reused, and
+    the optimiser starts from ``start`` (default: ``result.theta``, a warm start), so a
+    bootstrap or Monte Carlo replicate costs a handful of iterations. Group levels are
+    matched by label to ``result.group_labels``. Non-convergence is reported in
+    ``Refit.converged`` (never raised), so callers can count failed replicates.
+    """
+    pt = result.partable
+    opts = result.options
+    ov = list(pt.ov_names)
+    ov_x = list(getattr(pt, "ov_x", []) or []) if opts.get("fixed_x", True) else []
+    group = opts.get("group")
+    if group is not None and result.group_labels:
+        lab = data[group].astype(str)
+        parts = [data[lab == g] for g in result.group_labels]
+        samples = []
+        for part in parts:
+            s, _ = _prepare(part, ov, None, opts["missing"], ov_x)
+            samples.extend(s)
+    else:
+        samples, _ = _prepare(data, ov, None, opts["missing"], ov_x)
+    model = RamModel(pt, exo_values(pt, samples))
+    obj = Objective(model, samples, fiml=any(s.missing for s in samples))
+    th0 = result.theta if start is None else start
+    try:
+        with single_thread_blas():
+            opt = optimise(obj, result.reparam, np.asarray(th0, float))
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+        return Refit(np.full(len(th0), np.nan), False, float("nan"), [s.nobs for s in samples])
+    return Refit(opt.theta, bool(opt.converged), float(opt.fmin), [s.nobs for s in samples])

@@ -164,3 +164,91 @@ def chisq_pvalue(chisq: float, df: float) -> float:
     if df <= 0:
         return float("nan")
     return float(stats.chi2.sf(chisq, df))
+
+
+def _gfi_group(s, imp, meanstructure: bool, x_idx: list[int]) -> float:
+    """LISREL GFI of one group with lavaan's choices (``lav_fit_gfi``):
+
+    GFI = 1 - e'We / s'Ws, with s the sample statistics (vech S and, with a
+    meanstructure, the means), e = s - model-implied, and W the expected H1
+    information at the model-implied moments, in which the fixed-x elements get zero
+    weight. Under FIML the "sample" statistics are lavaan's: pairwise covariances
+    rescaled by (N-1)/N and available-case means, and W is the incomplete-data
+    expected information, a sum over patterns. Each quadratic form is evaluated as
+    1/2 tr((P_o E_o)^2) + e_o' P_o e_o per pattern, so W is never formed.
+    """
+    import pandas as pd
+
+    p = len(imp.sigma)
+    if s.missing:
+        X = np.full((s.nobs, p), np.nan)
+        start = 0
+        for pt in s.patterns:
+            X[start:start + pt.n][:, pt.obs] = pt.X
+            start += pt.n
+        S = pd.DataFrame(X).cov().to_numpy() * (s.nobs - 1) / s.nobs
+        M = np.nanmean(X, axis=0)
+        blocks = [(pt.obs, pt.n) for pt in s.patterns]
+    else:
+        S, M = s.cov, s.mean
+        blocks = [(np.arange(p), s.nobs)]
+    E = S - imp.sigma
+    em = M - imp.mu
+    S0, M0 = S.copy(), M.copy()
+    if x_idx:
+        xi = np.array(x_idx)
+        for A in (E, S0):
+            A[np.ix_(xi, xi)] = 0.0
+        em[xi] = 0.0
+        M0[xi] = 0.0
+    num = den = 0.0
+    for o, n in blocks:
+        P = np.linalg.inv(imp.sigma[np.ix_(o, o)])
+        PE = P @ E[np.ix_(o, o)]
+        PS = P @ S0[np.ix_(o, o)]
+        a = 0.5 * np.sum(PE * PE.T)
+        b = 0.5 * np.sum(PS * PS.T)
+        if meanstructure:
+            a += em[o] @ P @ em[o]
+            b += M0[o] @ P @ M0[o]
+        num += n * a
+        den += n * b
+    return 1.0 - num / den
+
+
+def residual_family(samples, implied, meanstructure: bool, ndat: int, df: float,
+                    x_idx: list[int] | None = None) -> dict[str, float]:
+    """GFI/AGFI/PGFI, CRMR and the Mplus SRMR (lavaan's ``lav_fit_gfi``/``lav_fit_srmr``).
+
+    Groups are averaged with weights N_g/N. In the CRMR the mean residuals are
+    scaled by the sample SDs.
+    """
+    N = sum(s.nobs for s in samples)
+    out = {"gfi": 0.0, "crmr": 0.0, "crmr_nomean": 0.0, "srmr_mplus": 0.0, "srmr_mplus_nomean": 0.0}
+    for s, imp in zip(samples, implied):
+        w = s.nobs / N
+        out["gfi"] += w * _gfi_group(s, imp, meanstructure, list(x_idx or []))
+        p = len(s.cov)
+        sd_s = np.sqrt(np.diag(s.cov))
+        sd_m = np.sqrt(np.diag(imp.sigma))
+        R = s.cov / np.outer(sd_s, sd_s) - imp.sigma / np.outer(sd_m, sd_m)
+        il = np.tril_indices(p, -1)
+        off = float(np.sum(R[il] ** 2))
+        diag = float(np.sum(((np.diag(s.cov) - np.diag(imp.sigma)) / np.diag(s.cov)) ** 2))
+        crmr_nm = np.sqrt(off / len(il[0])) if len(il[0]) else 0.0
+        mplus_nm = np.sqrt((off + diag) / (p * (p + 1) / 2))
+        if meanstructure:
+            m_crmr = (s.mean - imp.mu) / sd_s
+            m_mplus = s.mean / sd_s - imp.mu / sd_m
+            crmr = np.sqrt((off + np.sum(m_crmr**2)) / (len(il[0]) + p))
+            mplus = np.sqrt((off + diag + np.sum(m_mplus**2)) / (p * (p + 1) / 2 + p))
+        else:
+            crmr, mplus = crmr_nm, mplus_nm
+        out["crmr"] += w * crmr
+        out["crmr_nomean"] += w * crmr_nm
+        out["srmr_mplus"] += w * mplus
+        out["srmr_mplus_nomean"] += w * mplus_nm
+    gfi = out["gfi"]
+    out["agfi"] = 1.0 - (ndat / df) * (1.0 - gfi) if df > 0 else float("nan")
+    out["pgfi"] = (df / ndat) * gfi if ndat else float("nan")
+    return out

@@ -46,6 +46,10 @@ class GroupStructure:
     s_sym_mult: np.ndarray = field(default_factory=lambda: np.zeros(0))  # 1 diagonal, 2 off-diagonal
     m_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     m_par: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    a_unique: bool = True
+    s_unique: bool = True
+    a_rc: tuple = ()
+    s_rc: tuple = ()
 
 
 @dataclass
@@ -147,6 +151,8 @@ class RamModel:
                     s_sym_pos=np.array(s_sym_pos, int), s_sym_par=np.array(s_sym_par, int),
                     s_sym_mult=np.array(s_sym_mult, float),
                     m_pos=np.array(m_pos, int), m_par=np.array(m_par, int),
+                    a_unique=len(set(a_par)) == len(a_par), s_unique=len(set(s_sym_par)) == len(s_sym_par),
+                    a_rc=np.divmod(np.array(a_pos, int), nv), s_rc=np.divmod(np.array(s_sym_pos, int), nv),
                 )
             )
         self._eye = np.eye(nv)
@@ -171,7 +177,7 @@ class RamModel:
         out = []
         for g, gs in enumerate(self.groups):
             A, S, m = self.matrices(theta, g)
-            B = np.linalg.solve(self._eye - A, self._eye) if A.any() else self._eye.copy()
+            B = np.linalg.inv(self._eye - A) if gs.a_pos.size or gs.A0.any() else self._eye
             FB = B[gs.ov_idx, :]
             C = B @ S @ B.T
             sigma = C[np.ix_(gs.ov_idx, gs.ov_idx)]
@@ -204,6 +210,40 @@ class RamModel:
                 np.add.at(grad, gs.m_par, Gm[gs.m_pos])
         return grad
 
+    def factors(self, implied: list[Implied]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Rank-two factors of the implied-moment Jacobian, per group ``(U, V, mult, dmu)``.
+
+        For every free parameter k, dSigma/dtheta_k = mult_k (u_k v_k' + v_k u_k') with
+        u_k, v_k the k-th columns of U and V (p x n_free), and dmu/dtheta_k = dmu[:, k].
+        For a loading or regression A[i, j]: u = (FB)[:, i], v = (B S B' F')[j, :];
+        for a (co)variance S[i, j]: u = (FB)[:, i], v = (FB)[:, j], mult = 1/2 on the
+        diagonal. This lets the expected information be computed in O(K p^2 + K^2 p)
+        without forming the K x p x p Jacobian.
+        """
+        out = []
+        K = self.n_free
+        for gs, imp in zip(self.groups, implied):
+            p = len(gs.ov_idx)
+            U = np.zeros((p, K))
+            V = np.zeros((p, K))
+            mult = np.ones(K)
+            dm = np.zeros((p, K))
+            FB = imp.FB
+            if gs.a_pos.size:
+                rows, cols = gs.a_rc
+                U[:, gs.a_par] = FB[:, rows]
+                V[:, gs.a_par] = imp.C[np.ix_(cols, gs.ov_idx)].T
+                dm[:, gs.a_par] = FB[:, rows] * (imp.B @ imp.m)[cols][None, :]
+            if gs.s_sym_pos.size:
+                rows, cols = gs.s_rc
+                U[:, gs.s_sym_par] = FB[:, rows]
+                V[:, gs.s_sym_par] = FB[:, cols]
+                mult[gs.s_sym_par] = np.where(rows == cols, 0.5, 1.0)
+            if gs.m_pos.size:
+                dm[:, gs.m_par] = FB[:, gs.m_pos]
+            out.append((U, V, mult, dm))
+        return out
+
     def delta(self, implied: list[Implied]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Jacobians of the implied moments: per group ``(dSigma, dmu)``.
 
@@ -212,28 +252,8 @@ class RamModel:
         other groups).
         """
         out = []
-        K = self.n_free
-        for g, gs in enumerate(self.groups):
-            imp = implied[g]
-            p = len(gs.ov_idx)
-            dS = np.zeros((K, p, p))
-            dm = np.zeros((K, p))
-            FB = imp.FB
-            if gs.a_pos.size:
-                CF = imp.C[:, gs.ov_idx]  # (nvar, p) = C F'
-                Bm = imp.B @ imp.m
-                rows, cols = np.divmod(gs.a_pos, gs.nvar)
-                # dSigma = FB[:, i] (C F')[j, :] + transpose
-                T = FB[:, rows].T[:, :, None] * CF[cols, :][:, None, :]
-                np.add.at(dS, gs.a_par, T + T.transpose(0, 2, 1))
-                np.add.at(dm, gs.a_par, FB[:, rows].T * Bm[cols][:, None])
-            if gs.s_sym_pos.size:
-                rows, cols = np.divmod(gs.s_sym_pos, gs.nvar)
-                T = FB[:, rows].T[:, :, None] * FB[:, cols].T[:, None, :]
-                off = rows != cols
-                T[off] = T[off] + T[off].transpose(0, 2, 1)
-                np.add.at(dS, gs.s_sym_par, T)
-            if gs.m_pos.size:
-                np.add.at(dm, gs.m_par, FB[:, gs.m_pos].T)
-            out.append((dS, dm))
+        for U, V, mult, dm in self.factors(implied):
+            T = np.einsum("pk,qk->kpq", U, V)
+            dS = (T + T.transpose(0, 2, 1)) * mult[:, None, None]
+            out.append((dS, dm.T.copy()))
         return out

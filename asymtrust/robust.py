@@ -16,7 +16,7 @@ import numpy as np
 from . import indices as ix
 from .estimate import Objective
 from .samplestats import GroupSample
-from .vcov import casewise_scores, constrained_inverse, first_order_information, observed_information
+from .vcov import casewise_scores, constrained_inverse, first_order_information
 
 
 # ----------------------------------------------------------------------------- saturated pieces
@@ -143,11 +143,11 @@ def robust_measures(*, pt, model, obj: Objective, theta, imp, delta, rep, sample
         # baseline
         bimp = base_model.implied(bopt.theta)
         bdelta = base_model.delta(bimp)
-        bE = observed_information(base_obj, bopt.theta)
+        bE = base_obj.observed_information(bopt.theta, bimp)
         bB = first_order_information(casewise_scores(base_obj, bimp, bdelta), N)
         brep = linear_reparam(base_model.n_free, None, None)
         c0 = (tr_h1 - trace_h0(base_obj, bopt.theta, brep, bE, bB)) / df0 if df0 > 0 else float("nan")
-        npar = rep.K.shape[1]
+        npar = model.n_free  # lavaan divides by the free slots, before equality constraints
         out["chisq_scaled"] = chisq / c
         out["df_scaled"] = float(df)
         out["pvalue_scaled"] = ix.chisq_pvalue(chisq / c, df)
@@ -161,6 +161,7 @@ def robust_measures(*, pt, model, obj: Objective, theta, imp, delta, rep, sample
         out["cfi_scaled"] = ix.cfi(chisq / c, df, chisq0 / c0, df0)
         out["tli_scaled"] = ix.tli(chisq / c, df, chisq0 / c0, df0)
         out["nnfi_scaled"] = out["tli_scaled"]
+        out.update({f"{k}_scaled": v for k, v in ix.other_incremental(chisq / c, df, chisq0 / c0, df0).items()})
         dfs = c * df
         out["rmsea_scaled"] = ix.rmsea(chisq, dfs, N, G)
         lo, hi = ix.rmsea_ci(chisq, dfs, N, G)
@@ -197,6 +198,7 @@ def _robust_block(chisq, df, chisq0, df0, c, c0, N, G) -> dict[str, float]:
     out["cfi_robust"] = ix.cfi(chisq, df, chisq0, df0, c, c0)
     out["tli_robust"] = ix.tli(chisq, df, chisq0, df0, c, c0)
     out["nnfi_robust"] = out["tli_robust"]
+    out["rni_robust"] = 1.0 - (chisq - c * df) / (chisq0 - c0 * df0) if (chisq0 - c0 * df0) else float("nan")
     out["rmsea_robust"] = ix.rmsea(chisq, df, N, G, c)
     lo, hi = ix.rmsea_ci(chisq, df, N, G, c=c)
     out["rmsea_ci_lower_robust"], out["rmsea_ci_upper_robust"] = lo, hi

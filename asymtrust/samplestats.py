@@ -31,6 +31,31 @@ class Pattern:
 
 
 @dataclass
+class PatternBatch:
+    """Missing-data patterns with the same number of observed variables, stacked so
+    that the FIML likelihood is evaluated with batched linear algebra."""
+
+    obs: np.ndarray  # (b, q) observed-variable indices
+    n: np.ndarray  # (b,)
+    mean: np.ndarray  # (b, q)
+    cov: np.ndarray  # (b, q, q)
+    flat: np.ndarray  # (b, q, q) flat index into a p x p matrix (for scatter-adds)
+
+
+def batch_patterns(patterns: list[Pattern], p: int) -> list[PatternBatch]:
+    by_q: dict[int, list[Pattern]] = {}
+    for pt in patterns:
+        by_q.setdefault(len(pt.obs), []).append(pt)
+    out = []
+    for q, pts in sorted(by_q.items()):
+        obs = np.stack([pt.obs for pt in pts])
+        out.append(PatternBatch(
+            obs=obs, n=np.array([pt.n for pt in pts], float), mean=np.stack([pt.mean for pt in pts]),
+            cov=np.stack([pt.cov for pt in pts]), flat=obs[:, :, None] * p + obs[:, None, :]))
+    return out
+
+
+@dataclass
 class GroupSample:
     """Sample moments of one group."""
 
@@ -40,6 +65,7 @@ class GroupSample:
     X: np.ndarray | None = None  # complete-data rows (for case-wise scores)
     patterns: list[Pattern] = field(default_factory=list)
     missing: bool = False
+    batches: list[PatternBatch] = field(default_factory=list)
     em_iterations: int = 0
     logl_h1: float = float("nan")
 
@@ -100,7 +126,7 @@ def pattern_loglik(patterns: list[Pattern], sigma: np.ndarray, mu: np.ndarray) -
     return ll
 
 
-def em_saturated(patterns: list[Pattern], p: int, *, tol: float = 1e-10, max_iter: int = 5000) -> tuple[np.ndarray, np.ndarray, int]:
+def em_saturated(patterns: list[Pattern], p: int, *, tol: float = 1e-8, max_iter: int = 5000) -> tuple[np.ndarray, np.ndarray, int]:
     """EM estimates of the saturated mean and covariance under MAR.
 
     Starts, as lavaan does, at the available-case means and a diagonal covariance of
@@ -173,7 +199,8 @@ def incomplete_sample(X: np.ndarray) -> GroupSample:
     p = X.shape[1]
     pats = missing_patterns(X)
     mu, sigma, it = em_saturated(pats, p)
-    s = GroupSample(nobs=int(X.shape[0]), cov=sigma, mean=mu, patterns=pats, missing=True, em_iterations=it)
+    s = GroupSample(nobs=int(X.shape[0]), cov=sigma, mean=mu, patterns=pats, missing=True, em_iterations=it,
+                    batches=batch_patterns(pats, p))
     if len(pats) == 1 and pats[0].obs.size == p:
         s.X = pats[0].X
     s.logl_h1 = pattern_loglik(pats, sigma, mu)
