@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Regenerate the lavaan reference results in tests/reference/lavaan/*.json.
+#
+# Needs R with lavaan 0.6-14, jsonlite and digest (Debian/Ubuntu: r-cran-lavaan,
+# r-cran-jsonlite, r-cran-digest) and Python with numpy/pandas (for the fig1 mask).
+# CI never runs this; the JSON files are committed. After running, review
+# `git diff tests/reference/lavaan` and run `python -m pytest tests/test_lavaan_reference.py`.
+#
+# Usage: scripts/refresh_references.sh [hs|pd|mg|fig1 ...]   (default: all)
+# The HS/PD CSVs are read from $ASYMTRUST_REF_DATA (default /work/shared/reference)
+# or, if absent there, from datasets/ (byte-identical copies; the sha256 is recorded).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REF="$ROOT/tests/reference/lavaan"
+PYTHON="${PYTHON:-python}"
+
+command -v Rscript >/dev/null || { echo "refresh_references: Rscript not found on PATH" >&2; exit 2; }
+have="$(Rscript -e 'cat(as.character(packageVersion("lavaan")))')"
+if [[ "$have" != "0.6.14" ]]; then
+  echo "refresh_references: lavaan $have installed, the references are for 0.6.14" >&2
+  [[ "${ALLOW_OTHER_LAVAAN:-0}" == 1 ]] || exit 2
+fi
+
+cases=("$@")
+[[ ${#cases[@]} -eq 0 ]] && cases=(hs pd mg fig1)
+
+for c in "${cases[@]}"; do
+  case "$c" in
+    hs|pd|mg)
+      Rscript "$REF/${c}_cases.R" ;;
+    fig1)
+      if [[ ! -f "$ROOT/datasets/bcf_synthetic.csv" || ! -f "$ROOT/specs/fig1.lav" ]]; then
+        echo "refresh_references: datasets/bcf_synthetic.csv or specs/fig1.lav missing; fig1 skipped" >&2
+        continue
+      fi
+      "$PYTHON" "$REF/fig1_mask.py"
+      Rscript "$REF/fig1_cases.R" ;;
+    *)
+      echo "refresh_references: unknown case group '$c' (use hs, pd, mg, fig1)" >&2; exit 2 ;;
+  esac
+done
