@@ -42,6 +42,12 @@ __all__ = [
     "cmd_codebook",
     "cmd_simulate",
     "cmd_validate",
+    "cmd_fit",
+    "cmd_reliability",
+    "cmd_effects",
+    "cmd_invariance",
+    "cmd_compare",
+    "cmd_power",
 ]
 
 PROG = "asymtrust"
@@ -412,6 +418,266 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for problem in report.errors:
         _error(problem)
     return 0 if report.ok else 2
+
+
+# --------------------------------------------------------------------------- analysis commands
+def _json_safe(obj: Any) -> Any:
+    """Convert pandas/numpy containers to JSON-safe Python (NaN and inf become null)."""
+    import math
+
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(obj, pd.DataFrame):
+        return [_json_safe(r) for r in obj.to_dict(orient="records")]
+    if isinstance(obj, pd.Series):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(float(obj)) else None
+    if obj is pd.NA or obj is None:
+        return None
+    return obj
+
+
+def _dump_json(obj: Any) -> None:
+    import json
+
+    _emit(json.dumps(_json_safe(obj), indent=2))
+
+
+def _analysis_data(args: argparse.Namespace):
+    """Read DATA (a survey file or a bundled dataset name) and recode reverse-keyed items.
+
+    The bundled codebook says which items are reverse-keyed; only columns present in
+    the data are recoded, and only once (``attrs["reverse_recoded"]``).
+    """
+    from .codebook import load_codebook, reverse_items
+    from .validation import recode_reverse
+
+    df = _load_data(args.data, missing_codes=getattr(args, "missing_codes", ()) or ())
+    if not df.attrs.get("reverse_recoded"):
+        items = [i for i in reverse_items(load_codebook()) if i in df.columns]
+        if items:
+            df = recode_reverse(df, items=items)
+    return df
+
+
+def _add_data_args(p: argparse.ArgumentParser, *, spec: bool = True) -> None:
+    p.add_argument("data", metavar="DATA", help="survey file (CSV, TSV, XLSX, SAV) or a bundled dataset name")
+    if spec:
+        p.add_argument("--spec", default="fig1", help="bundled spec name or a lavaan-syntax file (default: fig1)")
+    p.add_argument("--missing-codes", nargs="+", type=_code, default=(), metavar="CODE",
+                   help="codes that mean 'missing' (e.g. -99 -9)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _add_estimation_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--estimator", default="ML", choices=["ML", "MLR", "ml", "mlr"], help="ML or MLR (default ML)")
+    p.add_argument("--missing", default="listwise", choices=["listwise", "fiml"], help="listwise or fiml")
+
+
+def _spec_arg(value: str):
+    """A spec name, a .lav/.toml path, or (if the file exists) its syntax."""
+    return value
+
+
+def _register_fit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fit", help="fit a model (lavaan sem() defaults)",
+                       description="Fit a structural equation model with lavaan's sem() defaults.")
+    _add_data_args(p)
+    _add_estimation_args(p)
+    p.add_argument("--group", help="grouping column for a multi-group model")
+    p.add_argument("--group-equal", nargs="+", default=(), metavar="WHAT",
+                   help="lavaan group.equal: loadings intercepts residuals ...")
+    p.set_defaults(func=cmd_fit)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """``asymtrust fit DATA --spec NAME|FILE [--estimator] [--missing] [--group] [--json]``."""
+    from .fit import fit
+
+    df = _analysis_data(args)
+    res = fit(args.spec, df, estimator=args.estimator.upper(), missing=args.missing, group=args.group,
+              group_equal=tuple(args.group_equal))
+    if args.json:
+        _dump_json({"converged": res.converged, "warnings": res.warnings, "nobs": res.nobs,
+                    "group_labels": res.group_labels, "fit_indices": res.fit_indices,
+                    "estimates": res.parameter_estimates()})
+    else:
+        _emit(res.summary())
+    for w in res.warnings:
+        print(f"{PROG}: warning: {w}", file=sys.stderr)
+    return 0
+
+
+def _register_reliability(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reliability", help="reliability and validity of each construct",
+                       description="Alpha, omega, CR, AVE, HTMT and Fornell-Larcker per construct.")
+    _add_data_args(p)
+    p.add_argument("--htmt", default="htmt2", choices=["htmt2", "htmt"], help="HTMT variant (default htmt2)")
+    p.set_defaults(func=cmd_reliability)
+
+
+def cmd_reliability(args: argparse.Namespace) -> int:
+    """``asymtrust reliability DATA --spec NAME [--json]``."""
+    from .reliability import fornell_larcker, htmt, reliability
+
+    df = _analysis_data(args)
+    rel = reliability(df, args.spec, htmt_method=args.htmt)
+    ht = htmt(df, args.spec, method=args.htmt)
+    fl = fornell_larcker(df, args.spec)
+    notes = list(rel.attrs.get("notes", []))
+    if args.json:
+        _dump_json({"reliability": rel.reset_index(), "htmt": ht.reset_index(), "htmt_method": args.htmt,
+                    "fornell_larcker": fl.reset_index(), "notes": notes,
+                    "cutoffs": rel.attrs.get("cutoffs")})
+        return 0
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 40):
+        _emit("Reliability and convergent validity\n" + rel.to_string(float_format=lambda v: f"{v:.3f}"))
+        _emit(f"\nHTMT ({args.htmt})\n" + ht.to_string(float_format=lambda v: f"{v:.3f}"))
+        _emit("\nFornell-Larcker (sqrt AVE on the diagonal)\n" + fl.to_string(float_format=lambda v: f"{v:.3f}"))
+    for n in notes:
+        _emit(f"note: {n}")
+    return 0
+
+
+def _register_effects(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("effects", help="indirect and total effects with bootstrap CIs",
+                       description="Every asymmetry -> trust -> outcome chain of the spec, with delta-method SEs "
+                       "and bootstrap CIs.")
+    _add_data_args(p)
+    _add_estimation_args(p)
+    p.add_argument("--bootstrap", type=_positive_int, default=1000, metavar="B", help="replicates (default 1000)")
+    p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="parallel worker processes")
+    p.add_argument("--dask", metavar="ADDRESS", help="run the bootstrap on a Dask scheduler")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_effects)
+
+
+def cmd_effects(args: argparse.Namespace) -> int:
+    """``asymtrust effects DATA --spec NAME [--bootstrap B --seed S] [--json]``."""
+    from .effects import effects
+    from .fit import fit
+
+    df = _analysis_data(args)
+    res = fit(args.spec, df, estimator=args.estimator.upper(), missing=args.missing)
+    kw: dict[str, Any] = dict(bootstrap=args.bootstrap, seed=args.seed, n_jobs=args.jobs,
+                              progress=not (args.quiet or args.json))
+    if args.dask:
+        kw.update(backend="dask", scheduler=args.dask)
+    eff = effects(res, **kw)
+    if args.json:
+        _dump_json({"effects": eff, "bootstrap": args.bootstrap, "seed": args.seed})
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500):
+            _emit(eff.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+def _register_invariance(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("invariance", help="measurement invariance across groups",
+                       description="Configural, metric, scalar and strict invariance with chi-square difference "
+                       "tests and delta CFI.")
+    _add_data_args(p)
+    _add_estimation_args(p)
+    p.add_argument("--group", required=True, help="grouping column (e.g. sector)")
+    p.set_defaults(func=cmd_invariance)
+
+
+def cmd_invariance(args: argparse.Namespace) -> int:
+    """``asymtrust invariance DATA --spec NAME --group COL [--json]``."""
+    from .invariance import invariance
+
+    df = _analysis_data(args)
+    tab = invariance(args.spec, df, args.group, estimator=args.estimator.upper(), missing=args.missing)
+    if args.json:
+        _dump_json({"invariance": tab.reset_index(), "notes": tab.attrs.get("note")})
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.width", 200, "display.max_columns", 30):
+            _emit(tab.to_string(float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+def _register_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="compare competing models",
+                       description="Fit indices, AIC/BIC and chi-square difference tests of competing specs.")
+    p.add_argument("data", metavar="DATA", help="survey file or bundled dataset name")
+    p.add_argument("--specs", nargs="+", required=True, metavar="SPEC", help="two or more spec names or files")
+    p.add_argument("--missing-codes", nargs="+", type=_code, default=(), metavar="CODE")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _add_estimation_args(p)
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``asymtrust compare DATA --specs A B C [--json]``."""
+    from .compare import compare
+
+    df = _analysis_data(args)
+    cmp = compare(list(args.specs), df, estimator=args.estimator.upper(), missing=args.missing)
+    if args.json:
+        _dump_json(cmp.to_dict())
+    else:
+        _emit(cmp.summary())
+    return 0
+
+
+def _register_power(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("power", help="Monte Carlo power and sample-size planning",
+                       description="Simulate from the spec's population values and refit, per sample size.")
+    p.add_argument("--spec", default="fig1", help="bundled spec name (default fig1)")
+    p.add_argument("--n", nargs="+", type=_positive_int, required=True, metavar="N", help="sample sizes")
+    p.add_argument("--reps", type=_positive_int, default=1000, help="replicates per sample size")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="parallel worker processes")
+    p.add_argument("--dask", metavar="ADDRESS", help="run on a Dask scheduler")
+    p.add_argument("--out", help="also write the power curve figure (PNG) here")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_power)
+
+
+def cmd_power(args: argparse.Namespace) -> int:
+    """``asymtrust power --spec fig1 --n 150 200 300 500 --reps 1000 [--dask ADDR]``."""
+    from .power import power
+
+    kw: dict[str, Any] = dict(reps=args.reps, seed=args.seed, n_jobs=args.jobs, progress=not (args.quiet or args.json))
+    if args.dask:
+        kw.update(backend="dask", scheduler=args.dask)
+    tab = power(args.spec, n=list(args.n), **kw)
+    if args.out:
+        from .reporting.figures import power_curve
+
+        power_curve(tab, args.out)
+    if args.json:
+        _dump_json({"power": tab, "smallest_n": tab.attrs.get("smallest_n")})
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_rows", 500):
+            _emit(tab.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+def _register_report(sub: argparse._SubParsersAction) -> None:
+    from .reporting.cli import register
+
+    register(sub)
 
 
 # --------------------------------------------------------------------------- parser and main

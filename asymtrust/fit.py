@@ -337,11 +337,13 @@ def _prepare(data: pd.DataFrame, ov: list[str], group: str | None, missing: str,
 
 
 # ----------------------------------------------------------------------------- main entry
-def fit(model, data: pd.DataFrame, *, estimator: str = "ML", missing: str = "listwise",
+def fit(model, data: pd.DataFrame | None = None, *, estimator: str = "ML", missing: str = "listwise",
         group: str | None = None, group_equal: Sequence[str] = (), group_partial: Sequence[str] = (),
         se: str | None = None, information: str | None = None, bootstrap: int = 0,
         seed: int | None = None, std_lv: bool = False, fixed_x: bool = True,
-        meanstructure: bool | None = None, start: np.ndarray | None = None, test: str | None = None):
+        meanstructure: bool | None = None, start: np.ndarray | None = None, test: str | None = None,
+        sample_cov: pd.DataFrame | None = None, sample_mean: pd.Series | None = None,
+        sample_nobs: int | None = None):
     """Fit a structural equation model with lavaan's ``sem()`` defaults.
 
     Parameters
@@ -370,6 +372,12 @@ def fit(model, data: pd.DataFrame, *, estimator: str = "ML", missing: str = "lis
         Number of bootstrap replicates when ``se="bootstrap"`` (default 1000).
     seed : int, optional
         Seed for the bootstrap.
+    sample_cov, sample_mean, sample_nobs : optional
+        Fit from summary statistics instead of raw data (lavaan's ``sample.cov``):
+        a covariance matrix with divisor N (a DataFrame labelled by variable), the
+        means (needed for a meanstructure) and N. Used for very large files, whose
+        moments are computed in one streaming pass (:func:`asymtrust.moments.read_moments`).
+        ML with complete data only (MLR and FIML need the raw rows).
 
     Returns
     -------
@@ -389,6 +397,8 @@ def fit(model, data: pd.DataFrame, *, estimator: str = "ML", missing: str = "lis
     from .results import FitResult
 
     estimator = str(estimator).upper()
+    if data is not None and sample_cov is not None:
+        raise OptionError("give either data or sample_cov, not both")
     if estimator not in ESTIMATORS:
         raise OptionError(f"estimator must be one of {', '.join(ESTIMATORS)}, not {estimator!r}")
     miss = _MISSING_ALIASES.get(str(missing).lower())
@@ -408,10 +418,43 @@ def fit(model, data: pd.DataFrame, *, estimator: str = "ML", missing: str = "lis
     if information not in ("expected", "observed"):
         raise OptionError(f"information must be 'expected' or 'observed', not {information!r}")
 
+    if data is None:
+        if sample_cov is None or sample_nobs is None:
+            raise OptionError("give either data or sample_cov together with sample_nobs")
+        if estimator != "ML" or miss != "listwise" or group is not None or se in ("robust", "bootstrap"):
+            raise OptionError("fitting from sample moments supports single-group ML with complete data only")
+        with single_thread_blas():
+            return _fit_moments(model, sample_cov, sample_mean, int(sample_nobs), information=information,
+                                std_lv=std_lv, fixed_x=fixed_x, meanstructure=meanstructure, start=start, se=se)
     with single_thread_blas():
         return _fit(model, data, estimator=estimator, miss=miss, group=group, group_equal=group_equal,
                     group_partial=group_partial, se=se, information=information, bootstrap=bootstrap,
                     seed=seed, std_lv=std_lv, fixed_x=fixed_x, meanstructure=meanstructure, start=start)
+
+
+def _fit_moments(model, cov, mean, nobs, *, information, std_lv, fixed_x, meanstructure, start, se):
+    from .partable import build_partable
+    from .results import FitResult
+
+    syntax = model_syntax(model)
+    if not isinstance(cov, pd.DataFrame):
+        raise DataError("sample_cov must be a DataFrame whose index and columns name the variables")
+    names = [str(c) for c in cov.columns]
+    pt = build_partable(syntax, observed=names, meanstructure=meanstructure, fixed_x=fixed_x, std_lv=std_lv)
+    ov = list(pt.ov_names)
+    S = cov.loc[ov, ov].to_numpy(dtype=float)
+    if bool(pt.meanstructure) and mean is None:
+        raise OptionError("the model has a meanstructure: give sample_mean as well")
+    M = np.asarray(pd.Series(mean).loc[ov], float) if mean is not None else np.zeros(len(ov))
+    s = GroupSample(nobs=nobs, cov=(S + S.T) / 2.0, mean=M, X=None, missing=False)
+    sign, ld = np.linalg.slogdet(s.cov)
+    s.logl_h1 = -nobs / 2.0 * (len(ov) * LOG2PI + ld + len(ov)) if sign > 0 else float("nan")
+    return _fit_prepared(pt, [s], None, estimator="ML", miss="listwise", se=se or "standard",
+                         information=information or "expected", bootstrap=0, seed=None, start=start,
+                         syntax=syntax, data=None, group=None, options=dict(
+                             estimator="ML", missing="listwise", group=None, group_equal=[], group_partial=[],
+                             se=se or "standard", information=information or "expected", std_lv=std_lv,
+                             fixed_x=fixed_x, moments=True), result_cls=FitResult)
 
 
 def _fit(model, data, *, estimator, miss, group, group_equal, group_partial, se, information, bootstrap,
