@@ -463,11 +463,39 @@ def _analysis_data(args: argparse.Namespace):
     from .validation import recode_reverse
 
     df = _load_data(args.data, missing_codes=getattr(args, "missing_codes", ()) or ())
+    specs = getattr(args, "specs", None) or [getattr(args, "spec", None)]
+    for spec in specs:
+        if spec is not None:
+            _require_valid(df, spec, missing=getattr(args, "missing", "listwise"))
     if not df.attrs.get("reverse_recoded"):
         items = [i for i in reverse_items(load_codebook()) if i in df.columns]
         if items:
             df = recode_reverse(df, items=items)
     return df
+
+
+def _require_valid(df, spec: Any, *, missing: str = "listwise") -> None:
+    """Refuse data that fail :func:`asymtrust.validate` against ``spec`` (before any fit).
+
+    Out-of-range codes (e.g. an undeclared ``-99``), text answers or true/false
+    values would otherwise give a plausible-looking but wrong fit. Under FIML the
+    complete-case checks are left to the estimator.
+
+    Raises
+    ------
+    ValidationError
+        The first problem, with the number of further problems.
+    """
+    from .exceptions import ValidationError
+    from .validation import validate
+
+    report = validate(df, spec)
+    skip = {"no_complete_cases", "too_few_cases"} if str(missing).lower() in ("fiml", "ml") else set()
+    errors = [i.message for i in report.issues if i.severity == "error" and i.check not in skip]
+    if errors:
+        more = len(errors) - 1
+        tail = f" (and {more} more; 'asymtrust validate' lists them all)" if more else ""
+        raise ValidationError(errors[0] + tail, problems=errors)
 
 
 def _add_data_args(p: argparse.ArgumentParser, *, spec: bool = True) -> None:
@@ -569,7 +597,9 @@ def cmd_effects(args: argparse.Namespace) -> int:
     """``asymtrust effects DATA --spec NAME [--bootstrap B --seed S] [--json]``."""
     from .effects import effects
     from .fit import fit
+    from .resample import check_replicates
 
+    check_replicates(args.bootstrap, name="bootstrap")  # refuse an excessive B before any work
     df = _analysis_data(args)
     res = fit(args.spec, df, estimator=args.estimator.upper(), missing=args.missing)
     kw: dict[str, Any] = dict(bootstrap=args.bootstrap, seed=args.seed, n_jobs=args.jobs,
@@ -681,9 +711,17 @@ def _register_report(sub: argparse._SubParsersAction) -> None:
 
 
 # --------------------------------------------------------------------------- parser and main
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line (``asymtrust CMD: error: ...``, exit 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        hint = f" (see '{self.prog} --help')"
+        self.exit(2, f"{self.prog}: error: {' '.join(str(message).split())}{hint}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command of :data:`COMMANDS` that is defined."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Structural equation models of partner asymmetries, inter-organisational trust and "
         "integrated care, with lavaan-parity estimation.",

@@ -264,71 +264,105 @@ def linear_reparam(n_free: int, H: np.ndarray | None, rhs: np.ndarray | None) ->
 
 
 # ----------------------------------------------------------------------------- starting values
-def start_values(partable, model: RamModel, samples: list[GroupSample]) -> np.ndarray:
-    """lavaan's default starting values (``R/lav_start.R``, described in lavaan-parity.md §6).
+class StartPlan:
+    """lavaan's default starting values (``R/lav_start.R``, lavaan-parity.md §6), planned once.
 
-    Marker loadings 1, other loadings by the 3-indicator rule or FABIN3 (clipped),
-    residual variances half the sample variance, latent variances 0.05, regressions
-    and covariances 0, intercepts at the sample means; user ``start()`` values win.
+    Marker loadings 1; the other loadings of a factor measured by observed indicators
+    by the 3-indicator rule (lambda_2 = s32/s31, lambda_3 = s32/s21) or FABIN3 with 4 or
+    more, clipped to +-sqrt(s_ii / (0.1 s_11)); residual variances half the sample
+    variance; latent variances 0.05; regressions and covariances 0, except variances
+    and covariances of exogenous observed variables (sample values); intercepts at the
+    sample means; user ``start()`` values win. The plan (which free parameter gets which
+    rule) depends only on the model, so refits only evaluate it on new moments.
     """
-    tab = partable.table
-    theta = np.zeros(model.n_free)
-    ov_pos = {v: i for i, v in enumerate(model.ov_names)}
-    lv = set(model.lv_names)
-    endo = set(tab.loc[tab["op"] == "=~", "rhs"]) | set(tab.loc[tab["op"] == "~", "lhs"])
-    for g, s in enumerate(samples, start=1):
-        S = s.cov
-        rows = tab[(tab["group"] == g) & (tab["free"] > 0)]
-        load = tab[(tab["group"] == g) & (tab["op"] == "=~")]
-        fabin: dict[tuple[str, str], float] = {}
-        for f, block in load.groupby("lhs", sort=False):
-            inds = [r for r in block["rhs"] if r in ov_pos]
-            if len(inds) != len(block) or len(inds) < 2:
-                continue
-            idx = [ov_pos[v] for v in inds]
+
+    def __init__(self, partable, model: RamModel):
+        tab = partable.table
+        self.n_free = model.n_free
+        ov_pos = {v: i for i, v in enumerate(model.ov_names)}
+        lv = set(model.lv_names)
+        endo = set(tab.loc[tab["op"] == "=~", "rhs"]) | set(tab.loc[tab["op"] == "~", "lhs"])
+        self.const: list[tuple[int, float]] = []  # (k, value)
+        self.var_half: list[tuple[int, int, int]] = []  # (k, group, i): 0.5 s_ii
+        self.samp: list[tuple[int, int, int, int]] = []  # (k, group, i, j): s_ij
+        self.mean: list[tuple[int, int, int]] = []  # (k, group, i)
+        self.factors: list[tuple[int, list[int], list[int]]] = []  # (group, ov idx, free k of non-markers or -1)
+        for g in range(1, model.ngroups + 1):
+            load = tab[(tab["group"] == g) & (tab["op"] == "=~")]
+            handled = set()
+            for f, block in load.groupby("lhs", sort=False):
+                inds = list(block["rhs"])
+                if any(r not in ov_pos for r in inds) or len(inds) < 2:
+                    continue
+                ks = [int(fr) - 1 if (fr > 0 and not np.isfinite(us)) else -1
+                      for fr, us in zip(block["free"], block["ustart"])]
+                self.factors.append((g - 1, [ov_pos[r] for r in inds], ks[1:]))
+                handled.update(k for k in ks[1:] if k >= 0)
+            rows = tab[(tab["group"] == g) & (tab["free"] > 0)]
+            for r in rows.itertuples(index=False):
+                k = int(r.free) - 1
+                if np.isfinite(r.ustart):
+                    self.const.append((k, float(r.ustart)))
+                elif r.op == "=~":
+                    if k not in handled:
+                        self.const.append((k, 1.0))
+                elif r.op == "~~":
+                    if r.lhs == r.rhs:
+                        if r.lhs in lv:
+                            self.const.append((k, 0.05))
+                        elif r.lhs in endo:
+                            self.var_half.append((k, g - 1, ov_pos[r.lhs]))
+                        else:
+                            self.samp.append((k, g - 1, ov_pos[r.lhs], ov_pos[r.lhs]))
+                    elif r.lhs in ov_pos and r.rhs in ov_pos and r.lhs not in endo and r.rhs not in endo:
+                        self.samp.append((k, g - 1, ov_pos[r.lhs], ov_pos[r.rhs]))
+                    else:
+                        self.const.append((k, 0.0))
+                elif r.op == "~1":
+                    if r.lhs in ov_pos:
+                        self.mean.append((k, g - 1, ov_pos[r.lhs]))
+                    else:
+                        self.const.append((k, 0.0))
+                else:
+                    self.const.append((k, 0.0))
+
+    def __call__(self, samples: list[GroupSample]) -> np.ndarray:
+        theta = np.zeros(self.n_free)
+        for k, v in self.const:
+            theta[k] = v
+        for k, g, i in self.var_half:
+            theta[k] = 0.5 * samples[g].cov[i, i]
+        for k, g, i, j in self.samp:
+            theta[k] = samples[g].cov[i, j]
+        for k, g, i in self.mean:
+            theta[k] = samples[g].mean[i]
+        for g, idx, ks in self.factors:
+            S = samples[g].cov
             marker = idx[0]
             others = idx[1:]
-            for k, i in enumerate(others):
+            for t, (i, k) in enumerate(zip(others, ks)):
+                if k < 0:
+                    continue
+                lam = 1.0
                 if len(idx) == 3:
                     s21, s31, s32 = S[idx[1], idx[0]], S[idx[2], idx[0]], S[idx[2], idx[1]]
-                    lam = (s32 / s31 if k == 0 else s32 / s21) if (s31 != 0 and s21 != 0) else 1.0
+                    if s31 != 0 and s21 != 0:
+                        lam = s32 / s31 if t == 0 else s32 / s21
                 elif len(idx) >= 4:
                     R = [j for j in others if j != i]
-                    SRR = S[np.ix_(R, R)]
                     try:
-                        a = np.linalg.solve(SRR, S[R, marker])
+                        a = np.linalg.solve(S[np.ix_(R, R)], S[R, marker])
                         lam = (S[i, R] @ a) / (S[marker, R] @ a)
                     except np.linalg.LinAlgError:
                         lam = 1.0
-                else:
-                    lam = 1.0
                 bound = np.sqrt(S[i, i] / (0.1 * S[marker, marker])) if S[marker, marker] > 0 else np.inf
-                if np.isfinite(lam):
-                    fabin[(f, model.ov_names[i])] = float(np.clip(lam, -bound, bound))
-        for r in rows.itertuples(index=False):
-            k = int(r.free) - 1
-            if np.isfinite(r.ustart):
-                theta[k] = r.ustart
-                continue
-            if r.op == "=~":
-                theta[k] = fabin.get((r.lhs, r.rhs), 1.0)
-            elif r.op == "~~":
-                if r.lhs == r.rhs:
-                    if r.lhs in lv:
-                        theta[k] = 0.05
-                    else:
-                        i = ov_pos[r.lhs]
-                        theta[k] = 0.5 * S[i, i] if r.lhs in endo else S[i, i]
-                elif r.lhs in ov_pos and r.rhs in ov_pos and r.lhs not in endo and r.rhs not in endo:
-                    # covariances between exogenous observed variables start at the sample value
-                    theta[k] = S[ov_pos[r.lhs], ov_pos[r.rhs]]
-                else:
-                    theta[k] = 0.0
-            elif r.op == "~1":
-                theta[k] = s.mean[ov_pos[r.lhs]] if r.lhs in ov_pos else 0.0
-            else:
-                theta[k] = 0.0
-    return theta
+                theta[k] = float(np.clip(lam, -bound, bound)) if np.isfinite(lam) else 1.0
+        return theta
+
+
+def start_values(partable, model: RamModel, samples: list[GroupSample]) -> np.ndarray:
+    """lavaan's default starting values (see :class:`StartPlan`)."""
+    return StartPlan(partable, model)(samples)
 
 
 # ----------------------------------------------------------------------------- optimiser
@@ -344,7 +378,7 @@ class OptimResult:
 
 
 def optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter: int = 500,
-             gtol: float = 1e-9) -> OptimResult:
+             gtol: float = 1e-8) -> OptimResult:
     """Minimise ``obj`` over ``z`` (theta = theta0 + K z).
 
     Fisher scoring with step halving: each step solves with the expected information,
@@ -367,23 +401,35 @@ def optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter:
     gz = K.T @ g
     gmax = np.max(np.abs(gz))
     H = None
+    chol = None
     bfgs = False
     slow = 0
     it = 0
     for it in range(1, max_iter + 1):
         if gmax < gtol:
             return OptimResult(rep.to_theta(z), f, g, True, it, "fisher-scoring" if not bfgs else "fisher+bfgs", "converged")
-        if H is None or not bfgs:
+        # Fisher scoring: refresh the information while far from the optimum; near it the
+        # information hardly changes, so its Cholesky factor is reused (chord steps)
+        refresh = H is None or (not bfgs and (gmax > 1e-3 or chol is None))
+        if refresh:
             H = K.T @ obj.scoring_information(imp) @ K
             H = (H + H.T) / 2.0
+            chol = None
         try:
-            step = -linalg.solve(H, gz, assume_a="pos", check_finite=False)
+            if bfgs:
+                step = -linalg.solve(H, gz, assume_a="pos", check_finite=False)
+            else:
+                if chol is None:
+                    chol = linalg.cho_factor(H, check_finite=False)
+                step = -linalg.cho_solve(chol, gz, check_finite=False)
         except (linalg.LinAlgError, ValueError):
             step = -gz
+            chol = None
         slope = gz @ step
         if not np.isfinite(slope) or slope >= 0:
             step, slope = -gz, -(gz @ gz)
             H = None
+            chol = None
         t = 1.0
         accepted = False
         for _ in range(40):

@@ -13,15 +13,17 @@ The steps, each in its own module:
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from . import indices as ix
-from .estimate import Objective, Reparam, linear_reparam, optimise, start_values
+from .estimate import Objective, Reparam, StartPlan, linear_reparam, optimise
 from .exceptions import (
     DataError,
     EstimationError,
@@ -290,15 +292,22 @@ def _prepare(data: pd.DataFrame, ov: list[str], group: str | None, missing: str,
     dup = sorted({c for c in cols if cols.count(c) > 1})
     if dup:
         raise DataError(f"column {dup[0]!r} appears more than once in the data")
-    for v in ov:
+    missing_cols = [v for v in ov if v not in data.columns]
+    if missing_cols:
+        raise DataError(f"column {missing_cols[0]!r} used by the model is not in the data")
+    dtypes = data.dtypes
+    bad_cols = [v for v in ov if not (pd.api.types.is_numeric_dtype(dtypes[v]) or pd.api.types.is_bool_dtype(dtypes[v]))]
+    for v in bad_cols:
         col = data[v]
-        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
-            conv = pd.to_numeric(col, errors="coerce")
-            bad = col.notna() & conv.isna()
-            if bad.any():
-                ex = col[bad].iloc[0]
-                raise DataError(f"column {v!r} is not numeric: {int(bad.sum())} row(s) hold text such as {ex!r}")
-    X = data[ov].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        conv = pd.to_numeric(col, errors="coerce")
+        bad = col.notna() & conv.isna()
+        if bad.any():
+            ex = col[bad].iloc[0]
+            raise DataError(f"column {v!r} is not numeric: {int(bad.sum())} row(s) hold text such as {ex!r}")
+    if bad_cols:
+        X = data[ov].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    else:
+        X = np.column_stack([data[v].to_numpy(dtype=float, na_value=np.nan) for v in ov]) if ov else np.empty((len(data), 0))
     if np.isinf(X).any():
         j = int(np.where(np.isinf(X).any(axis=0))[0][0])
         raise DataError(f"column {ov[j]!r} holds {int(np.isinf(X[:, j]).sum())} infinite value(s)")
@@ -432,6 +441,20 @@ def fit(model, data: pd.DataFrame | None = None, *, estimator: str = "ML", missi
                     seed=seed, std_lv=std_lv, fixed_x=fixed_x, meanstructure=meanstructure, start=start)
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_partable(syntax, observed, ngroups, group_labels, meanstructure, fixed_x, group_equal,
+                     group_partial, std_lv, missing):
+    """build_partable, memoised: a parameter table is immutable and depends only on its
+    arguments, so repeated fits of one model (bootstrap, Monte Carlo, benchmarks) parse
+    the syntax and build the model structure once."""
+    from .partable import build_partable
+
+    return build_partable(syntax, observed=list(observed), ngroups=ngroups,
+                          group_labels=list(group_labels) if group_labels else None,
+                          meanstructure=meanstructure, fixed_x=fixed_x, group_equal=group_equal,
+                          group_partial=group_partial, std_lv=std_lv, missing=missing)
+
+
 def _fit_moments(model, cov, mean, nobs, *, information, std_lv, fixed_x, meanstructure, start, se):
     from .partable import build_partable
     from .results import FitResult
@@ -474,10 +497,10 @@ def _fit(model, data, *, estimator, miss, group, group_equal, group_partial, se,
         if len(levels) < 2:
             raise GroupError(f"grouping column {group!r} has a single level ({levels[0] if levels else 'none'}); multi-group SEM needs at least two")
         ngroups, group_labels = len(levels), [str(v) for v in levels]
-    pt = build_partable(
-        syntax, observed=[str(c) for c in data.columns], ngroups=ngroups, group_labels=group_labels,
-        meanstructure=meanstructure, fixed_x=fixed_x, group_equal=tuple(group_equal),
-        group_partial=tuple(group_partial), std_lv=std_lv, missing="ml" if miss == "fiml" else "listwise",
+    pt = _cached_partable(
+        syntax, tuple(str(c) for c in data.columns), ngroups, tuple(group_labels) if group_labels else None,
+        meanstructure, fixed_x, tuple(group_equal), tuple(group_partial), std_lv,
+        "ml" if miss == "fiml" else "listwise",
     )
     ov = list(pt.ov_names)
     ov_x = list(getattr(pt, "ov_x", []) or []) if fixed_x else []
@@ -490,38 +513,83 @@ def _fit(model, data, *, estimator, miss, group, group_equal, group_partial, se,
                              std_lv=std_lv, fixed_x=fixed_x), result_cls=FitResult)
 
 
-def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, bootstrap, seed, start,
-                  syntax, data, group, options, result_cls):
+@dataclass
+class Compiled:
+    """Everything about a model that does not depend on the data, built once per
+    parameter table: RAM structure, constraint reparametrisation, start-value plan,
+    standardization map and label map."""
+
+    pt: Any
+    model: RamModel
+    rep: Reparam
+    npar: int
+    struct: pd.DataFrame
+    stdz: Standardizer
+    names: "_NameMap"
+    start: StartPlan
+    x_idx: list
+    ndat: int
+    nexo: int
+    df: int
+    free_rows: list  # (lhs, op, rhs) of each free parameter, for messages
+    var_free: list  # (free index, lhs, group) of free variance rows
+
+
+def compile_model(pt, G: int) -> Compiled:
+    """The data-independent part of a fit (cached per parameter table)."""
+    hit = getattr(pt, "_asymtrust_compiled", None)
+    if hit is not None and hit[0] == G:
+        return hit[1]
     tab = pt.table
-    warnings: list[str] = []
-    N = sum(s.nobs for s in samples)
-    G = len(samples)
-    fiml = any(s.missing for s in samples)
-    model = RamModel(pt, exo_values(pt, samples))
+    model = RamModel(pt)
     if model.n_free == 0:
         raise IdentificationError("the model has no free parameters")
     rep, n_eq = _constraint_reparam(tab, model)
     npar = model.n_free - n_eq
     p = model.p
     ms = bool(pt.meanstructure)
-    q = len(getattr(pt, "ov_x", []) or [])
+    ov_x = list(getattr(pt, "ov_x", []) or [])
+    q = len(ov_x)
     ndat = G * (p * (p + 1) // 2 + (p if ms else 0))
     nexo = G * (q * (q + 1) // 2 + (q if ms else 0))
     df = ndat - nexo - npar
     if df < 0:
         raise IdentificationError(f"the model is not identified: {npar} free parameters but only {ndat - nexo} sample moments (df = {df})")
+    struct = tab[tab["op"].isin(["=~", "~", "~~", "~1"])].copy()
+    free_tab = tab[tab["free"] > 0].sort_values("free")
+    free_rows = list(zip(free_tab["lhs"], free_tab["op"], free_tab["rhs"]))
+    var = struct[(struct["op"] == "~~") & (struct["lhs"] == struct["rhs"]) & (struct["free"] > 0)]
+    comp = Compiled(pt=pt, model=model, rep=rep, npar=npar, struct=struct, stdz=Standardizer(model, struct),
+                    names=_NameMap(tab, model), start=StartPlan(pt, model),
+                    x_idx=[list(pt.ov_names).index(x) for x in ov_x], ndat=ndat, nexo=nexo, df=df,
+                    free_rows=free_rows,
+                    var_free=list(zip(var["free"].astype(int) - 1, var["lhs"], var["group"].astype(int))))
+    object.__setattr__(pt, "_asymtrust_compiled", (G, comp))  # works on frozen dataclasses too
+    return comp
+
+
+def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, bootstrap, seed, start,
+                  syntax, data, group, options, result_cls):
+    warnings: list[str] = []
+    N = sum(s.nobs for s in samples)
+    G = len(samples)
+    fiml = any(s.missing for s in samples)
+    comp = compile_model(pt, G)
+    model = comp.model.with_exo(exo_values(pt, samples)) if comp.x_idx else comp.model
+    rep, npar, df, ndat = comp.rep, comp.npar, comp.df, comp.ndat
+    ms = bool(pt.meanstructure)
+    q = len(comp.x_idx)
     if N < npar:
         raise InsufficientDataError(f"only {N} cases for {npar} free parameters; collect more data or simplify the model")
     for g, s in enumerate(samples):
         if s.nobs < 2:
             raise InsufficientDataError(f"group {labels[g] if labels else g + 1!r} has only {s.nobs} usable case(s)")
         sd = np.sqrt(np.clip(np.diag(s.cov), 0, None))
-        const = [ov for ov, v in zip(pt.ov_names, sd) if v < 1e-10]
-        if const:
+        if (sd < 1e-10).any():
             where = f" in group {labels[g]!r}" if labels else ""
-            raise DataError(f"column {const[0]!r} has zero variance{where}; remove it from the model")
+            raise DataError(f"column {pt.ov_names[int(np.argmax(sd < 1e-10))]!r} has zero variance{where}; remove it from the model")
     obj = Objective(model, samples, fiml=fiml)
-    theta0 = start if start is not None else start_values(pt, model, samples)
+    theta0 = start if start is not None else comp.start(samples)
     opt = optimise(obj, rep, np.asarray(theta0, float))
     theta = opt.theta
     if not opt.converged:
@@ -531,16 +599,15 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
         raise EstimationError("the model-implied covariance matrix is not positive definite at the solution; the model cannot be estimated on these data")
 
     # --- information and standard errors -------------------------------------------
-    delta = model.delta(imp)
     need_obs = information == "observed" or se == "robust" or estimator == "MLR"
     E_obs = obj.observed_information(theta, imp) if need_obs else None
-    A = E_obs if information == "observed" else obj.expected_information(imp, delta)
+    A = E_obs if information == "observed" else obj.expected_information(imp)
     Ainv, ok = constrained_inverse(A, rep)
-    scores = None
+    delta = None
     B0 = None
     if se == "robust" or estimator == "MLR":
-        scores = casewise_scores(obj, imp, delta)
-        B0 = first_order_information(scores, N)
+        delta = model.delta(imp)
+        B0 = first_order_information(casewise_scores(obj, imp, delta), N)
     vcov = None
     if se == "standard":
         vcov = Ainv / N if ok else None
@@ -559,12 +626,26 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
     fm["df"] = float(df)
     fm["pvalue"] = ix.chisq_pvalue(chisq, df)
     base_pt, base_theta = baseline_partable(pt, samples)
-    base_model = RamModel(base_pt, exo_values(pt, samples))
-    base_obj = Objective(base_model, samples, fiml=fiml)
-    base_rep = linear_reparam(base_model.n_free, None, None)
-    bopt = optimise(base_obj, base_rep, base_theta)
-    chisq0 = 2.0 * N * bopt.fmin
-    df0 = float(ndat - nexo - base_model.n_free)
+    base = None
+    if fiml or estimator == "MLR":
+        base_model = RamModel(base_pt, exo_values(pt, samples))
+        base_obj = Objective(base_model, samples, fiml=fiml)
+        bopt = optimise(base_obj, linear_reparam(base_model.n_free, None, None), base_theta)
+        chisq0 = 2.0 * N * bopt.fmin
+        n_base = base_model.n_free
+        base = (base_pt, base_model, base_obj, bopt)
+    else:
+        # complete-data ML: the independence model has a closed form,
+        # Sigma0 = diag(S_yy) (+) S_xx, so F0 = log|Sigma0| - log|S| per group
+        chisq0 = 0.0
+        for s in samples:
+            d = np.diag(s.cov).copy()
+            ld0 = np.sum(np.log(np.delete(d, comp.x_idx))) if comp.x_idx else np.sum(np.log(d))
+            if comp.x_idx:
+                ld0 += np.linalg.slogdet(s.cov[np.ix_(comp.x_idx, comp.x_idx)])[1]
+            chisq0 += s.nobs * (ld0 - s.logdet_cov)
+        n_base = len(base_theta)
+    df0 = float(ndat - comp.nexo - n_base)
     fm["baseline_chisq"] = chisq0
     fm["baseline_df"] = df0
     fm["baseline_pvalue"] = ix.chisq_pvalue(chisq0, df0)
@@ -575,9 +656,8 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
     # log-likelihood (conditional on fixed x)
     logl, logl1 = _loglik(obj, imp, samples, ms, fiml)
     if q:
-        xpos = [list(pt.ov_names).index(x) for x in pt.ov_x]
         for s in samples:
-            Sxx = s.cov[np.ix_(xpos, xpos)]
+            Sxx = s.cov[np.ix_(comp.x_idx, comp.x_idx)]
             lx = -s.nobs / 2.0 * (q * LOG2PI + np.linalg.slogdet(Sxx)[1] + q)
             logl -= lx
             logl1 -= lx
@@ -595,43 +675,48 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
     fm["rmsea_close_h0"] = 0.05
     fm["rmsea_notclose_h0"] = 0.08
     fm.update(ix.srmr(samples, imp, ms))
-    x_idx = [list(pt.ov_names).index(x) for x in (getattr(pt, 'ov_x', []) or [])] if q else []
-    fm.update(ix.residual_family(samples, imp, ms, ndat, df, x_idx))
+    fm.update(ix.residual_family(samples, imp, ms, ndat, df, comp.x_idx))
     fm.update(ix.misc_indices(chisq, df, N, npar))
 
-    robust = {}
     if estimator == "MLR" or fiml:
         from .robust import robust_measures
 
-        robust = robust_measures(
+        base_pt, base_model, base_obj, bopt = base
+        if delta is None:
+            delta = model.delta(imp)
+        fm.update(robust_measures(
             pt=pt, model=model, obj=obj, theta=theta, imp=imp, delta=delta, rep=rep, samples=samples,
             E_obs=E_obs if E_obs is not None else obj.observed_information(theta, imp), B0=B0,
             chisq=chisq, df=df, base=(base_pt, base_model, base_obj, bopt, chisq0, df0),
             N=N, G=G, mlr=(estimator == "MLR"), fiml=fiml,
-        )
-        fm.update(robust)
+        ))
 
-    # --- estimates table ------------------------------------------------------------
-    est = _estimates_table(pt, model, theta, imp, vcov, rep, warnings)
-    r2 = r_squared(model, theta, imp)
-    _check_improper(pt, model, theta, imp, est, warnings, labels)
+    # --- improper solutions -----------------------------------------------------------
+    std_all = comp.stdz.values(imp, "std_all")
+    _check_improper(comp, model, theta, imp, std_all, warnings, labels)
     if vcov is not None:
         se_free = np.sqrt(np.clip(np.diag(vcov), 0, None))
-        big = [i for i, s in enumerate(se_free) if s > 1e3 * max(1.0, abs(theta[i]))]
+        big = np.flatnonzero(se_free > 1e3 * np.maximum(1.0, np.abs(theta)))
         for i in big[:3]:
-            r = tab[tab["free"] == i + 1].iloc[0]
-            warnings.append(f"huge standard error for {r.lhs} {r.op} {r.rhs} (SE {se_free[i]:.3g}); the parameter may not be identified")
-    if bootstrap and se == "bootstrap":
-        from .resample import bootstrap_se
+            lhs, op, rhs = comp.free_rows[i]
+            warnings.append(f"huge standard error for {lhs} {op} {rhs} (SE {se_free[i]:.3g}); the parameter may not be identified")
 
-        est = bootstrap_se(est, pt, samples, labels, rep, theta, miss, B=bootstrap, seed=seed,
-                           syntax=syntax, data=data, group=group, options=options)
+    def estimates():
+        est = _estimates_table(comp, model, theta, imp, vcov)
+        if bootstrap and se == "bootstrap":
+            from .resample import bootstrap_se
 
+            est = bootstrap_se(est, pt, samples, labels, rep, theta, miss, B=bootstrap, seed=seed,
+                               syntax=syntax, data=data, group=group, options=options)
+        return est
+
+    est_value = estimates() if se == "bootstrap" else estimates
+    ov = list(pt.ov_names)
     return result_cls(
-        partable=pt, estimates=est, fit_indices=pd.Series(fm, dtype=float), r2=r2,
+        partable=pt, estimates=est_value, fit_indices=pd.Series(fm, dtype=float), r2=r_squared(model, theta, imp),
         converged=bool(opt.converged), warnings=warnings, theta=theta, vcov=vcov,
-        implied=[{"cov": _frame(i.sigma, pt.ov_names), "mean": pd.Series(i.mu, index=pt.ov_names)} for i in imp],
-        sample=[{"cov": _frame(s.cov, pt.ov_names), "mean": pd.Series(s.mean, index=pt.ov_names), "nobs": s.nobs} for s in samples],
+        implied=lambda: [{"cov": _frame(i.sigma, ov), "mean": pd.Series(i.mu, index=ov)} for i in imp],
+        sample=lambda: [{"cov": _frame(s.cov, ov), "mean": pd.Series(s.mean, index=ov), "nobs": s.nobs} for s in samples],
         nobs=[s.nobs for s in samples], group_labels=labels, options=options, syntax=syntax,
         iterations=opt.iterations, optimizer=opt.method, model=model, samples=samples, objective=obj, reparam=rep,
     )
@@ -661,17 +746,23 @@ def _loglik(obj: Objective, imp, samples, ms: bool, fiml: bool) -> tuple[float, 
     return float(ll), float(ll1)
 
 
-def _estimates_table(pt, model: RamModel, theta, imp, vcov, rep, warnings) -> pd.DataFrame:
-    tab = pt.table
-    struct = tab[tab["op"].isin(["=~", "~", "~~", "~1"])].copy()
+def _estimates_table(comp: Compiled, model: RamModel, theta, imp, vcov) -> pd.DataFrame:
+    tab = comp.pt.table
+    struct = comp.struct.copy()
     free = struct["free"].to_numpy()
-    est = np.array([theta[int(r.free) - 1] if r.free > 0 else _fixed_value(r, model) for r in struct.itertuples(index=False)])
+    vec = comp.names.vector(theta)
+    # value of each structural row: its plabel's value
+    pos = {n: i for i, n in enumerate(comp.names.names)}
+    est = vec[[pos[pl] for pl in struct["plabel"]]]
+    if comp.x_idx:  # fixed-x rows hold this sample's moments
+        est = np.array([theta[int(r.free) - 1] if r.free > 0 else _fixed_value(r, model)
+                        for r in struct.itertuples(index=False)])
     se = np.full(len(struct), np.nan)
     if vcov is not None:
         m = free > 0
         se[m] = np.sqrt(np.clip(np.diag(vcov)[free[m] - 1], 0, None))
         se[~m] = 0.0
-    stdz = Standardizer(model, struct)
+    stdz = comp.stdz
     struct["est"] = est
     struct["se"] = se
     struct["std_lv"] = stdz.values(imp, "std_lv")
@@ -690,8 +781,8 @@ def _estimates_table(pt, model: RamModel, theta, imp, vcov, rep, warnings) -> pd
         z = out["est"] / out["se"]
     z[(out["se"] == 0) | out["se"].isna()] = np.nan
     out["z"] = z
-    out["pvalue"] = 2.0 * stats.norm.sf(np.abs(z))
-    zc = stats.norm.ppf(0.975)
+    out["pvalue"] = 2.0 * special.ndtr(-np.abs(z.to_numpy(dtype=float)))
+    zc = 1.959963984540054
     out["ci_lower"] = out["est"] - zc * out["se"]
     out["ci_upper"] = out["est"] + zc * out["se"]
     cols = ["lhs", "op", "rhs", "group", "label", "est", "se", "z", "pvalue", "ci_lower", "ci_upper",
@@ -769,31 +860,30 @@ def _defined_rows(tab, struct, defs, model, theta, vcov, J_all) -> pd.DataFrame:
     return d
 
 
-def _check_improper(pt, model, theta, imp, est: pd.DataFrame, warnings: list[str], labels) -> None:
+def _check_improper(comp: Compiled, model, theta, imp, std_all, warnings: list[str], labels) -> None:
     """Heywood cases, non-positive-definite latent covariances, impossible correlations."""
     def where(g):
         return f" in group {labels[g - 1]!r}" if labels else ""
 
-    var = est[(est["op"] == "~~") & (est["lhs"] == est["rhs"]) & (est["free"] > 0)]
-    for r in var.itertuples(index=False):
-        if r.est < 0:
-            warnings.append(f"Heywood case: negative variance estimate for {r.lhs} ({r.est:.4g}){where(r.group)}")
-    cor = est[(est["op"] == "~~") & (est["lhs"] != est["rhs"])]
-    for r in cor.itertuples(index=False):
-        if np.isfinite(r.std_all) and abs(r.std_all) > 1.0 + 1e-8:
-            warnings.append(f"improper solution: correlation {r.lhs} ~~ {r.rhs} is {r.std_all:.3f} (|r| > 1){where(r.group)}")
-    lv = [v for v in model.lv_names]
-    if lv:
+    for k, lhs, g in comp.var_free:
+        if theta[k] < 0:
+            warnings.append(f"Heywood case: negative variance estimate for {lhs} ({theta[k]:.4g}){where(g)}")
+    struct = comp.struct
+    off = np.flatnonzero(((struct["op"] == "~~") & (struct["lhs"] != struct["rhs"])).to_numpy())
+    bad = off[np.isfinite(std_all[off]) & (np.abs(std_all[off]) > 1.0 + 1e-8)]
+    for k in bad:
+        r = struct.iloc[k]
+        warnings.append(f"improper solution: correlation {r.lhs} ~~ {r.rhs} is {std_all[k]:.3f} (|r| > 1){where(int(r.group))}")
+    if model.lv_names:
+        idx = [model.node_index[v] for v in model.lv_names]
         for g, gi in enumerate(imp, start=1):
-            idx = [model.node_index[v] for v in lv]
             Psi = gi.C[np.ix_(idx, idx)]
             w = np.linalg.eigvalsh((Psi + Psi.T) / 2)
             if w.min() <= 1e-10 * max(1.0, abs(w.max())):
                 warnings.append(f"the covariance matrix of the latent variables is not positive definite{where(g)} (smallest eigenvalue {w.min():.3g})")
-        for g, gi in enumerate(imp, start=1):
-            w = np.linalg.eigvalsh(gi.sigma)
-            if w.min() <= 0:
-                warnings.append(f"the model-implied covariance matrix is not positive definite{where(g)}")
+    for g, gi in enumerate(imp, start=1):
+        if np.linalg.eigvalsh(gi.sigma).min() <= 0:
+            warnings.append(f"the model-implied covariance matrix is not positive definite{where(g)}")
 
 
 # ----------------------------------------------------------------------------- fast refits

@@ -7,7 +7,7 @@ Each function implements lavaan 0.6-14's definition as documented in
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special
 
 
 # ----------------------------------------------------------------------------- incremental
@@ -54,9 +54,10 @@ def rmsea(chisq: float, df: float, N: float, G: int = 1, c: float = 1.0) -> floa
 
 
 def _pchisq(x: float, df: float, ncp: float) -> float:
+    # scipy.special's ufuncs: the same values as scipy.stats' chi2/ncx2 without their overhead
     if ncp <= 0:
-        return float(stats.chi2.cdf(x, df))
-    return float(stats.ncx2.cdf(x, df, ncp))
+        return float(special.chdtr(df, x))
+    return float(special.chndtr(x, df, ncp))
 
 
 def rmsea_ci(chisq: float, df: float, N: float, G: int = 1, level: float = 0.90, c: float = 1.0) -> tuple[float, float]:
@@ -156,14 +157,14 @@ def misc_indices(chisq: float, df: float, N: int, npar: int) -> dict[str, float]
     """McDonald's MFI, ECVI and Hoelter's critical N."""
     out = {"mfi": float(np.exp(-0.5 * (chisq - df) / N)), "ecvi": (chisq + 2.0 * npar) / N}
     for a, key in ((0.05, "cn_05"), (0.01, "cn_01")):
-        out[key] = float(stats.chi2.ppf(1 - a, df) / (chisq / N) + 1.0) if (df > 0 and chisq > 0) else float("nan")
+        out[key] = float(special.chdtri(df, a) / (chisq / N) + 1.0) if (df > 0 and chisq > 0) else float("nan")
     return out
 
 
 def chisq_pvalue(chisq: float, df: float) -> float:
     if df <= 0:
         return float("nan")
-    return float(stats.chi2.sf(chisq, df))
+    return float(special.chdtrc(df, chisq))
 
 
 def _gfi_group(s, imp, meanstructure: bool, x_idx: list[int]) -> float:

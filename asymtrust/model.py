@@ -50,6 +50,7 @@ class GroupStructure:
     s_unique: bool = True
     a_rc: tuple = ()
     s_rc: tuple = ()
+    exo_pos: list = field(default_factory=list)  # ((lhs, op, rhs), op, i, j) of the fixed-x rows
 
 
 @dataclass
@@ -100,9 +101,13 @@ class RamModel:
             a_pos, a_par, s_pos, s_par, m_pos, m_par = [], [], [], [], [], []
             s_sym_pos, s_sym_par, s_sym_mult = [], [], []
             exo = (exo_values or [{}] * self.ngroups)[g - 1] if exo_values else {}
+            exo_pos = []
             for r in rows.itertuples(index=False):
                 free = int(r.free)
                 val = r.ustart
+                if free == 0 and int(getattr(r, "exo", 0)) == 1 and r.op in ("~~", "~1"):
+                    exo_pos.append(((r.lhs, r.op, r.rhs), r.op, self.node_index[r.lhs],
+                                    self.node_index[r.rhs] if r.op == "~~" else -1))
                 if free == 0:
                     if int(getattr(r, "exo", 0)) == 1 and (r.lhs, r.op, r.rhs) in exo:
                         val = exo[(r.lhs, r.op, r.rhs)]
@@ -153,9 +158,37 @@ class RamModel:
                     m_pos=np.array(m_pos, int), m_par=np.array(m_par, int),
                     a_unique=len(set(a_par)) == len(a_par), s_unique=len(set(s_sym_par)) == len(s_sym_par),
                     a_rc=np.divmod(np.array(a_pos, int), nv), s_rc=np.divmod(np.array(s_sym_pos, int), nv),
+                    exo_pos=exo_pos,
                 )
             )
         self._eye = np.eye(nv)
+
+    def with_exo(self, exo_values: list[dict]) -> "RamModel":
+        """A copy sharing the structure, with the fixed-x moments set to new sample values.
+
+        The structure of a model is built once (and cached); each fit only injects the
+        covariates' sample moments."""
+        import copy
+
+        new = copy.copy(self)
+        groups = []
+        for gs, exo in zip(self.groups, exo_values):
+            if not gs.exo_pos:
+                groups.append(gs)
+                continue
+            S0, m0 = gs.S0.copy(), gs.m0.copy()
+            for key, op, i, j in gs.exo_pos:
+                if key not in exo:
+                    continue
+                if op == "~~":
+                    S0[i, j] = S0[j, i] = exo[key]
+                else:
+                    m0[i] = exo[key]
+            g2 = copy.copy(gs)
+            g2.S0, g2.m0 = S0, m0
+            groups.append(g2)
+        new.groups = groups
+        return new
 
     # ------------------------------------------------------------------ matrices
     def matrices(self, theta: np.ndarray, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -24,6 +24,9 @@ _ROBUST = ["chisq_scaled", "df_scaled", "pvalue_scaled", "chisq_scaling_factor",
            "tli_robust", "rmsea_robust", "rmsea_ci_lower_robust", "rmsea_ci_upper_robust"]
 
 
+_LAZY = ("estimates", "implied", "sample")
+
+
 @dataclass
 class FitResult:
     """A fitted structural equation model.
@@ -64,6 +67,16 @@ class FitResult:
     samples: Any = field(default=None, repr=False)
     objective: Any = field(default=None, repr=False)
     reparam: Any = field(default=None, repr=False)
+
+    def __getattribute__(self, name):
+        # tables that are costly to build (the estimates with standardized SEs, labelled
+        # moment matrices) are built on first access, so a fit used only for its fit
+        # indices or in a resampling loop does not pay for them
+        value = object.__getattribute__(self, name)
+        if name in _LAZY and callable(value) and not isinstance(value, pd.DataFrame):
+            value = value()
+            object.__setattr__(self, name, value)
+        return value
 
     # ------------------------------------------------------------------ views
     @property

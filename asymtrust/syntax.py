@@ -443,6 +443,13 @@ def _logical_lines(syntax: str) -> list[tuple[int, str]]:
         continues = bool(out) and (
             not _has_operator(text) or re.search(r"(=~|~~|~|\+|\*|:=|==|<|>|,|\()\s*$", out[-1][1])
         )
+        if continues and _has_operator(text) and re.search(r"(=~|~~|~|:=|==|<|>)\s*$", out[-1][1]):
+            # "f =~" followed by a line with its own operator: the statement is incomplete
+            prev_line, prev = out[-1]
+            if prev.rstrip().endswith("=~"):
+                latent = prev.rstrip()[:-2].strip()
+                raise SyntaxModelError(f"line {prev_line}: latent {_short(latent)!r} has no indicators in {_short(prev)!r}")
+            raise SyntaxModelError(f"line {prev_line}: empty right-hand side in {_short(prev)!r}")
         if continues:
             prev_line, prev = out[-1]
             out[-1] = (prev_line, prev + " " + text)
@@ -474,9 +481,20 @@ def _parse_statement(lineno: int, text: str) -> list[Statement]:
         raise SyntaxModelError(f"line {lineno}: unknown operator {op!r} in {_short(text)!r}")
     lhs_text = text[:pos].strip()
     rhs_text = text[pos + len(op):].strip()
+    arrow = None
+    if op == "<" and re.match(r"-\s*[A-Za-z_.]", text[pos + 1:]):
+        arrow = "<-"
+    elif op == ">" and lhs_text.endswith("-") and re.search(r"[A-Za-z0-9_.]\s*-$", lhs_text):
+        arrow = "->"
+    if arrow:
+        raise SyntaxModelError(
+            f"line {lineno}: unknown operator {arrow!r} in {_short(text)!r}; write a regression as 'y ~ x'"
+        )
     if lhs_text == "":
         raise SyntaxModelError(f"line {lineno}: empty left-hand side in {_short(text)!r}")
     if rhs_text == "":
+        if op == "=~":
+            raise SyntaxModelError(f"line {lineno}: latent {_short(lhs_text)!r} has no indicators in {_short(text)!r}")
         raise SyntaxModelError(f"line {lineno}: empty right-hand side in {_short(text)!r}")
     if op in CON_OPS:
         if op == ":=":
