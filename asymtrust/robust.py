@@ -40,41 +40,63 @@ def _dup_matrix(p: int) -> np.ndarray:
     return D
 
 
+def _sum_kron(w: np.ndarray, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """sum_b w_b kron(X_b, Y_b) for stacks of p x p matrices, as one matrix product."""
+    b, p, _ = X.shape
+    M = (w[:, None] * X.reshape(b, p * p)).T @ Y.reshape(b, p * p)  # [(i,j),(k,l)]
+    return M.reshape(p, p, p, p).transpose(0, 2, 1, 3).reshape(p * p, p * p)
+
+
 def saturated_information(s: GroupSample, sigma: np.ndarray, mu: np.ndarray, meanstructure: bool,
                           *, observed: bool = True) -> np.ndarray:
     """Per-case information of the saturated model in (vech Sigma, mu) coordinates.
 
     ``observed=True``: the observed information of the (incomplete-data) likelihood at
-    (sigma, mu), pattern by pattern; ``observed=False``: the complete-data expected
-    information Sigma^-1 (+) 1/2 D'(Sigma^-1 x Sigma^-1) D.
+    (sigma, mu); per pattern, in vec coordinates,
+    -1/2 P(x)P + 1/2 (P(x)Q + Q(x)P) with Q = P M P and M = S_pat + d d' for the
+    covariances, kron(d'P, P) for the mixed block and P for the means (P the inverse of
+    the observed block, embedded with zeros). All patterns are summed at once: the sum
+    of Kronecker products is a single matrix product. ``observed=False``: the
+    complete-data expected information Sigma^-1 (+) 1/2 D'(Sigma^-1 x Sigma^-1) D.
     """
     p = len(sigma)
     D = _dup_matrix(p)
-    Hvv = np.zeros((p * p, p * p))
-    Hmv = np.zeros((p, p * p))
-    Hmm = np.zeros((p, p))
-    if observed and s.missing:
-        blocks = [(pt.obs, pt.n, pt.mean, pt.cov) for pt in s.patterns]
-    else:
-        blocks = [(np.arange(p), s.nobs, mu if not observed else s.mean, sigma if not observed else s.cov)]
     N = s.nobs
-    for o, n, ybar, S in blocks:
-        P = np.linalg.inv(sigma[np.ix_(o, o)])
-        d = ybar - mu[o]
-        if not observed:
-            d = np.zeros(len(o))
-            S = sigma[np.ix_(o, o)]
-        M = S + np.outer(d, d)
-        PMP = P @ M @ P
-        H = -0.5 * np.kron(P, P) + 0.5 * (np.kron(P, PMP) + np.kron(PMP, P))
-        vo = (o[:, None] + p * o[None, :]).T.ravel()  # vec index of (o_i, o_j), column-major
-        Hvv[np.ix_(vo, vo)] += n * H
-        Pd = P @ d
-        Hmv[np.ix_(o, vo)] += n * np.kron(Pd[None, :], P)
-        Hmm[np.ix_(o, o)] += n * P
+    if observed and s.missing:
+        pats = s.patterns
+    else:
+        pats = None
+    if pats is None:
+        P = np.linalg.inv(sigma)
+        if observed:
+            d = s.mean - mu
+            M = s.cov + np.outer(d, d)
+        else:
+            d = np.zeros(p)
+            M = sigma
+        Pt, Qt, dt, w = P[None], (P @ M @ P)[None], d[None], np.array([float(N)])
+    else:
+        b = len(pats)
+        Pt = np.zeros((b, p, p))
+        Qt = np.zeros((b, p, p))
+        dt = np.zeros((b, p))
+        w = np.array([pt.n for pt in pats], float)
+        for t, pt in enumerate(pats):
+            o = pt.obs
+            P = np.linalg.inv(sigma[np.ix_(o, o)])
+            d = pt.mean - mu[o]
+            M = pt.cov + np.outer(d, d)
+            Pt[t][np.ix_(o, o)] = P
+            Qt[t][np.ix_(o, o)] = P @ M @ P
+            dt[t][o] = d
+    Hvv = -0.5 * _sum_kron(w, Pt, Pt) + 0.5 * (_sum_kron(w, Pt, Qt) + _sum_kron(w, Qt, Pt))
     Hs = D.T @ Hvv @ D / N
     if not meanstructure:
         return (Hs + Hs.T) / 2.0
+    Pd = np.einsum("bij,bj->bi", Pt, dt)  # P d per pattern (zeros outside the pattern)
+    # sum_b w_b kron(Pd_b', P_b): [r, a*p + c] = Pd_a P_rc
+    Hmv = np.einsum("b,ba,brc->rac", w, Pd, Pt).reshape(p, p * p)
+    Hmm = np.einsum("b,bij->ij", w, Pt)
     Hm = Hmv @ D / N
     out = np.block([[Hs, Hm.T], [Hm, Hmm / N]])
     return (out + out.T) / 2.0
