@@ -137,11 +137,15 @@ class Objective:
         """
         K = self.model.n_free
         info = np.zeros((K, K))
-        for g, (U, V, mult, dm) in enumerate(self.model.factors(imp)):
+        for g, (U, V, mult, dm) in enumerate(self.model.factors(imp, active=True)):
+            act = self.model.groups[g].active
             sigma = imp[g].sigma
             blocks = [(None, self.samples[g].nobs)]
             if self.fiml and not complete:
                 blocks = [(pt.obs, pt.n) for pt in self.samples[g].patterns]
+            ka = len(act)
+            part_g = np.zeros((ka, ka))
+            mm = np.outer(mult, mult)
             for o, n in blocks:
                 if o is None or len(o) == len(sigma):
                     P = np.linalg.inv(sigma)
@@ -154,10 +158,14 @@ class Objective:
                 UU = Uo.T @ PU
                 VV = Vo.T @ PV
                 UV = Uo.T @ PV
-                part = (UU * VV + UV * UV.T) * np.outer(mult, mult)
+                part = (UU * VV + UV * UV.T) * mm
                 if self.meanstructure or complete:
                     part = part + dmo.T @ P @ dmo
-                info += (n / self.N) * part
+                part_g += (n / self.N) * part
+            if ka == K:
+                info += part_g
+            else:
+                info[np.ix_(act, act)] += part_g
         return info
 
 
@@ -182,7 +190,9 @@ class Objective:
         K = model.n_free
         H = np.zeros((K, K))
         Ws, gmus = [], []
-        for g, (U, V, mult, dm) in enumerate(model.factors(imp)):
+        for g, (U, V, mult, dm) in enumerate(model.factors(imp, active=True)):
+            act = model.groups[g].active
+            Hg = np.zeros((len(act), len(act)))
             sigma, mu = imp[g].sigma, imp[g].mu
             s = self.samples[g]
             if self.fiml:
@@ -214,7 +224,7 @@ class Objective:
                     mix = DPU * (Vo.T @ Pd)[None, :] + DPV * (Uo.T @ Pd)[None, :]
                     mix = mix * mult[None, :]
                     part = part + mix + mix.T + Do.T @ P @ Do
-                H += (n / self.N) * part
+                Hg += (n / self.N) * part
                 # weights of the gradient map at the solution (for the second-order term)
                 c = n / (2.0 * self.N)
                 if full:
@@ -223,6 +233,7 @@ class Objective:
                 else:
                     Wg[np.ix_(o, o)] += c * (P - Q)
                     gm[o] += c * -2.0 * (P @ d)
+            H[np.ix_(act, act)] += Hg
             Ws.append(Wg)
             gmus.append(gm if (self.meanstructure or self.fiml) else None)
         # second-order term: Jacobian of the gradient map with the weights held fixed
@@ -238,32 +249,99 @@ class Objective:
 
 
 # ----------------------------------------------------------------------------- constraints
-@dataclass
 class Reparam:
-    """theta = theta0 + K z."""
+    """theta = theta0 + K z: the free parameters under linear equality constraints.
 
-    K: np.ndarray
-    theta0: np.ndarray
+    Equality constraints between parameters (shared labels, ``group.equal``) make K a
+    0/1 membership matrix: ``classes[k]`` is the z index of theta_k. That common case is
+    handled with gathers and sums instead of dense products; general linear constraints
+    use an orthonormal null-space basis.
+    """
+
+    def __init__(self, K: np.ndarray | None, theta0: np.ndarray, classes: np.ndarray | None = None):
+        self.theta0 = theta0
+        self.classes = classes
+        if classes is not None:
+            self.nz = int(classes.max()) + 1 if classes.size else 0
+            self._K = None
+            self._identity = bool(self.nz == classes.size and np.all(classes == np.arange(classes.size)))
+            from scipy import sparse
+
+            self._Ks = sparse.csr_matrix((np.ones(classes.size), (np.arange(classes.size), classes)),
+                                         shape=(classes.size, self.nz))
+            self._counts = np.bincount(classes, minlength=self.nz).astype(float)
+        else:
+            self._K = K
+            self.nz = K.shape[1]
+            self._identity = False
+
+    @property
+    def K(self) -> np.ndarray:
+        if self._K is None:
+            self._K = self._Ks.toarray()
+        return self._K
 
     def to_theta(self, z: np.ndarray) -> np.ndarray:
-        return self.theta0 + self.K @ z
+        if self.classes is not None:
+            return z[self.classes] + self.theta0
+        return self.theta0 + self._K @ z
 
     def to_z(self, theta: np.ndarray) -> np.ndarray:
-        return np.linalg.lstsq(self.K, theta - self.theta0, rcond=None)[0]
+        if self.classes is not None:
+            return np.bincount(self.classes, theta - self.theta0, minlength=self.nz) / self._counts
+        return np.linalg.lstsq(self._K, theta - self.theta0, rcond=None)[0]
+
+    def grad(self, g: np.ndarray) -> np.ndarray:
+        """K' g."""
+        if self._identity:
+            return g
+        if self.classes is not None:
+            return np.bincount(self.classes, g, minlength=self.nz)
+        return self._K.T @ g
+
+    def hess(self, H: np.ndarray) -> np.ndarray:
+        """K' H K."""
+        if self._identity:
+            return H
+        if self.classes is not None:
+            Ks = self._Ks
+            return np.asarray(Ks.T @ np.asarray(Ks.T @ H).T)
+        return self._K.T @ H @ self._K
 
 
 def linear_reparam(n_free: int, H: np.ndarray | None, rhs: np.ndarray | None) -> Reparam:
-    """Null-space reparametrisation of the linear constraints ``H theta = rhs``."""
+    """Reparametrisation of the linear constraints ``H theta = rhs``.
+
+    Rows of the form theta_i - theta_j = 0 (equalities) give equivalence classes; any
+    other constraint switches to the null-space basis of H.
+    """
     if H is None or H.size == 0:
-        return Reparam(K=np.eye(n_free), theta0=np.zeros(n_free))
+        return Reparam(None, np.zeros(n_free), classes=np.arange(n_free))
+    simple = np.all(rhs == 0) and all(
+        (np.count_nonzero(row) == 2 and sorted(row[row != 0].tolist()) == [-1.0, 1.0]) for row in H)
+    if simple:
+        parent = list(range(n_free))
+
+        def find(a):
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        for row in H:
+            i, j = np.flatnonzero(row)
+            ri, rj = find(i), find(j)
+            if ri != rj:
+                parent[max(ri, rj)] = min(ri, rj)
+        roots = np.array([find(a) for a in range(n_free)])
+        _, classes = np.unique(roots, return_inverse=True)
+        return Reparam(None, np.zeros(n_free), classes=np.asarray(classes).ravel())
     K = linalg.null_space(H)
     theta0 = np.linalg.lstsq(H, rhs, rcond=None)[0]
-    # tidy numerically tiny entries so equal-label constraints give exact 0/1 structure
     K[np.abs(K) < 1e-14] = 0.0
-    return Reparam(K=K, theta0=theta0)
+    return Reparam(K, theta0)
 
 
-# ----------------------------------------------------------------------------- starting values
 class StartPlan:
     """lavaan's default starting values (``R/lav_start.R``, lavaan-parity.md §6), planned once.
 
@@ -393,15 +471,15 @@ def optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter:
     max |grad f| <= 1e-3; we iterate to a far tighter gradient so that estimates
     are reproducible to ~1e-8.
     """
-    K = rep.K
     z = rep.to_z(theta_start)
     f, g, imp = obj.evaluate(rep.to_theta(z))
     if not np.isfinite(f):
         return _bfgs(obj, rep, z, note="non-finite objective at the starting values")
-    gz = K.T @ g
+    gz = rep.grad(g)
     gmax = np.max(np.abs(gz))
     H = None
     chol = None
+    ratio = 1.0
     bfgs = False
     slow = 0
     it = 0
@@ -410,9 +488,9 @@ def optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter:
             return OptimResult(rep.to_theta(z), f, g, True, it, "fisher-scoring" if not bfgs else "fisher+bfgs", "converged")
         # Fisher scoring: refresh the information while far from the optimum; near it the
         # information hardly changes, so its Cholesky factor is reused (chord steps)
-        refresh = H is None or (not bfgs and (gmax > 1e-3 or chol is None))
+        refresh = H is None or (not bfgs and (gmax > 1e-3 or chol is None or ratio > 0.1))
         if refresh:
-            H = K.T @ obj.scoring_information(imp) @ K
+            H = rep.hess(obj.scoring_information(imp))
             H = (H + H.T) / 2.0
             chol = None
         try:
@@ -446,8 +524,9 @@ def optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter:
                 bfgs, H = False, None
                 continue
             break
-        gz_new = K.T @ g_new
+        gz_new = rep.grad(g_new)
         gmax_new = np.max(np.abs(gz_new))
+        ratio = gmax_new / gmax if gmax > 0 else 0.0
         if not bfgs:
             slow = slow + 1 if (gmax_new < 1e-3 and gmax_new > 0.3 * gmax) else 0
             if slow >= 3:
@@ -464,24 +543,22 @@ def optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter:
         if abs(f - f_new) < 1e-15 * max(1.0, abs(f)) and gmax_new < 1e-6:
             return OptimResult(rep.to_theta(z_new), f_new, g_new, True, it, "fisher-scoring", "converged (no further decrease)")
         if bfgs and H is None:
-            H = K.T @ obj.scoring_information(imp_new) @ K
+            H = rep.hess(obj.scoring_information(imp_new))
         z, f, g, gz, gmax, imp = z_new, f_new, g_new, gz_new, gmax_new, imp_new
     return _bfgs(obj, rep, z, note="scoring iterations stalled")
 
 
 def _bfgs(obj: Objective, rep: Reparam, z0: np.ndarray, note: str) -> OptimResult:
-    K = rep.K
-
     def fun(z):
         f, g, _ = obj.evaluate(rep.to_theta(z))
         if not np.isfinite(f):
             return 1e10, np.zeros_like(z)
-        return f, K.T @ g
+        return f, rep.grad(g)
 
     r = optimize.minimize(fun, z0, jac=True, method="BFGS", options={"gtol": 1e-9, "maxiter": 10000})
     theta = rep.to_theta(r.x)
     f, g, _ = obj.evaluate(theta)
-    gz = K.T @ g if g is not None else np.full(len(z0), np.inf)
+    gz = rep.grad(g) if g is not None else np.full(len(z0), np.inf)
     ok = bool(np.isfinite(f) and np.max(np.abs(gz)) <= 1e-3)
     return OptimResult(theta, f, g if g is not None else np.full(obj.model.n_free, np.nan), ok,
                        int(r.nit), "bfgs", f"{note}; {r.message}")

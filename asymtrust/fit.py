@@ -307,7 +307,7 @@ def _prepare(data: pd.DataFrame, ov: list[str], group: str | None, missing: str,
     if bad_cols:
         X = data[ov].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     else:
-        X = np.column_stack([data[v].to_numpy(dtype=float, na_value=np.nan) for v in ov]) if ov else np.empty((len(data), 0))
+        X = data[ov].to_numpy(dtype=float, na_value=np.nan) if ov else np.empty((len(data), 0))
     if np.isinf(X).any():
         j = int(np.where(np.isinf(X).any(axis=0))[0][0])
         raise DataError(f"column {ov[j]!r} holds {int(np.isinf(X[:, j]).sum())} infinite value(s)")
@@ -533,6 +533,7 @@ class Compiled:
     df: int
     free_rows: list  # (lhs, op, rhs) of each free parameter, for messages
     var_free: list  # (free index, lhs, group) of free variance rows
+    offdiag: np.ndarray  # positions of off-diagonal ~~ rows in struct
 
 
 def compile_model(pt, G: int) -> Compiled:
@@ -563,7 +564,8 @@ def compile_model(pt, G: int) -> Compiled:
                     names=_NameMap(tab, model), start=StartPlan(pt, model),
                     x_idx=[list(pt.ov_names).index(x) for x in ov_x], ndat=ndat, nexo=nexo, df=df,
                     free_rows=free_rows,
-                    var_free=list(zip(var["free"].astype(int) - 1, var["lhs"], var["group"].astype(int))))
+                    var_free=list(zip(var["free"].astype(int) - 1, var["lhs"], var["group"].astype(int))),
+                    offdiag=np.flatnonzero(((struct["op"] == "~~") & (struct["lhs"] != struct["rhs"])).to_numpy()))
     object.__setattr__(pt, "_asymtrust_compiled", (G, comp))  # works on frozen dataclasses too
     return comp
 
@@ -625,9 +627,9 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
     fm["chisq"] = chisq
     fm["df"] = float(df)
     fm["pvalue"] = ix.chisq_pvalue(chisq, df)
-    base_pt, base_theta = baseline_partable(pt, samples)
     base = None
     if fiml or estimator == "MLR":
+        base_pt, base_theta = baseline_partable(pt, samples)
         base_model = RamModel(base_pt, exo_values(pt, samples))
         base_obj = Objective(base_model, samples, fiml=fiml)
         bopt = optimise(base_obj, linear_reparam(base_model.n_free, None, None), base_theta)
@@ -644,7 +646,8 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
             if comp.x_idx:
                 ld0 += np.linalg.slogdet(s.cov[np.ix_(comp.x_idx, comp.x_idx)])[1]
             chisq0 += s.nobs * (ld0 - s.logdet_cov)
-        n_base = len(base_theta)
+        ny = model.p - q
+        n_base = G * (ny + (ny if ms else 0))
     df0 = float(ndat - comp.nexo - n_base)
     fm["baseline_chisq"] = chisq0
     fm["baseline_df"] = df0
@@ -869,7 +872,7 @@ def _check_improper(comp: Compiled, model, theta, imp, std_all, warnings: list[s
         if theta[k] < 0:
             warnings.append(f"Heywood case: negative variance estimate for {lhs} ({theta[k]:.4g}){where(g)}")
     struct = comp.struct
-    off = np.flatnonzero(((struct["op"] == "~~") & (struct["lhs"] != struct["rhs"])).to_numpy())
+    off = comp.offdiag
     bad = off[np.isfinite(std_all[off]) & (np.abs(std_all[off]) > 1.0 + 1e-8)]
     for k in bad:
         r = struct.iloc[k]
@@ -920,7 +923,8 @@ def refit(result, data: pd.DataFrame, *, start: np.ndarray | None = None) -> Ref
             samples.extend(s)
     else:
         samples, _ = _prepare(data, ov, None, opts["missing"], ov_x)
-    model = RamModel(pt, exo_values(pt, samples))
+    comp = compile_model(pt, len(samples))
+    model = comp.model.with_exo(exo_values(pt, samples)) if comp.x_idx else comp.model
     obj = Objective(model, samples, fiml=any(s.missing for s in samples))
     th0 = result.theta if start is None else start
     try:

@@ -51,6 +51,7 @@ class GroupStructure:
     a_rc: tuple = ()
     s_rc: tuple = ()
     exo_pos: list = field(default_factory=list)  # ((lhs, op, rhs), op, i, j) of the fixed-x rows
+    active: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # free parameters of this group
 
 
 @dataclass
@@ -159,6 +160,7 @@ class RamModel:
                     a_unique=len(set(a_par)) == len(a_par), s_unique=len(set(s_sym_par)) == len(s_sym_par),
                     a_rc=np.divmod(np.array(a_pos, int), nv), s_rc=np.divmod(np.array(s_sym_pos, int), nv),
                     exo_pos=exo_pos,
+                    active=np.unique(np.array(a_par + s_sym_par + m_par, int)),
                 )
             )
         self._eye = np.eye(nv)
@@ -243,7 +245,7 @@ class RamModel:
                 np.add.at(grad, gs.m_par, Gm[gs.m_pos])
         return grad
 
-    def factors(self, implied: list[Implied]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    def factors(self, implied: list[Implied], *, active: bool = False):
         """Rank-two factors of the implied-moment Jacobian, per group ``(U, V, mult, dmu)``.
 
         For every free parameter k, dSigma/dtheta_k = mult_k (u_k v_k' + v_k u_k') with
@@ -251,12 +253,20 @@ class RamModel:
         For a loading or regression A[i, j]: u = (FB)[:, i], v = (B S B' F')[j, :];
         for a (co)variance S[i, j]: u = (FB)[:, i], v = (FB)[:, j], mult = 1/2 on the
         diagonal. This lets the expected information be computed in O(K p^2 + K^2 p)
-        without forming the K x p x p Jacobian.
+        without forming the K x p x p Jacobian. With ``active=True`` the columns are
+        only the group's own parameters (``GroupStructure.active``), which is what makes
+        multi-group information matrices cheap.
         """
         out = []
-        K = self.n_free
         for gs, imp in zip(self.groups, implied):
             p = len(gs.ov_idx)
+            if active:
+                K = len(gs.active)
+                col = np.full(self.n_free, -1)
+                col[gs.active] = np.arange(K)
+            else:
+                K = self.n_free
+                col = np.arange(K)
             U = np.zeros((p, K))
             V = np.zeros((p, K))
             mult = np.ones(K)
@@ -264,16 +274,18 @@ class RamModel:
             FB = imp.FB
             if gs.a_pos.size:
                 rows, cols = gs.a_rc
-                U[:, gs.a_par] = FB[:, rows]
-                V[:, gs.a_par] = imp.C[np.ix_(cols, gs.ov_idx)].T
-                dm[:, gs.a_par] = FB[:, rows] * (imp.B @ imp.m)[cols][None, :]
+                c = col[gs.a_par]
+                U[:, c] = FB[:, rows]
+                V[:, c] = imp.C[np.ix_(cols, gs.ov_idx)].T
+                dm[:, c] = FB[:, rows] * (imp.B @ imp.m)[cols][None, :]
             if gs.s_sym_pos.size:
                 rows, cols = gs.s_rc
-                U[:, gs.s_sym_par] = FB[:, rows]
-                V[:, gs.s_sym_par] = FB[:, cols]
-                mult[gs.s_sym_par] = np.where(rows == cols, 0.5, 1.0)
+                c = col[gs.s_sym_par]
+                U[:, c] = FB[:, rows]
+                V[:, c] = FB[:, cols]
+                mult[c] = np.where(rows == cols, 0.5, 1.0)
             if gs.m_pos.size:
-                dm[:, gs.m_par] = FB[:, gs.m_pos]
+                dm[:, col[gs.m_par]] = FB[:, gs.m_pos]
             out.append((U, V, mult, dm))
         return out
 

@@ -78,7 +78,7 @@ def first_order_information(scores: list[np.ndarray], N: int) -> np.ndarray:
 def constrained_inverse(A: np.ndarray, rep: Reparam) -> tuple[np.ndarray, bool]:
     """``K (K' A K)^-1 K'``; returns (matrix, ok). ``ok`` is False for a singular matrix."""
     Kmat = rep.K
-    M = Kmat.T @ A @ Kmat
+    M = rep.hess(A)
     if not np.all(np.isfinite(M)):
         return np.full_like(A, np.nan), False
     w = np.linalg.eigvalsh((M + M.T) / 2.0)
@@ -90,5 +90,5 @@ def constrained_inverse(A: np.ndarray, rep: Reparam) -> tuple[np.ndarray, bool]:
 
 def smallest_eigen(A: np.ndarray, rep: Reparam) -> float:
     """Smallest eigenvalue of the (constrained) information, to report singularity."""
-    M = rep.K.T @ A @ rep.K
+    M = rep.hess(A)
     return float(np.linalg.eigvalsh((M + M.T) / 2.0).min())
