@@ -1,0 +1,580 @@
+"""The resampling engine of asymtrust: bootstrap and Monte Carlo replicates, run
+sequentially, on joblib (loky) workers or on a Dask distributed cluster.
+
+Every replicate gets its own random generator, spawned from one seed
+(``np.random.SeedSequence(seed).spawn(n)``). Replicate ``i`` therefore sees the same
+random stream whatever the number of workers, the backend or the chunking, and the
+results for a given seed are identical across ``n_jobs`` and backends. BLAS is pinned
+to one thread while replicates run (``threadpoolctl.threadpool_limits(1)``, in every
+worker and in the main process), so that workers do not oversubscribe the cores and
+floating-point results do not depend on BLAS threading.
+
+Public entry points:
+
+* :func:`run_replicates` -- run ``func(rng)`` for ``n`` replicates, in replicate order;
+* :func:`bootstrap_draws` -- nonparametric bootstrap (within groups) of a fitted model:
+  the free-parameter vector of every replicate, failed replicates flagged;
+* :func:`bootstrap_se` -- bootstrap SEs and percentile CIs for an estimates table (used by
+  ``asymtrust.fit(..., se="bootstrap")``);
+* :func:`percentile_ci`, :func:`bc_ci` -- bootstrap confidence limits (lavaan's
+  ``boot.ci.type = "perc"`` and ``"bca.simple"``).
+
+The number of replicates is limited by the environment variable
+``ASYMTRUST_MAX_REPLICATES`` (default 100000).
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .exceptions import AsymtrustError, DataError, OptionError, ResourceLimitError
+
+DEFAULT_MAX_REPLICATES = 100_000
+BACKENDS = ("loky", "dask")
+
+__all__ = [
+    "BootstrapDraws",
+    "bc_ci",
+    "bootstrap_draws",
+    "bootstrap_se",
+    "check_replicates",
+    "max_replicates",
+    "percentile_ci",
+    "replicate_seeds",
+    "run_replicates",
+]
+
+
+# ----------------------------------------------------------------------------- limits, seeds
+def max_replicates() -> int:
+    """The largest number of replicates allowed (``ASYMTRUST_MAX_REPLICATES``, default 100000)."""
+    raw = os.environ.get("ASYMTRUST_MAX_REPLICATES", "").strip()
+    if not raw:
+        return DEFAULT_MAX_REPLICATES
+    try:
+        value = int(raw)
+    except ValueError:
+        raise OptionError(f"ASYMTRUST_MAX_REPLICATES must be a positive integer, not {raw!r}") from None
+    if value <= 0:
+        raise OptionError(f"ASYMTRUST_MAX_REPLICATES must be a positive integer, not {value}")
+    return value
+
+
+def check_replicates(n: Any, *, name: str = "replicates") -> int:
+    """Validate a number of replicates.
+
+    Parameters
+    ----------
+    n : int
+        Requested number of replicates.
+    name : str
+        Option name used in error messages (``"bootstrap"``, ``"reps"``).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    OptionError
+        ``n`` is not a positive integer.
+    ResourceLimitError
+        ``n`` exceeds ``ASYMTRUST_MAX_REPLICATES``.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer, float, np.floating)):
+        raise OptionError(f"{name} must be a positive number of replicates, not {n!r}")
+    if isinstance(n, (float, np.floating)) and (not np.isfinite(n) or n != int(n)):
+        raise OptionError(f"{name} must be a positive whole number of replicates, not {n!r}")
+    n = int(n)
+    if n <= 0:
+        raise OptionError(f"{name} must be a positive number of replicates, not {n}")
+    limit = max_replicates()
+    if n > limit:
+        raise ResourceLimitError(
+            f"{name} = {n} replicates exceeds the limit of {limit} (set ASYMTRUST_MAX_REPLICATES to raise it)")
+    return n
+
+
+def replicate_seeds(seed: int | np.random.SeedSequence | None, n: int) -> list[np.random.SeedSequence]:
+    """``n`` independent child seeds of ``seed`` (``SeedSequence(seed).spawn(n)``).
+
+    The same ``seed`` always gives the same children (a ``SeedSequence`` passed in is
+    copied, so spawning from it twice does not advance it).
+    """
+    try:
+        if isinstance(seed, np.random.SeedSequence):
+            root = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
+        else:
+            if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+                raise TypeError
+            root = np.random.SeedSequence(None if seed is None else int(seed))
+    except (TypeError, ValueError):
+        raise OptionError(f"seed must be a non-negative integer or None, not {seed!r}") from None
+    return root.spawn(int(n))
+
+
+def _resolve_jobs(n_jobs: Any) -> int:
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or int(n_jobs) == 0 or int(n_jobs) < -1:
+        raise OptionError(f"n_jobs must be a positive integer or -1 (all cores), not {n_jobs!r}")
+    n_jobs = int(n_jobs)
+    return max(1, os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+
+
+# ----------------------------------------------------------------------------- the engine
+def _run_chunk(func: Callable[[np.random.Generator], Any], seeds: Sequence[np.random.SeedSequence]) -> list:
+    """Run one chunk of replicates with BLAS pinned to one thread (inside a worker)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return [func(np.random.default_rng(s)) for s in seeds]
+
+
+def run_replicates(func: Callable[[np.random.Generator], Any], n: int, *,
+                   seed: int | np.random.SeedSequence | None = None, n_jobs: int = 1,
+                   backend: str = "loky", scheduler: Any = None, progress: bool = False,
+                   chunk_size: int | None = None, desc: str = "replicates") -> list:
+    """Run ``func(rng)`` for ``n`` replicates and return the results in replicate order.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(rng) -> result`` with ``rng`` a :class:`numpy.random.Generator`. It must be
+        picklable (cloudpickle) to run on workers; expected failures should be caught in
+        ``func`` and returned as a result (an exception raised by ``func`` stops the run).
+    n : int
+        Number of replicates (``1 <= n <= ASYMTRUST_MAX_REPLICATES``).
+    seed : int, SeedSequence or None
+        Root seed. Replicate ``i`` uses ``default_rng(SeedSequence(seed).spawn(n)[i])``,
+        so results are identical for a given seed whatever ``n_jobs``, ``backend`` and
+        ``chunk_size``. ``None`` draws fresh entropy (not reproducible).
+    n_jobs : int
+        Worker processes (``-1``: one per core). ``1`` runs in this process.
+    backend : {"loky", "dask"}
+        ``"loky"``: joblib's process pool. ``"dask"``: ``dask.distributed.Client(scheduler)``
+        with ``client.map``.
+    scheduler : str, distributed.Client, distributed.LocalCluster or None
+        Dask only: a scheduler address (``"tcp://10.0.0.5:8786"``), a running ``Client``
+        (used as is, not closed) or a cluster object. ``None`` starts a temporary
+        ``LocalCluster`` with ``n_jobs`` single-threaded worker processes on 127.0.0.1.
+    progress : bool
+        Show a tqdm progress bar on stderr.
+    chunk_size : int, optional
+        Replicates per task (default: ``n`` split into about four tasks per worker).
+    desc : str
+        Label of the progress bar.
+
+    Returns
+    -------
+    list
+        ``[func(rng_0), ..., func(rng_{n-1})]``.
+
+    Examples
+    --------
+    >>> from asymtrust.resample import run_replicates
+    >>> out = run_replicates(lambda rng: rng.integers(0, 100), 3, seed=1)
+    >>> out == run_replicates(lambda rng: rng.integers(0, 100), 3, seed=1, chunk_size=1)
+    True
+    """
+    if not callable(func):
+        raise OptionError(f"func must be callable, not {type(func).__name__}")
+    n = check_replicates(n, name="replicates")
+    workers = _resolve_jobs(n_jobs)
+    if backend not in BACKENDS:
+        raise OptionError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if chunk_size is None:
+        chunk_size = max(1, math.ceil(n / (4 * workers))) if (workers > 1 or backend == "dask") else max(1, math.ceil(n / 100))
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise OptionError(f"chunk_size must be a positive integer, not {chunk_size!r}")
+    seeds = replicate_seeds(seed, n)
+    chunks = [seeds[i:i + int(chunk_size)] for i in range(0, n, int(chunk_size))]
+
+    from tqdm.auto import tqdm
+
+    out: list = []
+    with tqdm(total=n, disable=not progress, desc=desc, unit="rep", leave=False) as bar:
+        if backend == "dask":
+            for res in _run_dask(func, chunks, workers, scheduler, bar):
+                out.extend(res)
+        elif workers == 1:
+            for chunk in chunks:
+                out.extend(_run_chunk(func, chunk))
+                bar.update(len(chunk))
+        else:
+            from joblib import Parallel, delayed, parallel_config
+
+            with parallel_config(backend="loky", n_jobs=workers, inner_max_num_threads=1):
+                results = Parallel(return_as="generator")(delayed(_run_chunk)(func, c) for c in chunks)
+                for chunk, res in zip(chunks, results):
+                    out.extend(res)
+                    bar.update(len(chunk))
+    return out
+
+
+def _run_dask(func, chunks, workers, scheduler, bar) -> list:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:  # pragma: no cover - dask is an optional dependency
+        raise OptionError("backend='dask' needs dask.distributed: pip install 'asymtrust[dask]'") from None
+    owned: list = []
+    if isinstance(scheduler, Client):
+        client = scheduler
+    elif scheduler is None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None)
+        owned.append(cluster)
+        client = Client(cluster)
+        owned.insert(0, client)
+    else:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise OptionError(f"cannot connect to the Dask scheduler {scheduler!r}: {exc}") from None
+        owned.append(client)
+    try:
+        futures = client.map(_run_chunk, [func] * len(chunks), chunks, pure=False)
+        sizes = {f.key: len(c) for f, c in zip(futures, chunks)}
+        for fut in as_completed(futures):
+            bar.update(sizes[fut.key])
+        return client.gather(futures)
+    finally:
+        for obj in owned:
+            obj.close()
+
+
+# ----------------------------------------------------------------------------- confidence limits
+def _interp_quantiles(t: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Bootstrap quantiles interpolated on the normal scale (Davison & Hinkley 1997,
+    eq. 5.8; what ``boot`` and lavaan use): the order statistic ``(R + 1) alpha``, and
+    between two order statistics linear interpolation in ``qnorm(k / (R + 1))``."""
+    t = np.sort(t[np.isfinite(t)])
+    R = t.size
+    alpha = np.atleast_1d(np.asarray(alpha, float))
+    out = np.full(alpha.shape, np.nan)
+    if R == 0:
+        return out
+    rk = (R + 1) * alpha
+    k = np.floor(rk + 1e-10 * np.abs(rk)).astype(int)
+    for i, (a, r, kk) in enumerate(zip(alpha, rk, k)):
+        if kk <= 0:
+            out[i] = t[0]
+        elif kk >= R:
+            out[i] = t[-1]
+        elif abs(r - kk) <= 1e-10 * max(1.0, abs(r)):
+            out[i] = t[kk - 1]
+        else:
+            z, z0, z1 = stats.norm.ppf([a, kk / (R + 1), (kk + 1) / (R + 1)])
+            out[i] = t[kk - 1] + (z - z0) / (z1 - z0) * (t[kk] - t[kk - 1])
+    return out
+
+
+def percentile_ci(t: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the replicate values ``t`` (lavaan ``"perc"``).
+
+    In R: ``parameterEstimates(fit, boot.ci.type = "perc")``.
+    """
+    a = (1.0 - level) / 2.0
+    lo, hi = _interp_quantiles(np.asarray(t, float), np.array([a, 1.0 - a]))
+    return float(lo), float(hi)
+
+
+def bc_ci(t: np.ndarray, t0: float, level: float = 0.95) -> tuple[float, float]:
+    """Bias-corrected percentile interval (lavaan ``"bca.simple"``: BCa with acceleration 0).
+
+    The bias correction is ``z0 = qnorm(mean(t < t0))``; the limits are the percentile
+    limits at ``pnorm(2 z0 + qnorm(alpha))``.
+    """
+    t = np.asarray(t, float)
+    t = t[np.isfinite(t)]
+    if t.size == 0:
+        return float("nan"), float("nan")
+    a = (1.0 - level) / 2.0
+    with np.errstate(divide="ignore"):
+        z0 = stats.norm.ppf(np.mean(t < t0))
+    adj = stats.norm.cdf(2.0 * z0 + stats.norm.ppf([a, 1.0 - a]))
+    lo, hi = _interp_quantiles(t, adj)
+    return float(lo), float(hi)
+
+
+# ----------------------------------------------------------------------------- bootstrap
+@dataclass(frozen=True)
+class BootstrapDraws:
+    """Free-parameter vectors of the bootstrap replicates of one fitted model.
+
+    Attributes
+    ----------
+    theta : ndarray, shape (B, n_free)
+        One row per replicate, in replicate order; all-NaN for a failed replicate.
+    converged : ndarray of bool, shape (B,)
+        False when the replicate failed (no convergence, no usable sample, estimation error).
+    B : int
+        Replicates requested.
+    seed : int or None
+    """
+
+    theta: np.ndarray
+    converged: np.ndarray
+    B: int
+    seed: Any = None
+
+    @property
+    def n_failed(self) -> int:
+        """Replicates that failed (left out of SEs and CIs, and reported)."""
+        return int((~self.converged).sum())
+
+    @property
+    def n_ok(self) -> int:
+        return int(self.converged.sum())
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Parameter vectors of the successful replicates."""
+        return self.theta[self.converged]
+
+
+class _BootReplicate:
+    """One bootstrap replicate: resample the cases of every group with replacement and
+    re-estimate with a warm start (picklable, so it runs on loky and Dask workers)."""
+
+    def __init__(self, result: Any, rows: list[np.ndarray], ov: list[str], group: str | None,
+                 labels: list[str] | None):
+        self.result = result
+        self.rows = rows
+        self.ov = ov
+        self.group = group
+        self.labels = labels
+
+    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+        from .fit import refit
+
+        parts = [X[rng.integers(0, X.shape[0], X.shape[0])] for X in self.rows]
+        frame = pd.DataFrame(np.vstack(parts), columns=self.ov)
+        if self.group is not None and self.labels:
+            frame[self.group] = np.repeat(np.array(self.labels, dtype=object), [len(p) for p in parts])
+        K = len(self.result.theta)
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r = refit(self.result, frame)
+        except (AsymtrustError, np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError):
+            return np.full(K, np.nan), False
+        theta = np.asarray(r.theta, float)
+        ok = bool(r.converged) and theta.shape == (K,) and bool(np.all(np.isfinite(theta)))
+        return (theta if ok else np.full(K, np.nan)), ok
+
+
+def _sample_rows(samples: Sequence[Any], p: int) -> list[np.ndarray] | None:
+    """The cases behind each group's sample statistics (NaN = missing), or None when the
+    samples do not keep their rows."""
+    rows = []
+    for s in samples:
+        if not getattr(s, "missing", False):
+            X = getattr(s, "X", None)
+            if X is None:
+                return None
+            rows.append(np.asarray(X, float))
+            continue
+        pats = getattr(s, "patterns", None) or []
+        if not pats or any(getattr(pt, "X", None) is None for pt in pats):
+            return None
+        blocks = []
+        for pt in pats:
+            M = np.full((pt.n, p), np.nan)
+            M[:, np.asarray(pt.obs, int)] = pt.X
+            blocks.append(M)
+        rows.append(np.vstack(blocks))
+    return rows
+
+
+def bootstrap_draws(result: Any, B: int = 1000, *, seed: int | None = None, n_jobs: int = 1,
+                    backend: str = "loky", scheduler: Any = None, progress: bool = False,
+                    data: pd.DataFrame | None = None) -> BootstrapDraws:
+    """Nonparametric bootstrap of a fitted model (cases resampled within groups).
+
+    Each replicate draws ``N_g`` cases with replacement from the cases group ``g`` used
+    (after listwise deletion, or all non-empty rows under FIML) and re-estimates with
+    :func:`asymtrust.fit.refit`, warm-started at the full-sample estimates. Replicates
+    that fail or do not converge are flagged in ``converged`` (and counted in
+    ``n_failed``), never dropped silently.
+
+    Parameters
+    ----------
+    result : FitResult
+        A fitted model (anything with ``partable, options, group_labels, theta,
+        reparam, samples``).
+    B : int
+        Replicates (``1 <= B <= ASYMTRUST_MAX_REPLICATES``).
+    seed, n_jobs, backend, scheduler, progress
+        As :func:`run_replicates`.
+    data : DataFrame, optional
+        The data the model was fitted to; only needed when the fit keeps no raw rows.
+
+    Returns
+    -------
+    BootstrapDraws
+
+    In R: ``lavaan::bootstrapLavaan(fit, R = B, FUN = coef)``.
+    """
+    B = check_replicates(B, name="bootstrap")
+    pt = result.partable
+    ov = list(pt.ov_names)
+    opts = dict(getattr(result, "options", {}) or {})
+    group = opts.get("group")
+    labels = list(result.group_labels) if getattr(result, "group_labels", None) else None
+    rows = _sample_rows(getattr(result, "samples", None) or [], len(ov)) if getattr(result, "samples", None) else None
+    if rows is None:
+        if data is None:
+            raise DataError("the fitted model keeps no case-level rows to resample; pass the data it was fitted to (data=...)")
+        from .fit import _prepare
+
+        ov_x = list(getattr(pt, "ov_x", []) or []) if opts.get("fixed_x", True) else []
+        samples, _ = _prepare(data, ov, group, opts.get("missing", "listwise"), ov_x)
+        rows = _sample_rows(samples, len(ov))
+        if rows is None:  # pragma: no cover - _prepare always keeps rows
+            raise DataError("cannot recover the cases of the data for the bootstrap")
+    light = SimpleNamespace(partable=pt, options=opts, group_labels=labels,
+                            theta=np.asarray(result.theta, float), reparam=result.reparam)
+    rep = _BootReplicate(light, rows, ov, group, labels)
+    out = run_replicates(rep, B, seed=seed, n_jobs=n_jobs, backend=backend, scheduler=scheduler,
+                         progress=progress, desc="bootstrap")
+    theta = np.vstack([o[0] for o in out])
+    conv = np.array([o[1] for o in out], dtype=bool)
+    return BootstrapDraws(theta=theta, converged=conv, B=B, seed=seed)
+
+
+def _row_values(pt: Any, samples: Sequence[Any]) -> Callable[[np.ndarray], dict[str, float]]:
+    """theta -> {plabel and label: value} for the parameter rows (free rows from theta,
+    fixed-x rows from the sample moments, other fixed rows from their fixed value)."""
+    tab = pt.table
+    rows = tab[tab["op"].isin(["=~", "~", "~~", "~1"])]
+    pos = {v: i for i, v in enumerate(pt.ov_names)}
+    fixed: dict[str, float] = {}
+    free: list[tuple[str, str, int]] = []
+    for r in rows.itertuples(index=False):
+        label = str(r.label) if isinstance(r.label, str) else ""
+        if int(r.free) > 0:
+            free.append((str(r.plabel), label, int(r.free) - 1))
+            continue
+        val = float(r.ustart) if np.isfinite(r.ustart) else 0.0
+        if int(getattr(r, "exo", 0)) == 1 and r.lhs in pos:
+            s = samples[int(r.group) - 1]
+            val = float(s.mean[pos[r.lhs]]) if r.op == "~1" else float(s.cov[pos[r.lhs], pos[r.rhs]])
+        fixed[str(r.plabel)] = val
+        if label and label not in fixed:
+            fixed[label] = val
+
+    def values(theta: np.ndarray) -> dict[str, float]:
+        out = dict(fixed)
+        for plabel, label, k in free:
+            out[plabel] = float(theta[k])
+            if label and label not in out:
+                out[label] = float(theta[k])
+        return out
+
+    return values
+
+
+def _definitions(pt: Any, samples: Sequence[Any]) -> Callable[[np.ndarray], np.ndarray] | None:
+    """theta -> values of the ``:=`` rows of the parameter table (None if there are none)."""
+    from .syntax import compile_expression
+
+    tab = pt.table
+    defs = tab[tab["op"] == ":="]
+    if not len(defs):
+        return None
+    values = _row_values(pt, samples)
+    names = list(values(np.zeros(int(max(tab["free"].max(), 0)))))
+    funcs = []
+    for r in defs.itertuples(index=False):
+        funcs.append((r.lhs, compile_expression(str(r.rhs), names, line=int(r.line) or None)))
+        names.append(r.lhs)
+
+    def evaluate(theta: np.ndarray) -> np.ndarray:
+        vals = values(theta)
+        out = []
+        for name, f in funcs:
+            vals[name] = f(vals)
+            out.append(vals[name])
+        return np.array(out, dtype=float)
+
+    return evaluate
+
+
+def bootstrap_se(est: pd.DataFrame, pt: Any, samples: Sequence[Any], labels: list[str] | None,
+                 rep: Any, theta: np.ndarray, miss: str, *, B: int, seed: int | None, syntax: str,
+                 data: pd.DataFrame | None, group: str | None, options: dict) -> pd.DataFrame:
+    """Bootstrap standard errors and percentile CIs for an estimates table.
+
+    Used by ``asymtrust.fit(..., se="bootstrap", bootstrap=B, seed=S)``, as lavaan's
+    ``se = "bootstrap"``: SE of a free parameter = SD of its replicate estimates
+    (divisor B, lavaan's ``cov(BOOT) * (B - 1) / B``); SE of a ``:=`` row = SD of its
+    replicate values (divisor B - 1, as lavaan); ``ci_lower``/``ci_upper`` = percentile
+    limits (lavaan's default ``boot.ci.type = "perc"``); fixed parameters keep SE 0.
+    ``z`` and ``pvalue`` use the bootstrap SE.
+
+    Replicates that fail are left out and reported: ``est.attrs["bootstrap"]`` holds
+    ``B, n_ok, n_failed, seed`` and a ``RuntimeWarning`` names the count. Options
+    ``n_jobs``, ``backend``, ``scheduler`` and ``progress`` are read from ``options``
+    when present.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``est`` with ``se, z, pvalue, ci_lower, ci_upper`` replaced.
+    """
+    if isinstance(B, bool) or not isinstance(B, (int, np.integer)) or B <= 0:
+        raise OptionError(f"bootstrap must be a positive number of replicates, not {B!r}")
+    result = SimpleNamespace(partable=pt, options=dict(options or {}, group=group, missing=miss),
+                             group_labels=labels, theta=np.asarray(theta, float), reparam=rep,
+                             samples=samples)
+    opts = options or {}
+    draws = bootstrap_draws(result, B, seed=seed, n_jobs=opts.get("n_jobs", 1),
+                            backend=opts.get("backend", "loky"), scheduler=opts.get("scheduler"),
+                            progress=bool(opts.get("progress", False)), data=data)
+    T = draws.ok
+    out = est.copy()
+    free = out["free"].fillna(0).astype(int).to_numpy() if "free" in out else np.zeros(len(out), int)
+    is_def = (out["op"] == ":=").to_numpy()
+    se = np.where(free > 0, np.nan, 0.0)
+    lo = out["est"].to_numpy(dtype=float).copy()
+    hi = lo.copy()
+    se[is_def] = np.nan
+    if T.shape[0] >= 2:
+        sd = T.std(axis=0, ddof=0)
+        m = free > 0
+        se[m] = sd[free[m] - 1]
+        for i in np.flatnonzero(m):
+            lo[i], hi[i] = percentile_ci(T[:, free[i] - 1])
+        if is_def.any():
+            f = _definitions(pt, list(samples))
+            if f is not None:
+                D = np.vstack([f(t) for t in T])
+                dsd = D.std(axis=0, ddof=1)
+                for j, i in enumerate(np.flatnonzero(is_def)):
+                    se[i] = dsd[j]
+                    lo[i], hi[i] = percentile_ci(D[:, j])
+    else:
+        lo[(free > 0) | is_def] = np.nan
+        hi[(free > 0) | is_def] = np.nan
+    out["se"] = se
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = out["est"].to_numpy(dtype=float) / se
+    z[~(se > 0)] = np.nan
+    out["z"] = z
+    out["pvalue"] = 2.0 * stats.norm.sf(np.abs(z))
+    out["ci_lower"] = lo
+    out["ci_upper"] = hi
+    out.attrs["bootstrap"] = {"B": draws.B, "n_ok": draws.n_ok, "n_failed": draws.n_failed,
+                              "seed": seed, "ci": "percentile"}
+    if draws.n_failed:
+        warnings.warn(f"{draws.n_failed} of {draws.B} bootstrap replicates failed or did not converge; "
+                      f"SEs and CIs use the other {draws.n_ok}", RuntimeWarning, stacklevel=3)
+    return out
