@@ -714,6 +714,12 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
         return est
 
     est_value = estimates() if se == "bootstrap" else estimates
+    if se == "bootstrap":
+        info = est_value.attrs.get("bootstrap", {}) if isinstance(est_value, pd.DataFrame) else {}
+        n_failed = int(info.get("n_failed", 0) or 0)
+        if n_failed:
+            warnings.append(f"{n_failed} of {bootstrap} bootstrap replicates did not converge; "
+                            "bootstrap SEs and CIs use the converged replicates only")
     ov = list(pt.ov_names)
     return result_cls(
         partable=pt, estimates=est_value, fit_indices=pd.Series(fm, dtype=float), r2=r_squared(model, theta, imp),
