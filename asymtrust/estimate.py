@@ -13,6 +13,7 @@ constraint Jacobian, as lavaan does for ``==`` rows.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -457,6 +458,15 @@ class OptimResult:
 
 def optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter: int = 500,
              gtol: float = 1e-8) -> OptimResult:
+    """See :func:`_optimise`; ill-conditioning is judged by the result (SEs, warnings),
+    so SciPy's per-solve ill-conditioning warnings are silenced here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        return _optimise(obj, rep, theta_start, max_iter=max_iter, gtol=gtol)
+
+
+def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter: int = 500,
+              gtol: float = 1e-8) -> OptimResult:
     """Minimise ``obj`` over ``z`` (theta = theta0 + K z).
 
     Fisher scoring with step halving: each step solves with the expected information,
