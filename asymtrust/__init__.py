@@ -52,7 +52,7 @@ _API = {
     "compare": "compare",
     "power": "power",
     # output
-    "report": "report",
+    "report": "reporting",
 }
 
 __all__ = sorted(_API) + ["__version__", "exceptions"]

@@ -120,6 +120,9 @@ def write_atomic(path: str | os.PathLike, content: str | bytes, *, force: bool =
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual mode
         os.replace(tmp, dest)
     except BaseException:
         try:
@@ -705,7 +708,13 @@ def cmd_power(args: argparse.Namespace) -> int:
 
 
 def _register_report(sub: argparse._SubParsersAction) -> None:
-    from .reporting.cli import register
+    from .reporting.cli import _register_report as register
+
+    register(sub)
+
+
+def _register_figure(sub: argparse._SubParsersAction) -> None:
+    from .reporting.cli import _register_figure as register
 
     register(sub)
 
