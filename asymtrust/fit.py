@@ -922,13 +922,37 @@ def refit(result, data: pd.DataFrame, *, start: np.ndarray | None = None) -> Ref
     group = opts.get("group")
     if group is not None and result.group_labels:
         lab = data[group].astype(str)
-        parts = [data[lab == g] for g in result.group_labels]
         samples = []
-        for part in parts:
-            s, _ = _prepare(part, ov, None, opts["missing"], ov_x)
+        for g in result.group_labels:
+            s, _ = _prepare(data[lab == g], ov, None, opts["missing"], ov_x)
             samples.extend(s)
     else:
         samples, _ = _prepare(data, ov, None, opts["missing"], ov_x)
+    return _refit_samples(result, samples, start)
+
+
+def refit_arrays(result, arrays: Sequence[np.ndarray], *, start: np.ndarray | None = None) -> Refit:
+    """:func:`refit` on raw matrices: one (n_g x p) array per group, columns in
+    ``result.partable.ov_names`` order, NaN for missing. The fast path for resampling
+    (no DataFrame is built)."""
+    opts = result.options
+    pt = result.partable
+    xpos = [list(pt.ov_names).index(x) for x in (getattr(pt, "ov_x", []) or [])] if opts.get("fixed_x", True) else []
+    samples = []
+    for X in arrays:
+        X = np.asarray(X, float)
+        if opts["missing"] == "listwise":
+            X = X[~np.isnan(X).any(axis=1)]
+            samples.append(complete_sample(X))
+        else:
+            if xpos:
+                X = X[~np.isnan(X[:, xpos]).any(axis=1)]
+            samples.append(incomplete_sample(X) if np.isnan(X).any() else complete_sample(X))
+    return _refit_samples(result, samples, start)
+
+
+def _refit_samples(result, samples, start) -> Refit:
+    pt = result.partable
     comp = compile_model(pt, len(samples))
     model = comp.model.with_exo(exo_values(pt, samples)) if comp.x_idx else comp.model
     obj = Objective(model, samples, fiml=any(s.missing for s in samples))

@@ -353,17 +353,14 @@ class _BootReplicate:
         self.labels = labels
 
     def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
-        from .fit import refit
+        from .fit import refit_arrays
 
         parts = [X[rng.integers(0, X.shape[0], X.shape[0])] for X in self.rows]
-        frame = pd.DataFrame(np.vstack(parts), columns=self.ov)
-        if self.group is not None and self.labels:
-            frame[self.group] = np.repeat(np.array(self.labels, dtype=object), [len(p) for p in parts])
         K = len(self.result.theta)
         try:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                r = refit(self.result, frame)
+                r = refit_arrays(self.result, parts)
         except (AsymtrustError, np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError):
             return np.full(K, np.nan), False
         theta = np.asarray(r.theta, float)

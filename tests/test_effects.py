@@ -181,15 +181,15 @@ def test_bootstrap_matches_fit_se_bootstrap(pd_fit, load_reference, poldem):
 
 def test_failed_replicates_are_reported(pd_fit, monkeypatch):
     fitmod = importlib.import_module("asymtrust.fit")
-    real = fitmod.refit
+    real = fitmod.refit_arrays
     calls = {"n": 0}
 
-    def flaky(result, data, start=None):
+    def flaky(result, arrays, start=None):
         calls["n"] += 1
-        r = real(result, data, start=start)
+        r = real(result, arrays, start=start)
         return type(r)(r.theta, calls["n"] % 5 != 0, r.fmin, r.nobs)
 
-    monkeypatch.setattr(fitmod, "refit", flaky)
+    monkeypatch.setattr(fitmod, "refit_arrays", flaky)
     with pytest.warns(RuntimeWarning, match="2 of 10 bootstrap replicates failed"):
         eff = effects(pd_fit, bootstrap=10, seed=3)
     assert (eff["n_boot_failed"] == 2).all() and (eff["n_boot"] == 8).all()

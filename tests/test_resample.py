@@ -250,7 +250,7 @@ def test_bootstrap_rejects_bad_counts(pd_boot_ref, poldem, monkeypatch):
 
 
 class _FailEvery:
-    """refit wrapper that reports every k-th call as not converged (sequential runs only)."""
+    """refit_arrays wrapper that reports every k-th call as not converged (sequential runs only)."""
 
     def __init__(self, real, k):
         self.real, self.k, self.calls = real, k, 0
@@ -266,7 +266,7 @@ class _FailEvery:
 def test_failed_replicates_are_counted_and_reported(pd_boot_ref, poldem, monkeypatch):
     fitmod = importlib.import_module("asymtrust.fit")  # the module (asymtrust.fit is the function)
 
-    monkeypatch.setattr(fitmod, "refit", _FailEvery(fitmod.refit, 4))
+    monkeypatch.setattr(fitmod, "refit_arrays", _FailEvery(fitmod.refit_arrays, 4))
     with pytest.warns(RuntimeWarning, match="3 of 12 bootstrap replicates failed"):
         res = asymtrust.fit(pd_boot_ref["model"], poldem, se="bootstrap", bootstrap=12, seed=2)
     info = res.estimates.attrs["bootstrap"]
@@ -277,7 +277,7 @@ def test_failed_replicates_are_counted_and_reported(pd_boot_ref, poldem, monkeyp
 def test_draws_flag_failures_without_dropping(pd_fit, monkeypatch):
     fitmod = importlib.import_module("asymtrust.fit")  # the module (asymtrust.fit is the function)
 
-    monkeypatch.setattr(fitmod, "refit", _FailEvery(fitmod.refit, 3))
+    monkeypatch.setattr(fitmod, "refit_arrays", _FailEvery(fitmod.refit_arrays, 3))
     d = bootstrap_draws(pd_fit, 9, seed=4)
     assert isinstance(d, BootstrapDraws)
     assert d.theta.shape == (9, len(pd_fit.theta))
