@@ -457,16 +457,16 @@ class OptimResult:
 
 
 def optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter: int = 500,
-             gtol: float = 1e-8) -> OptimResult:
+             gtol: float = 1e-8, info0: np.ndarray | None = None) -> OptimResult:
     """See :func:`_optimise`; ill-conditioning is judged by the result (SEs, warnings),
     so SciPy's per-solve ill-conditioning warnings are silenced here."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", linalg.LinAlgWarning)
-        return _optimise(obj, rep, theta_start, max_iter=max_iter, gtol=gtol)
+        return _optimise(obj, rep, theta_start, max_iter=max_iter, gtol=gtol, info0=info0)
 
 
 def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter: int = 500,
-              gtol: float = 1e-8) -> OptimResult:
+              gtol: float = 1e-8, info0: np.ndarray | None = None) -> OptimResult:
     """Minimise ``obj`` over ``z`` (theta = theta0 + K z).
 
     Fisher scoring with step halving: each step solves with the expected information,
@@ -492,13 +492,21 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
     ratio = 1.0
     bfgs = False
     slow = 0
+    # a warm start (bootstrap, Monte Carlo) may pass the information of the original fit:
+    # chord steps with it need no information matrix per iteration
+    fixed_metric = info0 is not None
+    if fixed_metric:
+        H = (info0 + info0.T) / 2.0
     it = 0
     for it in range(1, max_iter + 1):
         if gmax < gtol:
             return OptimResult(rep.to_theta(z), f, g, True, it, "fisher-scoring" if not bfgs else "fisher+bfgs", "converged")
         # Fisher scoring: refresh the information while far from the optimum; near it the
         # information hardly changes, so its Cholesky factor is reused (chord steps)
-        refresh = H is None or (not bfgs and (gmax > 1e-3 or chol is None or ratio > 0.1))
+        if fixed_metric:
+            refresh = H is None or ratio > 0.5
+        else:
+            refresh = H is None or (not bfgs and (gmax > 1e-3 or chol is None or ratio > 0.1))
         if refresh:
             H = rep.hess(obj.scoring_information(imp))
             H = (H + H.T) / 2.0
@@ -527,6 +535,9 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
                 accepted = True
                 break
             t /= 2.0
+        if not accepted and fixed_metric:
+            fixed_metric, H, chol = False, None, None
+            continue
         if not accepted:
             if gmax < 1e-6:
                 return OptimResult(rep.to_theta(z), f, g, True, it, "fisher-scoring", "converged (numerical precision)")

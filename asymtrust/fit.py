@@ -957,9 +957,19 @@ def _refit_samples(result, samples, start) -> Refit:
     model = comp.model.with_exo(exo_values(pt, samples)) if comp.x_idx else comp.model
     obj = Objective(model, samples, fiml=any(s.missing for s in samples))
     th0 = result.theta if start is None else start
+    info0 = getattr(result, "_scoring_info", None)
     try:
         with single_thread_blas():
-            opt = optimise(obj, result.reparam, np.asarray(th0, float))
+            if info0 is None:
+                # the original fit's Fisher metric in z coordinates, reused by every replicate
+                base_obj = Objective(model, list(getattr(result, "samples", None) or samples),
+                                     fiml=any(s.missing for s in samples))
+                info0 = result.reparam.hess(base_obj.scoring_information(model.implied(np.asarray(result.theta, float))))
+                try:
+                    object.__setattr__(result, "_scoring_info", info0)
+                except (AttributeError, TypeError):  # pragma: no cover - read-only namespace
+                    pass
+            opt = optimise(obj, result.reparam, np.asarray(th0, float), gtol=1e-7, info0=info0)
     except (np.linalg.LinAlgError, ValueError, FloatingPointError):
         return Refit(np.full(len(th0), np.nan), False, float("nan"), [s.nobs for s in samples])
     return Refit(opt.theta, bool(opt.converged), float(opt.fmin), [s.nobs for s in samples])
