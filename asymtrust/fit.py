@@ -296,7 +296,10 @@ def _prepare(data: pd.DataFrame, ov: list[str], group: str | None, missing: str,
     if missing_cols:
         raise DataError(f"column {missing_cols[0]!r} used by the model is not in the data")
     dtypes = data.dtypes
-    bad_cols = [v for v in ov if not (pd.api.types.is_numeric_dtype(dtypes[v]) or pd.api.types.is_bool_dtype(dtypes[v]))]
+    bools = [v for v in ov if pd.api.types.is_bool_dtype(dtypes[v])]
+    if bools:
+        raise DataError(f"column {bools[0]!r} holds True/False values, not answer codes; recode it to numbers first")
+    bad_cols = [v for v in ov if not pd.api.types.is_numeric_dtype(dtypes[v])]
     for v in bad_cols:
         col = data[v]
         conv = pd.to_numeric(col, errors="coerce")
@@ -570,6 +573,28 @@ def compile_model(pt, G: int) -> Compiled:
     return comp
 
 
+def _check_sample_cov(s: GroupSample, ov: list[str], where: str, label) -> None:
+    """Refuse a singular sample covariance matrix, naming the cause: too few cases for the
+    number of variables, or perfectly collinear columns."""
+    p = len(ov)
+    if s.nobs <= p:
+        who = f"group {label!r}" if label is not None else "the data"
+        raise InsufficientDataError(f"{who} has only {s.nobs} complete case(s) for {p} observed variables; "
+                                    f"the sample covariance matrix is singular")
+    w = np.linalg.eigvalsh(s.cov / np.outer(np.sqrt(np.diag(s.cov)), np.sqrt(np.diag(s.cov))))
+    if w.min() > 1e-10:
+        return
+    R = s.cov / np.outer(np.sqrt(np.diag(s.cov)), np.sqrt(np.diag(s.cov)))
+    iu = np.triu_indices(p, 1)
+    k = int(np.argmax(np.abs(R[iu])))
+    i, j = iu[0][k], iu[1][k]
+    if abs(R[i, j]) > 1 - 1e-8:
+        raise DataError(f"columns {ov[i]!r} and {ov[j]!r} are perfectly collinear (r = {R[i, j]:.3f}){where}; "
+                        "drop one of them")
+    raise DataError(f"the sample covariance matrix{where} is singular: the model's columns are linearly "
+                    "dependent (e.g. one is a sum of others)")
+
+
 def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, bootstrap, seed, start,
                   syntax, data, group, options, result_cls):
     warnings: list[str] = []
@@ -587,9 +612,11 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
         if s.nobs < 2:
             raise InsufficientDataError(f"group {labels[g] if labels else g + 1!r} has only {s.nobs} usable case(s)")
         sd = np.sqrt(np.clip(np.diag(s.cov), 0, None))
+        where = f" in group {labels[g]!r}" if labels else ""
         if (sd < 1e-10).any():
-            where = f" in group {labels[g]!r}" if labels else ""
             raise DataError(f"column {pt.ov_names[int(np.argmax(sd < 1e-10))]!r} has zero variance{where}; remove it from the model")
+        if not s.missing:
+            _check_sample_cov(s, list(pt.ov_names), where, labels[g] if labels else None)
     obj = Objective(model, samples, fiml=fiml)
     theta0 = start if start is not None else comp.start(samples)
     opt = optimise(obj, rep, np.asarray(theta0, float))
@@ -699,7 +726,7 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
     _check_improper(comp, model, theta, imp, std_all, warnings, labels)
     if vcov is not None:
         se_free = np.sqrt(np.clip(np.diag(vcov), 0, None))
-        big = np.flatnonzero(se_free > 1e3 * np.maximum(1.0, np.abs(theta)))
+        big = np.flatnonzero(se_free > 10.0 * np.maximum(1.0, np.abs(theta)))
         for i in big[:3]:
             lhs, op, rhs = comp.free_rows[i]
             warnings.append(f"huge standard error for {lhs} {op} {rhs} (SE {se_free[i]:.3g}); the parameter may not be identified")

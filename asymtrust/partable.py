@@ -432,9 +432,14 @@ def build_partable(
                 )
         for v in ov_names:
             if v not in obs:
+                hint = ""
+                if len(obs) == 1 and v in next(iter(obs)):
+                    col = next(iter(obs))
+                    col = col if len(col) <= 40 else col[:37] + "..."
+                    hint = f"; the data have a single column {col!r}: check the delimiter of the file"
                 raise UnknownVariableError(
                     f"line {first_line.get(v, 0)}: variable {v!r} is neither a latent variable "
-                    "(lhs of '=~') nor a data column"
+                    f"(lhs of '=~') nor a data column{hint}"
                 )
 
     # ---- labels -------------------------------------------------------------------------------
@@ -522,7 +527,7 @@ def build_partable(
                 if lhs in ov_x_set and rhs in ov_x_set:
                     if fixed_x:
                         free, exo = 0, 1
-                elif lhs == rhs and lhs in single_ind:
+                elif lhs == rhs and lhs in single_ind and user == 0:  # lavaan: not when written by the user
                     free, ustart = 0, 0.0
                 elif lhs == rhs and lhs in lv_set and std_lv:
                     free, ustart = 0, 1.0

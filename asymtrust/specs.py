@@ -328,8 +328,24 @@ def _leading_comment(syntax: str) -> str:
 
 
 def _load_lav(path: Path) -> ModelSpec:
+    from .exceptions import SyntaxModelError
+    from .syntax import parse_syntax
+
     syntax = _read_text(path)
-    constructs, regressions, measurement = parse_structure(syntax, where=path.name)
+    try:
+        constructs, regressions, measurement = parse_structure(syntax, where=path.name)
+        light_error = None
+    except SyntaxModelError as exc:
+        if "no lavaan operator" in str(exc):  # a stray line: this reader names it best
+            raise
+        light_error = exc
+    try:  # the full parser names the line and the problem more precisely
+        parse_syntax(syntax)
+    except SpecError as exc:
+        msg = str(exc)
+        raise type(exc)(f"{path.name} {msg}" if msg.startswith("line ") else f"{path.name}: {msg}") from exc
+    if light_error is not None:
+        raise light_error
     if not constructs and not regressions:
         raise SpecError(f"{path}: no '=~' or '~' statement found")
     return ModelSpec(

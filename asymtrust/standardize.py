@@ -73,7 +73,7 @@ class Standardizer:
             m = self.g == g
             if not m.any():
                 continue
-            var = np.clip(np.diag(gi.C), 0.0, None)
+            var = np.clip(np.diag(gi.C), 0.0, None)  # a negative (Heywood) variance gives SD 0 -> NaN below
             i, j, kd = self.i[m], self.j[m], self.kind[m]
             v = np.where(kd == _RATIO, gi.A[i, j], np.where(kd == _MEAN, gi.m[i], gi.S[i, j]))
             val[m] = v
@@ -135,12 +135,13 @@ class Standardizer:
         scaled_j = np.ones(n, bool) if kind == "std_all" else self.lat_j
         dsi = np.zeros((n, K))
         dsj = np.zeros((n, K))
-        for g, D in enumerate(dvar):
-            m = self.g == g
-            mi = m & scaled_i
-            mj = m & scaled_j
-            dsi[mi] = D[self.i[mi]] / (2.0 * si[mi][:, None])
-            dsj[mj] = D[self.j[mj]] / (2.0 * sj[mj][:, None])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for g, D in enumerate(dvar):
+                m = self.g == g
+                mi = m & scaled_i
+                mj = m & scaled_j
+                dsi[mi] = D[self.i[mi]] / (2.0 * si[mi][:, None])
+                dsj[mj] = D[self.j[mj]] / (2.0 * sj[mj][:, None])
         with np.errstate(divide="ignore", invalid="ignore"):
             r = kd == _RATIO
             J[r] = (dpar[r] * (sj[r] / si[r])[:, None]

@@ -167,6 +167,23 @@ def _to_number_series(s: pd.Series) -> pd.Series:
 
 
 # --------------------------------------------------------------------------- text files
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """``"utf-16-le"``/``"utf-16-be"`` when ``sample`` is unmistakably BOM-less UTF-16 text.
+
+    That is: an even number of bytes, every second byte NUL and none of the others
+    (ASCII/Latin-1 text, as survey exports are). Anything less regular stays
+    ambiguous and is refused as binary.
+    """
+    if len(sample) < 4 or len(sample) % 2:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) == len(odd) and even.count(0) == 0:
+        return "utf-16-le"
+    if even.count(0) == len(even) and odd.count(0) == 0:
+        return "utf-16-be"
+    return None
+
+
 def _decode(raw: bytes, name: str, encoding: str | None) -> tuple[str, str]:
     if encoding is not None:
         enc = encoding
@@ -188,12 +205,16 @@ def _decode(raw: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             raise SurveyReadError(
                 f"survey file {name}: is a legacy binary Office file (.xls?), not text; save it as .xlsx or CSV"
             )
-        if b"\x00" in raw[:65536]:
+        enc16 = _utf16_without_bom(raw[:65536])
+        if enc16 is not None:
+            enc = enc16
+        elif b"\x00" in raw[:65536]:
             raise SurveyReadError(
                 f"survey file {name}: contains NUL bytes, so it is binary (or UTF-16 without a byte-order mark); "
                 "save it as UTF-8 CSV"
             )
-        enc = "utf-8"
+        else:
+            enc = "utf-8"
     try:
         text = raw.decode(enc)
     except UnicodeDecodeError as exc:
@@ -239,8 +260,13 @@ def _read_text(path: Path, fmt: str, encoding: str | None) -> tuple[pd.DataFrame
     text, enc = _decode(raw, name, encoding)
     if not text.strip():
         raise SurveyReadError(f"survey file {name}: is empty (no header line)")
+    if "\r" in text:  # Windows (CRLF) and classic Mac (CR) line endings
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     delim = _sniff_delimiter(text, fmt)
-    header = next((r for r in csv.reader(io.StringIO(text), delimiter=delim) if any(c.strip() for c in r)), [])
+    try:
+        header = next((r for r in csv.reader(io.StringIO(text), delimiter=delim) if any(c.strip() for c in r)), [])
+    except csv.Error as exc:
+        raise SurveyReadError(f"survey file {name}: cannot be parsed as {_DELIM_NAMES[delim]}-separated text: {exc}") from exc
     try:
         df = pd.read_csv(io.StringIO(text), sep=delim, skipinitialspace=True, engine="c")
     except pd.errors.EmptyDataError as exc:
@@ -450,8 +476,9 @@ def read_survey(
         ``.csv``/``.txt`` (delimiter sniffed among ``,``, tab, ``;`` and ``|``),
         ``.tsv``/``.tab``, ``.xlsx``/``.xlsm`` (read with openpyxl), ``.sav``/``.zsav``
         (SPSS, read with pyreadstat) or ``.dta`` (Stata). Text files may be
-        UTF-8 (with or without byte-order mark), or UTF-16/UTF-32 with a
-        byte-order mark.
+        UTF-8 (with or without byte-order mark), UTF-16/UTF-32 with a
+        byte-order mark, or UTF-16 without one when that is unmistakable (every
+        second byte NUL); line endings may be LF, CRLF or CR.
     codebook : DataFrame or path, optional
         Codebook (see ``datasets/codebook.csv``). When given, text answers that
         match an item's ``scale_labels`` (case-insensitive) are replaced by the

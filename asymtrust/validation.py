@@ -331,6 +331,42 @@ def _bundled_codebook() -> tuple[pd.DataFrame | None, str | None]:
         return None, f"bundled codebook unavailable ({exc}); scale ranges not checked"
 
 
+def _with_lines(names: Sequence[str], syntax: str, k: int = 10) -> str:
+    """``"pwo3 (line 2), x9 (line 5)"``: variable names with the syntax line that first uses them."""
+    lines: dict[str, int] = {}
+    try:
+        from .partable import build_partable
+
+        tab = build_partable(syntax).table
+        user = tab[(tab["user"] == 1) & (tab["line"] > 0)]
+        for r in user.itertuples(index=False):
+            for v in (r.lhs, r.rhs):
+                if v in names and (v not in lines or r.line < lines[v]):
+                    lines[v] = int(r.line)
+    except (ImportError, AsymtrustError):
+        pass
+    shown = [f"{v} (line {lines[v]})" if v in lines else str(v) for v in names[:k]]
+    return ", ".join(shown) + (f", ... ({len(names) - k} more)" if len(names) > k else "")
+
+
+def _delimiter_hint(columns: Sequence[str], missing: Sequence[str]) -> str:
+    """A hint when the data came in as one column whose name holds the missing variables.
+
+    A file split on the wrong delimiter (e.g. space- or colon-separated) is read as a
+    single column named like ``"resp_id sector cap1 ..."``.
+    """
+    if len(columns) != 1 or not missing:
+        return ""
+    name = str(columns[0])
+    if not any(m in name for m in missing):
+        return ""
+    return f"; the data have a single column {_short_name(name)!r}: check the delimiter (use , ; tab or |)"
+
+
+def _short_name(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _fmt_num(v: float) -> str:
     v = float(v)
     return str(int(v)) if v.is_integer() else f"{v:g}"
@@ -403,6 +439,8 @@ def validate(
         raise OptionError(f"data must be a DataFrame or a file path, got {type(data).__name__}")
 
     spec_name, syntax = _resolve_spec(spec)
+    # a bundled spec (by name): line numbers of its syntax would not help the user
+    bundled = isinstance(spec, str) and "~" not in spec and os.path.splitext(spec)[1] == ""
     observed, latent, n_free, free_note = _model_info(syntax)
     issues: list[Issue] = []
 
@@ -477,7 +515,9 @@ def validate(
             "missing_column",
             None,
             None,
-            f"{len(missing)} of {len(items)} model variables missing from the data: {', '.join(missing)}",
+            f"{len(missing)} of {len(items)} model variables missing from the data: "
+            f"{', '.join(missing) if bundled else _with_lines(missing, syntax)}"
+            f"{_delimiter_hint(list(work.columns), missing)}",
         )
     present = [v for v in items if v in present_cols]
 

@@ -1,0 +1,164 @@
+#!/usr/bin/env python
+"""Regenerate the input files of the bad-input corpus (``tests/bad_inputs/files/``).
+
+Every file is derived, deterministically, from the first rows of the bundled
+SYNTHETIC data set ``datasets/bcf_synthetic.csv`` (columns ``resp_id``, ``sector``
+and the six items of the small two-factor model ``cfa2.lav``), then broken in one
+way per file. The manifest ``cases.toml`` says, for each case, what is expected.
+
+Run from the repository root::
+
+    python tests/bad_inputs/make_corpus.py
+
+The files are committed; the tests never run this script (they only read the files),
+but a test checks that the committed files equal what this script writes.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FILES = HERE / "files"
+ROOT = HERE.parent.parent
+SOURCE = ROOT / "datasets" / "bcf_synthetic.csv"
+
+#: columns of the base file (the two-factor model of cfa2.lav, plus respondent fields)
+COLUMNS = ["resp_id", "sector", "cap1", "cap2", "cap3", "pow1", "pow2", "pow3"]
+#: respondents kept in the base file
+N_BASE = 60
+
+
+def base_rows(n: int = N_BASE) -> list[list[str]]:
+    """Header plus the first ``n`` rows of bcf_synthetic, restricted to :data:`COLUMNS`."""
+    with open(SOURCE, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    header = rows[0]
+    idx = [header.index(c) for c in COLUMNS]
+    return [COLUMNS] + [[r[i] for i in idx] for r in rows[1 : n + 1]]
+
+
+def to_text(rows: list[list[str]], delimiter: str = ",") -> str:
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=delimiter, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
+
+
+def with_column(rows: list[list[str]], col: str, values: Callable[[int, str], str]) -> list[list[str]]:
+    """Copy of ``rows`` where ``col`` of data row ``i`` becomes ``values(i, old)``."""
+    j = rows[0].index(col)
+    out = [list(rows[0])]
+    for i, r in enumerate(rows[1:]):
+        r = list(r)
+        r[j] = values(i, r[j])
+        out.append(r)
+    return out
+
+
+LABELS = {
+    "1": "Strongly disagree", "2": "Disagree", "3": "Somewhat disagree", "4": "Neither agree nor disagree",
+    "5": "Somewhat agree", "6": "Agree", "7": "Strongly agree",
+}
+
+
+def build() -> dict[str, bytes]:
+    """Every corpus file name -> its bytes."""
+    rows = base_rows()
+    text = to_text(rows)
+    files: dict[str, bytes] = {}
+
+    # --- files that read correctly (positive controls) ------------------------------
+    files["base.csv"] = text.encode()
+    files["semicolon.csv"] = to_text(rows, ";").encode()
+    files["tab_in_csv.csv"] = to_text(rows, "\t").encode()
+    files["utf8_bom.csv"] = codecs.BOM_UTF8 + text.encode()
+    files["utf16_bom.csv"] = text.encode("utf-16")  # Python writes a BOM
+    files["crlf.csv"] = text.replace("\n", "\r\n").encode()
+    files["text_labels.csv"] = to_text(with_column(rows, "cap2", lambda i, v: LABELS[v])).encode()
+    files["missing_code_99.csv"] = to_text(with_column(rows, "pow1", lambda i, v: "-99" if i % 7 == 3 else v)).encode()
+    files["nan_strings.csv"] = to_text(
+        with_column(rows, "cap3", lambda i, v: ("NaN", "NA", "nan", "")[i % 4] if i % 5 == 0 else v)
+    ).encode()
+
+    # --- unreadable files --------------------------------------------------------------
+    files["empty.csv"] = b""
+    files["blank_lines.csv"] = b"\n  \n\n"
+    files["header_only.csv"] = (",".join(COLUMNS) + "\n").encode()
+    files["binary.csv"] = bytes((i * 37 + 11) % 256 for i in range(2048))
+    files["png_as.csv"] = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    files["zip_as.csv"] = b"PK\x03\x04" + b"\x14\x00\x06\x00" + bytes(200)
+    files["utf16_no_bom.csv"] = text.encode("utf-16-le")  # unmistakable: every second byte is NUL
+    files["utf16be_no_bom.csv"] = text.encode("utf-16-be")
+    files["utf16_no_bom_euro.csv"] = to_text(
+        with_column(rows, "sector", lambda i, v: "\u20ac" if i == 2 else v)
+    ).encode("utf-16-le")  # one character outside Latin-1 breaks the pattern: ambiguous, refused
+    files["latin1.csv"] = to_text(with_column(rows, "sector", lambda i, v: "caf\u00e9" if i == 4 else v)).encode(
+        "latin-1"
+    )
+    files["control_chars.csv"] = text.replace("\n", "\x01\n", 30).encode()
+    lines = text.split("\n")
+    body = lines[1:12]
+    body[2] += ",9,9"  # data line 3 (file line 4) has two fields too many
+    files["ragged.csv"] = ("\n".join([lines[0], *body]) + "\n").encode()
+    files["space_delimited.csv"] = to_text(rows, " ").encode()
+    files["fake.xlsx"] = text.encode()
+    files["fake.sav"] = text.encode()
+    files["data.json"] = b'{"cap1": [1, 2, 3]}\n'
+    files["legacy.xls"] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
+
+    # --- readable, but wrong for the model ----------------------------------------------
+    dup = [list(r) for r in rows]
+    dup[0][dup[0].index("pow2")] = "cap2"
+    files["duplicate_header.csv"] = to_text(dup).encode()
+    dup_ws = [list(r) for r in rows]
+    dup_ws[0][dup_ws[0].index("pow3")] = " pow1 "
+    files["duplicate_header_space.csv"] = to_text(dup_ws).encode()
+    files["out_of_range.csv"] = to_text(
+        with_column(rows, "cap3", lambda i, v: ("8", "0", "12")[i % 3] if i in (2, 9, 17, 30) else v)
+    ).encode()
+    files["undeclared_minus99.csv"] = files["missing_code_99.csv"]
+    files["inf_strings.csv"] = to_text(
+        with_column(rows, "pow2", lambda i, v: ("inf", "-inf")[i % 2] if i in (5, 6) else v)
+    ).encode()
+    files["all_missing.csv"] = to_text(with_column(rows, "pow3", lambda i, v: "")).encode()
+    files["all_nan_strings.csv"] = to_text(with_column(rows, "pow3", lambda i, v: "NaN")).encode()
+    files["constant_item.csv"] = to_text(with_column(rows, "cap1", lambda i, v: "4")).encode()
+    cap1 = [r[rows[0].index("cap1")] for r in rows[1:]]
+    files["collinear.csv"] = to_text(with_column(rows, "cap2", lambda i, v: str(8 - int(cap1[i])))).encode()
+    files["too_few_rows.csv"] = to_text(rows[:9]).encode()  # 8 respondents, 13 free parameters
+    files["one_sector.csv"] = to_text(with_column(rows, "sector", lambda i, v: "nhs")).encode()
+    files["tiny_group.csv"] = to_text(
+        with_column(rows, "sector", lambda i, v: "voluntary" if i in (0, 1, 2) else ("nhs" if i % 2 else "council"))
+    ).encode()
+    files["missing_item.csv"] = to_text([r[:-1] for r in rows]).encode()  # no pow3
+    files["bool_item.csv"] = to_text(
+        with_column(rows, "cap1", lambda i, v: "True" if int(v) > 4 else "False")
+    ).encode()
+    files["decimal_codes.csv"] = to_text(with_column(rows, "pow2", lambda i, v: "4.5" if i == 0 else v)).encode()
+    files["big.csv"] = files["base.csv"]  # refused under a small ASYMTRUST_MAX_FILE_BYTES
+
+    # --- model files ------------------------------------------------------------------------
+    files["garbage.lav"] = bytes((i * 91 + 7) % 256 for i in range(300))
+    files["typo.lav"] = b"Cap =~ cap1 + cap2 + cap3\nPow =~ pow1 + pow2 + pwo3\nPow ~ Cap\n"
+    files["bad.toml"] = b"name = 'x'\ntitle = [unclosed\n"
+    return files
+
+
+def write(dest: Path = FILES) -> list[Path]:
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, data in sorted(build().items()):
+        path = dest / name
+        if not path.exists() or path.read_bytes() != data:
+            path.write_bytes(data)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":  # pragma: no cover
+    paths = write()
+    print(f"wrote {len(paths)} files to {FILES}", file=sys.stderr)
