@@ -296,6 +296,14 @@ def _check_out(out: Any, force: bool, data_file: Path | None) -> Path:
                 raise OutputError(f"output folder {dest} contains the data file {data_file}; choose another --out")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"output folder {parent} is not writable")
+    # os.access says yes to root everywhere: probe by creating (and removing) a folder
+    import tempfile
+
+    try:
+        probe = tempfile.mkdtemp(prefix=".asymtrust-probe-", dir=parent)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise OutputError(f"output folder {parent} is not writable: {exc.strerror or exc}") from exc
     return dest
 
 
