@@ -58,9 +58,19 @@ def model_syntax(model) -> str:
     text = model.strip()
     if any(op in text for op in ("=~", "~", ":=", "==")):
         return model
+    from .specs import list_specs, load_spec
+
+    if text in list_specs():
+        return _bundled_syntax(text)
+    return load_spec(text).syntax
+
+
+@functools.lru_cache(maxsize=32)
+def _bundled_syntax(name: str) -> str:
+    """Syntax of a bundled spec (read once: the package data do not change)."""
     from .specs import load_spec
 
-    return load_spec(text).syntax
+    return load_spec(name).syntax
 
 
 @dataclass
@@ -466,6 +476,8 @@ def _fit_moments(model, cov, mean, nobs, *, information, std_lv, fixed_x, meanst
     if not isinstance(cov, pd.DataFrame):
         raise DataError("sample_cov must be a DataFrame whose index and columns name the variables")
     names = [str(c) for c in cov.columns]
+    if meanstructure is None and mean is not None:
+        meanstructure = True  # as lavaan: sample.mean switches the mean structure on
     pt = build_partable(syntax, observed=names, meanstructure=meanstructure, fixed_x=fixed_x, std_lv=std_lv)
     ov = list(pt.ov_names)
     S = cov.loc[ov, ov].to_numpy(dtype=float)
@@ -552,7 +564,9 @@ def compile_model(pt, G: int) -> Compiled:
     npar = model.n_free - n_eq
     p = model.p
     ms = bool(pt.meanstructure)
-    ov_x = list(getattr(pt, "ov_x", []) or [])
+    # fixed-x covariates: those whose moments sit in the table as exo rows (none when fixed_x=False)
+    exo_vars = set(tab.loc[(tab["exo"] == 1) & (tab["op"] == "~~"), "lhs"])
+    ov_x = [v for v in (getattr(pt, "ov_x", []) or []) if v in exo_vars]
     q = len(ov_x)
     ndat = G * (p * (p + 1) // 2 + (p if ms else 0))
     nexo = G * (q * (q + 1) // 2 + (q if ms else 0))

@@ -1,0 +1,693 @@
+"""Monte Carlo power analysis (pipeline step: simulate -> fit -> power).
+
+For each candidate sample size N, ``reps`` data sets are drawn from a population
+model, the analysis model is fitted to each, and for every structural path and every
+specific indirect effect the replicates give
+
+* **power**: the share of converged replicates whose Wald test rejects
+  ``H0: parameter = 0`` at ``alpha`` (two-sided z test of the unstandardized estimate;
+  for an indirect effect ``a * b * ...`` the delta-method SE, i.e. the Sobel test);
+* **convergence**: the share of replicates whose estimation converged with an
+  invertible information matrix (the others are left out of every other column);
+* **bias**: mean estimate minus population value, in the **standardized** (``std_all``)
+  metric. The simulated data are 7-point Likert items whose latent metric is fixed
+  by a marker loading, so the unstandardized population values are not defined on the
+  scale of the fitted model; the population values of a spec *are* standardized
+  coefficients (``specs/README.md``), and ``std_all`` estimates are compared with
+  them (the standardized indirect effect is the product of the standardized paths);
+* **coverage**: the share of ``1 - alpha`` Wald intervals of the standardized
+  estimate (``std_all +- z * std_all_se``, 95% by default) that contain the population
+  value;
+* **mean_se** vs **sd_est**: the average standardized SE beside the Monte Carlo SD of
+  the standardized estimates (equal when the SEs are right).
+
+Each replicate is a warm-started refit: the model is first fitted to one large sample
+(``base_n`` respondents) from the same population, and every replicate starts the
+optimiser at that solution and reuses the compiled model. Replicates run on
+:mod:`asymtrust.resample` (joblib or Dask), every replicate with its own random
+stream spawned from ``seed``, so the table is identical for any ``n_jobs`` and backend.
+Within one replicate the data for the different N come from independent child
+streams of the replicate's stream.
+
+Public entry points: :func:`power` (a bundled spec and its population values) and
+:func:`simulate_power` (any model with a user-supplied data generator).
+
+In R the same design is ``simsem::sim(nRep, model, n, generate = popModel)`` with
+``lavaan`` fits; power is ``getPower()``.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import numbers
+import re
+import sys
+import types
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from .exceptions import (
+    AsymtrustError,
+    EstimationError,
+    InsufficientDataError,
+    OptionError,
+    SpecError,
+)
+from .resample import check_replicates, replicate_seeds, run_replicates
+
+__all__ = ["PowerTarget", "SpecGenerator", "population_targets", "power", "simulate_power"]
+
+#: Respondents in the large sample whose fit gives the warm start of every replicate.
+DEFAULT_BASE_N = 5000
+ESTIMATORS = ("ML", "MLR")
+TARGET_POWER = 0.80
+_COLUMNS = ["n", "parameter", "kind", "population", "power", "convergence", "bias", "coverage",
+            "mean_se", "sd_est", "mean_est", "power_mcse", "n_converged", "reps"]
+
+
+# ----------------------------------------------------------------------------- targets
+@dataclass(frozen=True)
+class PowerTarget:
+    """A tested parameter: one structural path or one specific indirect effect.
+
+    Attributes
+    ----------
+    name : str
+        ``"GoodTrust~CapImb"`` (a path, lavaan's ``lhs~rhs``) or
+        ``"CapImb -> GoodTrust -> PlanBudg"`` (an indirect effect).
+    kind : {"path", "indirect"}
+    chain : tuple of str
+        The nodes from cause to effect: ``(rhs, lhs)`` for a path.
+    """
+
+    name: str
+    kind: str
+    chain: tuple[str, ...]
+
+    @property
+    def links(self) -> list[tuple[str, str]]:
+        """The ``(lhs, rhs)`` paths whose product the target is."""
+        return [(self.chain[i + 1], self.chain[i]) for i in range(len(self.chain) - 1)]
+
+
+def _path_name(lhs: str, rhs: str) -> str:
+    return f"{lhs}~{rhs}"
+
+
+def _targets(partable: Any) -> tuple[list[PowerTarget], pd.DataFrame]:
+    """Targets of a parameter table (free ``~`` rows of group 1, then the specific
+    indirect effects) and the ``~`` rows they are built from."""
+    from .effects import effect_definitions
+
+    tab = partable.table
+    rows = tab[(tab["op"] == "~") & (tab["group"] == 1) & (tab["free"] > 0)]
+    rows = rows.drop_duplicates(subset=["lhs", "rhs"])
+    targets = [PowerTarget(_path_name(r.lhs, r.rhs), "path", (str(r.rhs), str(r.lhs)))
+               for r in rows.itertuples(index=False)]
+    have = {(t.chain[1], t.chain[0]) for t in targets}
+    try:
+        defs = effect_definitions(partable)
+    except SpecError:  # no chain with a mediator (e.g. a single regression)
+        defs = []
+    for d in defs:
+        if d.kind == "indirect" and d.group == 1:
+            t = PowerTarget(d.path, "indirect", tuple(d.chains[0]))
+            if all(link in have for link in t.links):
+                targets.append(t)
+    return targets, rows.reset_index(drop=True)
+
+
+def _norm_key(key: Any) -> str:
+    if isinstance(key, tuple) and len(key) == 2:
+        return _path_name(str(key[0]).strip(), str(key[1]).strip())
+    text = str(key)
+    if "->" in text:
+        return " -> ".join(part.strip() for part in text.split("->"))
+    return re.sub(r"\s+", "", text)
+
+
+# ----------------------------------------------------------------------------- population
+def _override_spec(spec: Any, population: Mapping[Any, Any] | None) -> Any:
+    """A copy of ``spec`` with the population values of some paths replaced."""
+    if not population:
+        return spec
+    if not isinstance(population, Mapping):
+        raise OptionError(f"population must be a mapping 'lhs~rhs' -> value, not {type(population).__name__}")
+    regs = {_path_name(lhs, rhs): (lhs, rhs) for lhs, rhs in spec.regressions()}
+    pop = copy.deepcopy(dict(spec.population or {}))
+    paths = pop.setdefault("paths", {})
+    for key, value in population.items():
+        name = _norm_key(key)
+        if name not in regs:
+            raise OptionError(f"population: {key!r} is not a structural path of spec {spec.name!r} "
+                              f"(paths: {', '.join(regs)})")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+            raise OptionError(f"population: the value of {name} must be a finite number, not {value!r}")
+        lhs, rhs = regs[name]
+        paths.setdefault(lhs, {})[rhs] = float(value)
+    return dataclasses.replace(spec, population=pop)
+
+
+def population_targets(spec: Any) -> dict[str, float]:
+    """Standardized population values of a spec's paths and specific indirect effects.
+
+    A path ``lhs ~ rhs`` has the standardized value ``beta * sd(rhs) / sd(lhs)`` with the
+    population latent SDs (1 for every latent except a latent interaction, whose
+    variance is ``1 + r**2``); an indirect effect is the product of its standardized
+    paths.
+
+    Parameters
+    ----------
+    spec : ModelSpec or str
+
+    Returns
+    -------
+    dict
+        ``{"GoodTrust~CapImb": -0.35, "CapImb -> GoodTrust -> PlanBudg": -0.14, ...}``.
+
+    Examples
+    --------
+    >>> from asymtrust.power import population_targets
+    >>> round(population_targets("fig1")["CapImb -> GoodTrust -> PlanBudg"], 6)
+    -0.14
+    """
+    from .effects import _chains
+    from .simulate import population_model
+    from .specs import load_spec
+
+    spec = load_spec(spec)
+    pm = population_model(spec)
+    idx = {lv: i for i, lv in enumerate(pm.latents)}
+    sd = np.sqrt(np.diag(pm.cov))
+    out: dict[str, float] = {}
+    std: dict[tuple[str, str], float] = {}
+    for lhs, rhs in spec.regressions():
+        i, j = idx[lhs], idx[rhs]
+        std[(lhs, rhs)] = float(pm.beta[i, j] * sd[j] / sd[i])
+        out[_path_name(lhs, rhs)] = std[(lhs, rhs)]
+    edges = [(rhs, lhs) for lhs, rhs in spec.regressions()]
+    nodes = list(dict.fromkeys(n for e in edges for n in e))
+    has_in = {b for _, b in edges}
+    has_out = {a for a, _ in edges}
+    for s in (n for n in nodes if n in has_out and n not in has_in):
+        for o in (n for n in nodes if n in has_in and n not in has_out):
+            for chain in _chains(edges, s, o):
+                if len(chain) > 2:
+                    out[" -> ".join(chain)] = float(np.prod([std[(chain[k + 1], chain[k])]
+                                                             for k in range(len(chain) - 1)]))
+    return out
+
+
+class SpecGenerator:
+    """Draw keyed Likert data from a spec's population (picklable, for workers).
+
+    The data are those of :func:`asymtrust.simulate` with ``groups=None`` (base
+    population values), already keyed (reverse-keyed items recoded, as
+    :func:`asymtrust.recode_reverse` would), items only; the product indicators of a
+    latent interaction are added as :func:`asymtrust.moderation.indprod` builds them
+    (double mean-centred matched products).
+
+    Parameters
+    ----------
+    spec : ModelSpec or str
+        A spec with ``[population]`` values.
+    """
+
+    def __init__(self, spec: Any):
+        from .codebook import load_codebook
+        from .simulate import population_model
+        from .specs import load_spec
+
+        spec = load_spec(spec)
+        self.spec_name = spec.name
+        self.pm = population_model(spec)
+        cb = load_codebook()
+        cb = cb.loc[cb["kind"] == "item"]
+        cb_scale = {str(r.item): (int(r.scale_min), int(r.scale_max)) for r in cb.itertuples(index=False)}
+        self.items = list(self.pm.loadings)
+        self.scale = {i: cb_scale.get(i, (1, 7)) for i in self.items}
+        for i in self.items:
+            if len(self.pm.thresholds[i]) != self.scale[i][1] - self.scale[i][0]:
+                raise SpecError(f"spec {spec.name!r}: item {i} has {len(self.pm.thresholds[i])} thresholds for a "
+                                f"{self.scale[i][0]}..{self.scale[i][1]} scale")
+        self.products: list[tuple[str, str, str]] = []
+        for name in spec.product_indicators():
+            parts = name.split(".")
+            if len(parts) != 2 or parts[0] not in self.items or parts[1] not in self.items:
+                raise SpecError(f"spec {spec.name!r}: product indicator {name} is not 'itemA.itemB' of simulated items")
+            self.products.append((name, parts[0], parts[1]))
+
+    def __call__(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
+        """``n`` respondents (items as columns, keyed codes)."""
+        from .simulate import _draw_group
+
+        codes = _draw_group(self.pm, self.items, self.scale, int(n), rng)
+        df = pd.DataFrame(codes.astype(float), columns=self.items)
+        if self.products:
+            from .moderation import indprod
+
+            df = indprod(df, [a for _, a, _ in self.products], [b for _, _, b in self.products],
+                         match=True, names=[p for p, _, _ in self.products])
+        return df
+
+
+# ----------------------------------------------------------------------------- one replicate
+def _leave_one_out(v: np.ndarray) -> np.ndarray:
+    """``prod(v) / v[k]`` for every k, without dividing (zeros allowed): the gradient of
+    a product of path coefficients."""
+    pre = np.concatenate(([1.0], np.cumprod(v[:-1])))
+    suf = np.concatenate((np.cumprod(v[::-1][:-1])[::-1], [1.0]))
+    return pre * suf
+
+
+class _Estimator:
+    """Warm-started ML/MLR estimation of one data set with SEs of the targets.
+
+    Uses the model compiled once per parameter table (:func:`asymtrust.fit.compile_model`),
+    so a replicate costs the sample moments, a few Fisher-scoring steps from the base
+    solution, and one information matrix. Returns, per target, the unstandardized
+    estimate and SE and the ``std_all`` estimate and SE (delta method)."""
+
+    def __init__(self, partable: Any, theta0: np.ndarray, estimator: str, targets: list[PowerTarget],
+                 paths: pd.DataFrame):
+        self.pt = partable
+        self.theta0 = np.asarray(theta0, float)
+        self.estimator = estimator
+        self.paths = paths
+        pos = {(str(r.lhs), str(r.rhs)): k for k, r in enumerate(paths.itertuples(index=False))}
+        self.links = [[pos[link] for link in t.links] for t in targets]
+        self.free = paths["free"].to_numpy(dtype=int) - 1
+        self.ov = [str(v) for v in partable.ov_names]
+        # fixed-x rows (exo == 1): where each takes its sample moment from
+        tab = partable.table
+        opos = {v: i for i, v in enumerate(self.ov)}
+        self.exo = [((str(r.lhs), str(r.op), str(r.rhs)), str(r.op), opos[r.lhs], opos[r.rhs] if r.op == "~~" else -1)
+                    for r in tab[(tab["group"] == 1) & (tab["exo"] == 1)].itertuples(index=False)]
+        self._stdz = None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_stdz"] = None
+        return state
+
+    def _standardizer(self, model: Any) -> Any:
+        if self._stdz is None:
+            from .standardize import Standardizer
+
+            self._stdz = Standardizer(model, self.paths)
+        return self._stdz
+
+    def _matrix(self, data: pd.DataFrame) -> np.ndarray:
+        """The model's columns as a float matrix (NaN = missing)."""
+        if not isinstance(data, pd.DataFrame):
+            raise OptionError(f"generate must return a pandas DataFrame, not {type(data).__name__}")
+        if list(data.columns) == self.ov and all(
+                pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in data.dtypes):
+            return data.to_numpy(dtype=float, na_value=np.nan)  # one block (SpecGenerator's frames)
+        absent = [v for v in self.ov if v not in data.columns]
+        if absent:
+            raise OptionError(f"the generated data have no column {absent[0]!r}")
+        cols = [data[v] for v in self.ov]
+        if all(pd.api.types.is_numeric_dtype(c) and not pd.api.types.is_bool_dtype(c) for c in cols):
+            return np.column_stack([c.to_numpy(dtype=float, na_value=np.nan) for c in cols])
+        return np.column_stack([pd.to_numeric(c, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                                for c in cols])
+
+    def __call__(self, data: pd.DataFrame) -> np.ndarray | None:
+        """``(T, 4)`` array of ``est, se, std_all, std_all_se`` per target, or None when
+        the estimation failed (no convergence, singular information, unusable data)."""
+        return self.estimate(self._matrix(data))
+
+    def estimate(self, X: np.ndarray) -> np.ndarray | None:
+        """As ``__call__``, from the data matrix of the model's observed variables."""
+        from .estimate import Objective, optimise
+        from .fit import compile_model
+        from .samplestats import complete_sample
+        from .vcov import casewise_scores, constrained_inverse, first_order_information
+
+        X = X[~np.isnan(X).any(axis=1)]
+        N = X.shape[0]
+        if N < 2:
+            return None
+        s = complete_sample(X)
+        if not np.all(np.diag(s.cov) > 1e-10):
+            return None
+        samples = [s]
+        comp = compile_model(self.pt, 1)
+        model = comp.model
+        if self.exo:
+            model = model.with_exo([{key: (s.cov[i, j] if op == "~~" else s.mean[i]) for key, op, i, j in self.exo}])
+        obj = Objective(model, samples, fiml=False)
+        opt = optimise(obj, comp.rep, self.theta0)
+        if not opt.converged:
+            return None
+        theta = opt.theta
+        imp = model.implied(theta)
+        if self.estimator == "MLR":
+            A = obj.observed_information(theta, imp)
+            Ainv, ok = constrained_inverse(A, comp.rep)
+            if not ok:
+                return None
+            B0 = first_order_information(casewise_scores(obj, imp, model.delta(imp)), N)
+            vcov = Ainv @ B0 @ Ainv / N
+        else:
+            Ainv, ok = constrained_inverse(obj.expected_information(imp), comp.rep)
+            if not ok:
+                return None
+            vcov = Ainv / N
+        stdz = self._standardizer(model)
+        raw = theta[self.free]
+        std = stdz.values(imp, "std_all")
+        Jstd = stdz.jacobian(imp, "std_all")
+        K = theta.size
+        T = len(self.links)
+        G_raw = np.zeros((T, K))
+        G_std = np.zeros((T, K))
+        est = np.empty((T, 4))
+        for t, links in enumerate(self.links):
+            r, z = raw[links], std[links]
+            est[t, 0] = np.prod(r)
+            est[t, 2] = np.prod(z)
+            loo_r, loo_z = _leave_one_out(r), _leave_one_out(z)
+            for k, row in enumerate(links):
+                G_raw[t, self.free[row]] += loo_r[k]
+                G_std[t] += loo_z[k] * Jstd[row]
+        est[:, 1] = np.sqrt(np.clip(((G_raw @ vcov) * G_raw).sum(axis=1), 0, None))
+        est[:, 3] = np.sqrt(np.clip(((G_std @ vcov) * G_std).sum(axis=1), 0, None))
+        if not np.all(np.isfinite(est)):
+            return None
+        return est
+
+
+class _PowerReplicate:
+    """One Monte Carlo replicate: for every N, draw a data set and estimate (picklable)."""
+
+    def __init__(self, generate: Callable[[int, np.random.Generator], pd.DataFrame], ns: list[int],
+                 estimator: _Estimator):
+        self.generate = generate
+        self.ns = ns
+        self.estimator = estimator
+
+    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        T = len(self.estimator.links)
+        ok = np.zeros(len(self.ns), bool)
+        out = np.full((len(self.ns), T, 4), np.nan)
+        for i, (n, child) in enumerate(zip(self.ns, rng.spawn(len(self.ns)))):
+            X = self.estimator._matrix(self.generate(n, child))
+            try:
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    res = self.estimator.estimate(X)
+            except (AsymtrustError, np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError):
+                res = None
+            if res is not None:
+                ok[i] = True
+                out[i] = res
+        return ok, out
+
+
+# ----------------------------------------------------------------------------- checks
+def _check_ns(n: Any) -> list[int]:
+    values = [n] if isinstance(n, (numbers.Number, np.integer)) else n
+    try:
+        values = list(values)
+    except TypeError:
+        raise OptionError(f"n must be a sample size or a list of sample sizes, not {n!r}") from None
+    if not values:
+        raise OptionError("n must name at least one sample size")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)):
+            if isinstance(v, (float, np.floating)) and math.isfinite(v) and float(v).is_integer():
+                v = int(v)
+            else:
+                raise OptionError(f"sample sizes must be whole numbers, not {v!r}")
+        if int(v) < 2:
+            raise OptionError(f"sample size n = {int(v)} is too small; every n must be at least 2")
+        out.append(int(v))
+    return sorted(set(out))
+
+
+def _check_alpha(alpha: Any) -> float:
+    try:
+        a = float(alpha)
+    except (TypeError, ValueError):
+        raise OptionError(f"alpha must be a number between 0 and 1, not {alpha!r}") from None
+    if isinstance(alpha, bool) or not 0.0 < a < 1.0:
+        raise OptionError(f"alpha must be between 0 and 1 (e.g. 0.05), not {alpha!r}")
+    return a
+
+
+# ----------------------------------------------------------------------------- engine
+def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd.DataFrame],
+                   n: int | Sequence[int] = (150, 200, 300, 500), *, reps: int = 1000,
+                   seed: int | None = None, population: Mapping[str, float] | None = None,
+                   alpha: float = 0.05, n_jobs: int = 1, backend: str = "loky", scheduler: Any = None,
+                   progress: bool = False, estimator: str = "ML", base_n: int = DEFAULT_BASE_N,
+                   fixed_x: bool = True) -> pd.DataFrame:
+    """Monte Carlo power of every structural path and indirect effect of a model.
+
+    Parameters
+    ----------
+    model : str or ModelSpec
+        The analysis model (lavaan syntax, a spec or a spec name), fitted to every
+        replicate with complete-data ML.
+    generate : callable
+        ``generate(n, rng) -> DataFrame``: ``n`` rows of the model's observed variables
+        drawn with the :class:`numpy.random.Generator` ``rng``. Must be picklable to run
+        on workers (a module-level function or an object such as :class:`SpecGenerator`).
+    n : int or sequence of int
+        Sample sizes (each >= 2, and at least the number of free parameters).
+    reps : int
+        Replicates per sample size (``1 <= reps <= ASYMTRUST_MAX_REPLICATES``).
+    seed : int, optional
+        Root seed; the same seed gives the same table whatever ``n_jobs`` and ``backend``.
+    population : mapping, optional
+        Standardized population value of each target, keyed by its name (``"y~x"``,
+        ``"X -> M -> Y"``). Targets without a value get NaN bias and coverage; an
+        indirect effect without a value gets the product of its paths' values when all
+        are given.
+    alpha : float
+        Significance level of the Wald tests; coverage is that of the ``1 - alpha``
+        interval.
+    n_jobs, backend, scheduler, progress
+        As :func:`asymtrust.resample.run_replicates`.
+    estimator : {"ML", "MLR"}
+        ``"MLR"``: robust (sandwich) SEs with the observed information, as
+        ``asymtrust.fit(estimator="MLR")``; several times slower.
+    base_n : int
+        Size of the one large sample whose fit gives every replicate its starting values.
+    fixed_x : bool
+        lavaan's ``fixed.x`` for observed exogenous covariates (default True). With
+        ``fixed.x`` the covariates' variances are not estimated, so the SEs of
+        standardized paths from them ignore the sampling variability of those
+        variances (coverage of ``std_all`` intervals then falls below nominal); use
+        ``False`` for random covariates.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per sample size and target (long format), columns
+
+        ``n``, ``parameter`` (``"lhs~rhs"`` or ``"X -> M -> Y"``), ``kind`` (``"path"`` or
+        ``"indirect"``), ``population`` (standardized value), ``power`` (share of
+        converged replicates with p < alpha), ``convergence`` (share of replicates that
+        converged), ``bias`` (mean ``std_all`` estimate minus population value),
+        ``coverage`` (share of ``1 - alpha`` Wald intervals of ``std_all`` containing the
+        population value), ``mean_se`` (mean ``std_all`` SE), ``sd_est`` (SD of the
+        ``std_all`` estimates), ``mean_est``, ``power_mcse`` (Monte Carlo SE of power,
+        ``sqrt(p (1 - p) / n_converged)``), ``n_converged``, ``reps``.
+
+        ``attrs["smallest_n"]`` maps each parameter to the smallest N of ``n`` with
+        power >= 0.80 (None if none reaches it); ``attrs`` also records ``reps``,
+        ``seed``, ``alpha``, ``estimator``, ``base_n`` and ``metric`` (``"std_all"``).
+
+    Raises
+    ------
+    OptionError
+        ``reps <= 0``, an n below 2, a bad ``alpha``, ``estimator`` or backend.
+    ResourceLimitError
+        ``reps`` above ``ASYMTRUST_MAX_REPLICATES``.
+    InsufficientDataError
+        An n smaller than the number of free parameters.
+    EstimationError
+        The model does not converge on the large base sample.
+    """
+    from .fit import fit
+
+    reps = check_replicates(reps, name="reps")
+    ns = _check_ns(n)
+    alpha = _check_alpha(alpha)
+    est_name = str(estimator).upper()
+    if est_name not in ESTIMATORS:
+        raise OptionError(f"estimator must be one of {', '.join(ESTIMATORS)}, not {estimator!r}")
+    if not callable(generate):
+        raise OptionError(f"generate must be callable (n, rng) -> DataFrame, not {type(generate).__name__}")
+    if isinstance(base_n, bool) or not isinstance(base_n, (numbers.Integral, np.integer)) or base_n < 2:
+        raise OptionError(f"base_n must be an integer >= 2, not {base_n!r}")
+    base_seq, rep_seq = replicate_seeds(seed, 2)
+
+    base_data = generate(max(int(base_n), max(ns)), np.random.default_rng(base_seq))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base = fit(model, base_data, se="none", fixed_x=bool(fixed_x))
+    if not base.converged:
+        raise EstimationError(f"the model did not converge on the base sample of {len(base_data)} simulated "
+                              "respondents; check the population values")
+    npar = int(base.fit_indices["npar"])
+    small = [v for v in ns if v < npar]
+    if small:
+        raise InsufficientDataError(f"sample size n = {small[0]} is smaller than the {npar} free parameters "
+                                    "of the model")
+    targets, paths = _targets(base.partable)
+    if not targets:
+        raise SpecError("the model has no free structural ('~') paths to test")
+    pop = {_norm_key(k): float(v) for k, v in (population or {}).items()}
+    for t in targets:
+        if t.name not in pop and t.kind == "indirect":
+            vals = [pop.get(_path_name(lhs, rhs)) for lhs, rhs in t.links]
+            if all(v is not None for v in vals):
+                pop[t.name] = float(np.prod(vals))
+
+    engine = _PowerReplicate(generate, ns, _Estimator(base.partable, base.theta, est_name, targets, paths))
+    out = run_replicates(engine, reps, seed=rep_seq, n_jobs=n_jobs, backend=backend, scheduler=scheduler,
+                         progress=progress, desc="power")
+    ok = np.stack([o[0] for o in out])  # (reps, nN)
+    vals = np.stack([o[1] for o in out])  # (reps, nN, T, 4)
+    return _summarise(ns, targets, pop, ok, vals, reps=reps, alpha=alpha,
+                      attrs={"reps": reps, "seed": seed, "alpha": alpha, "estimator": est_name, "base_n": int(base_n),
+                                 "metric": "std_all"})
+
+
+def _summarise(ns: list[int], targets: list[PowerTarget], pop: dict[str, float], ok: np.ndarray,
+               vals: np.ndarray, *, reps: int, alpha: float, attrs: dict) -> pd.DataFrame:
+    zc = float(special.ndtri(1.0 - alpha / 2.0))
+    rows = []
+    for i, n_i in enumerate(ns):
+        good = ok[:, i]
+        k = int(good.sum())
+        for t, tg in enumerate(targets):
+            v = vals[good, i, t, :]
+            p0 = pop.get(tg.name, np.nan)
+            if k:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    pval = 2.0 * stats.norm.sf(np.abs(v[:, 0] / v[:, 1]))
+                pw = float(np.mean(pval < alpha))
+                mean_est = float(v[:, 2].mean())
+                cover = float(np.mean(np.abs(v[:, 2] - p0) <= zc * v[:, 3])) if np.isfinite(p0) else np.nan
+                sd = float(v[:, 2].std(ddof=1)) if k > 1 else np.nan
+                mse = float(v[:, 3].mean())
+                mcse = math.sqrt(pw * (1.0 - pw) / k)
+            else:
+                pw = mean_est = cover = sd = mse = mcse = np.nan
+            rows.append({"n": n_i, "parameter": tg.name, "kind": tg.kind, "population": p0, "power": pw,
+                         "convergence": k / reps, "bias": mean_est - p0 if np.isfinite(p0) else np.nan,
+                         "coverage": cover, "mean_se": mse, "sd_est": sd, "mean_est": mean_est,
+                         "power_mcse": mcse, "n_converged": k, "reps": reps})
+    tab = pd.DataFrame(rows, columns=_COLUMNS)
+    smallest: dict[str, int | None] = {}
+    for tg in targets:
+        sub = tab[(tab["parameter"] == tg.name) & (tab["power"] >= TARGET_POWER)]
+        smallest[tg.name] = int(sub["n"].min()) if len(sub) else None
+    tab.attrs.update(attrs)
+    tab.attrs["smallest_n"] = smallest
+    tab.attrs["target_power"] = TARGET_POWER
+    return tab
+
+
+def power(spec: Any, n: int | Sequence[int] = (150, 200, 300, 500), *, reps: int = 1000,
+          seed: int | None = None, population: Mapping[Any, float] | None = None, alpha: float = 0.05,
+          n_jobs: int = 1, backend: str = "loky", scheduler: Any = None, progress: bool = False,
+          estimator: str = "ML") -> pd.DataFrame:
+    """Monte Carlo power of a spec's structural paths and indirect effects by sample size.
+
+    Data are simulated from the spec's population values (7-point Likert items, as
+    :func:`asymtrust.simulate`, reverse-keyed items recoded), the spec's model is
+    fitted to each replicate, and power, convergence, bias and coverage are tabulated
+    per N (see :func:`simulate_power` for the columns and the module docstring for the
+    definitions: Wald tests of the unstandardized estimates, bias and coverage in the
+    standardized ``std_all`` metric against the standardized population values).
+
+    Parameters
+    ----------
+    spec : ModelSpec or str
+        A spec with ``[population]`` values (all bundled specs), e.g. ``"fig1"``.
+    n : int or sequence of int
+        Candidate sample sizes.
+    reps : int
+        Replicates per sample size.
+    seed : int, optional
+        Root seed: the same seed gives an identical table for any ``n_jobs`` and backend.
+    population : mapping, optional
+        Override the population value (a standardized coefficient) of some paths:
+        ``{"GoodTrust~CapImb": -0.2}``; keys may also be ``(lhs, rhs)`` tuples.
+    alpha : float
+        Significance level.
+    n_jobs, backend, scheduler, progress
+        Parallel execution (:func:`asymtrust.resample.run_replicates`): ``n_jobs`` loky
+        workers, or ``backend="dask"`` with ``scheduler`` a Dask scheduler address or
+        ``Client``.
+    estimator : {"ML", "MLR"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`simulate_power`; ``attrs["smallest_n"]`` gives, per parameter, the
+        smallest N reaching 80% power (None if none does), ``attrs["spec"]`` the spec name.
+
+    Raises
+    ------
+    SpecError
+        Unknown spec or a spec without population values.
+    OptionError
+        ``reps <= 0``, an n below 2, a ``population`` key that is not a path of the spec.
+    ResourceLimitError
+        ``reps`` above ``ASYMTRUST_MAX_REPLICATES``.
+
+    Examples
+    --------
+    >>> import asymtrust
+    >>> tab = asymtrust.power("fig1", n=[200], reps=4, seed=1)
+    >>> tab.loc[tab["parameter"] == "GoodTrust~CapImb", ["n", "population"]].to_dict("records")
+    [{'n': 200, 'population': -0.35}]
+    >>> sorted(tab.attrs["smallest_n"])[:2]
+    ['CapImb -> GoodTrust -> JointMgmt', 'CapImb -> GoodTrust -> PlanBudg']
+
+    In R: ``simsem::sim(1000, n = c(150, 200, 300, 500), model = fit_model,
+    generate = pop_model)`` then ``simsem::getPower()``.
+    """
+    from .specs import load_spec
+
+    spec = load_spec(spec)
+    # validate the cheap options before building anything
+    check_replicates(reps, name="reps")
+    _check_ns(n)
+    spec = _override_spec(spec, population)
+    generator = SpecGenerator(spec)
+    tab = simulate_power(spec, generator, n, reps=reps, seed=seed, population=population_targets(spec),
+                         alpha=alpha, n_jobs=n_jobs, backend=backend, scheduler=scheduler, progress=progress,
+                         estimator=estimator)
+    tab.attrs["spec"] = spec.name
+    return tab
+
+
+class _CallableModule(types.ModuleType):
+    """Let ``asymtrust.power(...)`` work even after this submodule has been imported.
+
+    Importing ``asymtrust.power`` (the module) binds the package attribute
+    ``asymtrust.power`` to the module, shadowing the lazily exported function of the
+    same name; calling the module calls :func:`power`.
+    """
+
+    def __call__(self, *args, **kwargs):
+        return power(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
