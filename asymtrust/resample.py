@@ -5,7 +5,7 @@ Every replicate gets its own random generator, spawned from one seed
 (``np.random.SeedSequence(seed).spawn(n)``). Replicate ``i`` therefore sees the same
 random stream whatever the number of workers, the backend or the chunking, and the
 results for a given seed are identical across ``n_jobs`` and backends. BLAS is pinned
-to one thread while replicates run (``threadpoolctl.threadpool_limits(1)``, in every
+to one thread while replicates run (threadpoolctl, via ``_threads.single_thread_blas``, in every
 worker and in the main process), so that workers do not oversubscribe the cores and
 floating-point results do not depend on BLAS threading.
 
@@ -132,9 +132,9 @@ def _resolve_jobs(n_jobs: Any) -> int:
 # ----------------------------------------------------------------------------- the engine
 def _run_chunk(func: Callable[[np.random.Generator], Any], seeds: Sequence[np.random.SeedSequence]) -> list:
     """Run one chunk of replicates with BLAS pinned to one thread (inside a worker)."""
-    from threadpoolctl import threadpool_limits
+    from ._threads import single_thread_blas
 
-    with threadpool_limits(limits=1):
+    with single_thread_blas():  # cached controller: cheap per chunk
         return [func(np.random.default_rng(s)) for s in seeds]
 
 
