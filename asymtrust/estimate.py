@@ -49,6 +49,7 @@ class Objective:
         logdet = 2.0 * np.log(np.diag(L)).sum()
         Linv = linalg.solve_triangular(L, self._eye[g], lower=True, check_finite=False)
         Sinv = Linv.T @ Linv
+        imp.sigma_inv = Sinv
         p = len(sigma)
         F = logdet - self._logdetS[g] + np.sum(Sinv * s.cov) - p
         d = None
@@ -149,7 +150,7 @@ class Objective:
             mm = np.outer(mult, mult)
             for o, n in blocks:
                 if o is None or len(o) == len(sigma):
-                    P = np.linalg.inv(sigma)
+                    P = imp[g].sigma_inv if imp[g].sigma_inv is not None else np.linalg.inv(sigma)
                     Uo, Vo, dmo = U, V, dm
                 else:
                     P = np.linalg.inv(sigma[np.ix_(o, o)])

@@ -66,6 +66,7 @@ class Implied:
     C: np.ndarray  # B S B', covariance of all nodes
     sigma: np.ndarray
     mu: np.ndarray
+    sigma_inv: np.ndarray | None = None  # filled by the ML objective, reused by the information
 
 
 class RamModel:
