@@ -61,13 +61,13 @@ __all__ = sorted(_API) + ["__version__", "exceptions"]
 # Public functions that share their module's name (asymtrust.fit lives in asymtrust/fit.py)
 # are bound eagerly: importing a submodule sets the package attribute of the same name to
 # the module, and the ``from`` import below then rebinds it to the function for good.
-from .compare import compare  # noqa: E402
-from .effects import effects  # noqa: E402
-from .fit import fit  # noqa: E402
-from .invariance import invariance  # noqa: E402
-from .moderation import moderation  # noqa: E402
-from .reliability import reliability  # noqa: E402
-from .simulate import simulate  # noqa: E402
+from .compare import compare  # noqa: E402,F401
+from .effects import effects  # noqa: E402,F401
+from .fit import fit  # noqa: E402,F401
+from .invariance import invariance  # noqa: E402,F401
+from .moderation import moderation  # noqa: E402,F401
+from .reliability import reliability  # noqa: E402,F401
+from .simulate import simulate  # noqa: E402,F401
 
 
 def __getattr__(name: str):

@@ -424,36 +424,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- analysis commands
-def _json_safe(obj: Any) -> Any:
-    """Convert pandas/numpy containers to JSON-safe Python (NaN and inf become null)."""
-    import math
-
-    import numpy as np
-    import pandas as pd
-
-    if isinstance(obj, pd.DataFrame):
-        return [_json_safe(r) for r in obj.to_dict(orient="records")]
-    if isinstance(obj, pd.Series):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(float(obj)) else None
-    if obj is pd.NA or obj is None:
-        return None
-    return obj
-
-
 def _dump_json(obj: Any) -> None:
     import json
 
-    _emit(json.dumps(_json_safe(obj), indent=2))
+    from ._json import json_safe
+
+    _emit(json.dumps(json_safe(obj), indent=2))
 
 
 def _analysis_data(args: argparse.Namespace):

@@ -26,7 +26,6 @@ uses it for the invariance ladder and the per-path equality tests.
 from __future__ import annotations
 
 import itertools
-import math
 import warnings as _warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -240,16 +239,9 @@ class Comparison:
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    def clean(v):
-        if isinstance(v, (bool, np.bool_)):
-            return bool(v)
-        if isinstance(v, (np.integer,)):
-            return int(v)
-        if isinstance(v, (float, np.floating)):
-            return None if not math.isfinite(float(v)) else float(v)
-        return v
+    from ._json import records
 
-    return [{k: clean(v) for k, v in rec.items()} for rec in frame.to_dict(orient="records")]
+    return records(frame)
 
 
 # ----------------------------------------------------------------------------- compare

@@ -30,7 +30,6 @@ from .exceptions import (
     GroupError,
     IdentificationError,
     InsufficientDataError,
-    LabelError,
     OptionError,
 )
 from ._threads import single_thread_blas
@@ -415,8 +414,6 @@ def fit(model, data: pd.DataFrame | None = None, *, estimator: str = "ML", missi
 
     In R: ``lavaan::cfa(model, data = HolzingerSwineford1939)``.
     """
-    from .partable import build_partable
-    from .results import FitResult
 
     estimator = str(estimator).upper()
     if data is not None and sample_cov is not None:
@@ -497,7 +494,6 @@ def _fit_moments(model, cov, mean, nobs, *, information, std_lv, fixed_x, meanst
 
 def _fit(model, data, *, estimator, miss, group, group_equal, group_partial, se, information, bootstrap,
          seed, std_lv, fixed_x, meanstructure, start):
-    from .partable import build_partable
     from .results import FitResult
 
     syntax = model_syntax(model)

@@ -115,15 +115,11 @@ class RamModel:
                         val = exo[(r.lhs, r.op, r.rhs)]
                     if val is None or not np.isfinite(val):
                         val = 0.0
-                if r.op == "=~":
-                    i, j = self.node_index[r.rhs], self.node_index[r.lhs]
-                    if free:
-                        a_pos.append(i * nv + j)
-                        a_par.append(free - 1)
-                    else:
-                        A0[i, j] = val
-                elif r.op == "~":
-                    i, j = self.node_index[r.lhs], self.node_index[r.rhs]
+                if r.op in ("=~", "~"):
+                    # A[to, from]: a loading points from the factor (lhs) to the indicator (rhs),
+                    # a regression from the predictor (rhs) to the outcome (lhs)
+                    to, frm = (r.rhs, r.lhs) if r.op == "=~" else (r.lhs, r.rhs)
+                    i, j = self.node_index[to], self.node_index[frm]
                     if free:
                         a_pos.append(i * nv + j)
                         a_par.append(free - 1)

@@ -105,27 +105,18 @@ class FitResult:
     # ------------------------------------------------------------------ export
     def to_dict(self) -> dict:
         """JSON-safe dictionary: options, fit indices, estimates, R^2, warnings."""
-        def clean(v):
-            if isinstance(v, (np.floating, float)):
-                return None if not math.isfinite(float(v)) else float(v)
-            if isinstance(v, (np.integer,)):
-                return int(v)
-            if isinstance(v, (np.bool_,)):
-                return bool(v)
-            return v
+        from ._json import json_safe
 
-        est = self.parameter_estimates()
-        records = [{k: clean(v) for k, v in rec.items()} for rec in est.to_dict(orient="records")]
-        return {
+        return json_safe({
             "converged": bool(self.converged),
             "warnings": list(self.warnings),
-            "options": {k: clean(v) for k, v in self.options.items()},
+            "options": self.options,
             "nobs": [int(n) for n in self.nobs],
             "group_labels": self.group_labels,
-            "fit_indices": {k: clean(v) for k, v in self.fit_indices.items()},
-            "estimates": records,
-            "r2": [{k: clean(v) for k, v in d.items()} for d in self.r2],
-        }
+            "fit_indices": self.fit_indices,
+            "estimates": self.parameter_estimates(),
+            "r2": self.r2,
+        })
 
     # ------------------------------------------------------------------ text
     def summary(self) -> str:

@@ -19,7 +19,6 @@ import datetime as _dt
 import hashlib
 import inspect
 import json
-import math
 import os
 import platform
 import secrets
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._json import json_safe, records
 from ..exceptions import (
     AsymtrustError,
     DataError,
@@ -201,28 +201,8 @@ def _collect_warnings(sink: list[str], prefix: str = "") -> Any:
             sink.append(msg)
 
 
-def _json_clean(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _json_clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_clean(x) for x in v]
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        return None if not math.isfinite(float(v)) else float(v)
-    if v is pd.NA or v is None:
-        return None
-    if isinstance(v, (str, int)):
-        return v
-    return str(v)
-
-
 def _records(df: pd.DataFrame | None) -> list[dict] | None:
-    if df is None:
-        return None
-    return _json_clean(df.reset_index(drop=df.index.name is None).to_dict(orient="records"))
+    return records(df, keep_index=True)
 
 
 def _csv(df: pd.DataFrame, *, index: bool = False) -> str:
@@ -725,7 +705,7 @@ def _fit_json(r: ReportResults) -> str:
     if r.comparison is not None:
         doc["comparison"] = (r.comparison.to_dict() if hasattr(r.comparison, "to_dict")
                              else _records(getattr(r.comparison, "table", r.comparison)))
-    return json.dumps(_json_clean(doc), indent=2, allow_nan=False) + "\n"
+    return json.dumps(json_safe(doc), indent=2, allow_nan=False) + "\n"
 
 
 def _write_tree(r: ReportResults, sections: list, folder: Path) -> None:
@@ -760,7 +740,7 @@ def _write_tree(r: ReportResults, sections: list, folder: Path) -> None:
     (folder / "effects.csv").write_text(_csv(eff), encoding="utf-8")
     if r.item_stats is not None:
         (folder / "item_stats.csv").write_text(_csv(r.item_stats, index=True), encoding="utf-8")
-    (folder / "validation.json").write_text(json.dumps(_json_clean(r.validation.to_dict()), indent=2) + "\n",
+    (folder / "validation.json").write_text(json.dumps(json_safe(r.validation.to_dict()), indent=2) + "\n",
                                             encoding="utf-8")
 
 
