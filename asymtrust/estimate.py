@@ -458,7 +458,7 @@ class OptimResult:
 
 
 def optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter: int = 500,
-             gtol: float = 1e-8, info0: np.ndarray | None = None) -> OptimResult:
+             gtol: float = 1e-7, info0: np.ndarray | None = None) -> OptimResult:
     """See :func:`_optimise`; ill-conditioning is judged by the result (SEs, warnings),
     so SciPy's per-solve ill-conditioning warnings are silenced here."""
     with warnings.catch_warnings():
@@ -507,7 +507,7 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
         if fixed_metric:
             refresh = H is None or ratio > 0.5
         else:
-            refresh = H is None or (not bfgs and (gmax > 1e-3 or chol is None or ratio > 0.1))
+            refresh = H is None or (not bfgs and (gmax > 1e-2 or chol is None or ratio > 0.5))
         if refresh:
             H = rep.hess(obj.scoring_information(imp))
             H = (H + H.T) / 2.0
@@ -550,8 +550,8 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
         gmax_new = np.max(np.abs(gz_new))
         ratio = gmax_new / gmax if gmax > 0 else 0.0
         if not bfgs:
-            slow = slow + 1 if (gmax_new < 1e-3 and gmax_new > 0.3 * gmax) else 0
-            if slow >= 3:
+            slow = slow + 1 if (gmax_new < 1e-2 and gmax_new > 0.1 * gmax) else 0
+            if slow >= 2:
                 bfgs = True  # linear convergence: let BFGS updates add the missing curvature
         elif H is not None:
             s_vec = z_new - z

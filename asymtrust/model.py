@@ -52,6 +52,8 @@ class GroupStructure:
     s_rc: tuple = ()
     exo_pos: list = field(default_factory=list)  # ((lhs, op, rhs), op, i, j) of the fixed-x rows
     active: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # free parameters of this group
+    depth: int | None = None  # longest directed path when the model is recursive (None: has cycles)
+    ov_ix: tuple = ()
 
 
 @dataclass
@@ -67,6 +69,20 @@ class Implied:
     sigma: np.ndarray
     mu: np.ndarray
     sigma_inv: np.ndarray | None = None  # filled by the ML objective, reused by the information
+
+
+def _nilpotent_depth(A0: np.ndarray, a_pos: list, nv: int) -> int | None:
+    """Length of the longest directed path of the RAM structure, or None if it has a cycle
+    (a non-recursive model, where (I - A)^-1 needs a real inverse)."""
+    pattern = (A0 != 0).astype(float)
+    if a_pos:
+        pattern.flat[np.array(a_pos, int)] = 1.0
+    P = pattern.copy()
+    for depth in range(1, nv + 1):
+        if not P.any():
+            return max(depth - 1, 1)
+        P = (P @ pattern > 0).astype(float)
+    return None
 
 
 class RamModel:
@@ -158,6 +174,8 @@ class RamModel:
                     a_rc=np.divmod(np.array(a_pos, int), nv), s_rc=np.divmod(np.array(s_sym_pos, int), nv),
                     exo_pos=exo_pos,
                     active=np.unique(np.array(a_par + s_sym_par + m_par, int)),
+                    depth=_nilpotent_depth(A0, a_pos, nv),
+                    ov_ix=np.ix_(ov_idx, ov_idx),
                 )
             )
         self._eye = np.eye(nv)
@@ -209,10 +227,18 @@ class RamModel:
         out = []
         for g, gs in enumerate(self.groups):
             A, S, m = self.matrices(theta, g)
-            B = np.linalg.inv(self._eye - A) if gs.a_pos.size or gs.A0.any() else self._eye
+            if gs.depth is not None:
+                # recursive model: A is nilpotent, (I - A)^-1 = I + A + ... + A^depth
+                B = self._eye + A
+                P = A
+                for _ in range(gs.depth - 1):
+                    P = P @ A
+                    B = B + P
+            else:
+                B = np.linalg.inv(self._eye - A)
             FB = B[gs.ov_idx, :]
             C = B @ S @ B.T
-            sigma = C[np.ix_(gs.ov_idx, gs.ov_idx)]
+            sigma = C[gs.ov_ix]
             sigma = (sigma + sigma.T) / 2.0
             mu = FB @ m
             out.append(Implied(A=A, S=S, m=m, B=B, FB=FB, C=C, sigma=sigma, mu=mu))
