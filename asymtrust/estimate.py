@@ -491,6 +491,7 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
     H = None
     chol = None
     ratio = 1.0
+    t_last = 1.0
     bfgs = False
     slow = 0
     # a warm start (bootstrap, Monte Carlo) may pass the information of the original fit:
@@ -527,7 +528,9 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
             step, slope = -gz, -(gz @ gz)
             H = None
             chol = None
-        t = 1.0
+        # step halving; after a damped step the next trial starts at twice the last
+        # accepted length (far from the optimum full steps keep overshooting)
+        t = min(1.0, 2.0 * t_last)
         accepted = False
         for _ in range(40):
             z_new = z + t * step
@@ -536,6 +539,7 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
                 accepted = True
                 break
             t /= 2.0
+        t_last = t if accepted else 1.0
         if not accepted and fixed_metric:
             fixed_metric, H, chol = False, None, None
             continue

@@ -57,11 +57,18 @@ def model_syntax(model) -> str:
     text = model.strip()
     if any(op in text for op in ("=~", "~", ":=", "==")):
         return model
-    from .specs import list_specs, load_spec
+    from .specs import load_spec
 
-    if text in list_specs():
+    if text in _bundled_names():
         return _bundled_syntax(text)
     return load_spec(text).syntax
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_names() -> frozenset:
+    from .specs import list_specs
+
+    return frozenset(list_specs())
 
 
 @functools.lru_cache(maxsize=32)
