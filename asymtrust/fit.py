@@ -369,7 +369,7 @@ def fit(model, data: pd.DataFrame | None = None, *, estimator: str = "ML", missi
         group: str | None = None, group_equal: Sequence[str] = (), group_partial: Sequence[str] = (),
         se: str | None = None, information: str | None = None, bootstrap: int = 0,
         seed: int | None = None, std_lv: bool = False, fixed_x: bool = True,
-        meanstructure: bool | None = None, start: np.ndarray | None = None, test: str | None = None,
+        meanstructure: bool | None = None, start: np.ndarray | None = None,
         sample_cov: pd.DataFrame | None = None, sample_mean: pd.Series | None = None,
         sample_nobs: int | None = None):
     """Fit a structural equation model with lavaan's ``sem()`` defaults.
