@@ -416,7 +416,7 @@ def fit(model, data: pd.DataFrame | None = None, *, estimator: str = "ML", missi
     >>> import asymtrust
     >>> hs = asymtrust.load_dataset("hs1939")
     >>> res = asymtrust.fit("visual =~ x1 + x2 + x3; textual =~ x4 + x5 + x6; speed =~ x7 + x8 + x9", hs)
-    >>> round(res.fit_indices["chisq"], 3)
+    >>> print(round(float(res.fit_indices["chisq"]), 3))
     85.306
 
     In R: ``lavaan::cfa(model, data = HolzingerSwineford1939)``.
