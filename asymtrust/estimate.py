@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg, optimize
+from scipy.linalg.lapack import dpotrf as _potrf, dpotri as _potri, dpotrs as _potrs  # thin LAPACK calls
 
 from .model import Implied, RamModel
 from .samplestats import LOG2PI, GroupSample
@@ -42,13 +43,16 @@ class Objective:
     def _group_ml(self, g: int, imp: Implied, need_grad: bool):
         s = self.samples[g]
         sigma = imp.sigma
-        try:
-            L = np.linalg.cholesky(sigma)
-        except np.linalg.LinAlgError:
+        # Cholesky and inverse straight from LAPACK (dpotrf/dpotri): these 30 x 30
+        # matrices are small enough for the SciPy wrappers' overhead to dominate
+        L, info = _potrf(sigma, lower=True, clean=False)
+        if info != 0:
             return np.inf, None, None
         logdet = 2.0 * np.log(np.diag(L)).sum()
-        Linv = linalg.solve_triangular(L, self._eye[g], lower=True, check_finite=False)
-        Sinv = Linv.T @ Linv
+        Linv, info = _potri(L, lower=True)
+        if info != 0:
+            return np.inf, None, None
+        Sinv = np.tril(Linv) + np.tril(Linv, -1).T
         imp.sigma_inv = Sinv
         p = len(sigma)
         F = logdet - self._logdetS[g] + np.sum(Sinv * s.cov) - p
@@ -518,8 +522,14 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
                 step = -linalg.solve(H, gz, assume_a="pos", check_finite=False)
             else:
                 if chol is None:
-                    chol = linalg.cho_factor(H, check_finite=False)
-                step = -linalg.cho_solve(chol, gz, check_finite=False)
+                    c, info = _potrf(H, lower=False, clean=False)
+                    if info != 0:
+                        raise linalg.LinAlgError("information not positive definite")
+                    chol = c
+                x, info = _potrs(chol, gz, lower=False)
+                if info != 0:
+                    raise linalg.LinAlgError("solve failed")
+                step = -x
         except (linalg.LinAlgError, ValueError):
             step = -gz
             chol = None

@@ -260,9 +260,15 @@ class RamModel:
                 GA = 2.0 * GS @ imp.S @ imp.B.T
                 if gmu[g] is not None:
                     GA = GA + np.outer(FB.T @ gmu[g], imp.B @ imp.m)
-                np.add.at(grad, gs.a_par, GA.flat[gs.a_pos])
+                if gs.a_unique:  # each free parameter appears once: plain indexed add
+                    grad[gs.a_par] += GA.flat[gs.a_pos]
+                else:
+                    np.add.at(grad, gs.a_par, GA.flat[gs.a_pos])
             if gs.s_sym_pos.size:
-                np.add.at(grad, gs.s_sym_par, GS.flat[gs.s_sym_pos] * gs.s_sym_mult)
+                if gs.s_unique:
+                    grad[gs.s_sym_par] += GS.flat[gs.s_sym_pos] * gs.s_sym_mult
+                else:
+                    np.add.at(grad, gs.s_sym_par, GS.flat[gs.s_sym_pos] * gs.s_sym_mult)
             if gs.m_pos.size and gmu[g] is not None:
                 Gm = FB.T @ gmu[g]
                 np.add.at(grad, gs.m_par, Gm[gs.m_pos])

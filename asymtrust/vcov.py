@@ -76,15 +76,28 @@ def first_order_information(scores: list[np.ndarray], N: int) -> np.ndarray:
 
 
 def constrained_inverse(A: np.ndarray, rep: Reparam) -> tuple[np.ndarray, bool]:
-    """``K (K' A K)^-1 K'``; returns (matrix, ok). ``ok`` is False for a singular matrix."""
-    Kmat = rep.K
+    """``K (K' A K)^-1 K'``; returns (matrix, ok). ``ok`` is False for a singular matrix
+    (smallest eigenvalue <= 1e-10 x the largest, or not positive definite)."""
+    from scipy.linalg.lapack import dpotrf, dpotri
+
     M = rep.hess(A)
     if not np.all(np.isfinite(M)):
         return np.full_like(A, np.nan), False
-    w = np.linalg.eigvalsh((M + M.T) / 2.0)
-    if w.size and (w.min() <= max(1e-10 * abs(w.max()), 1e-14)):
-        return np.full_like(A, np.nan), False
-    Minv = linalg.inv(M)
+    M = (M + M.T) / 2.0
+    L, info = dpotrf(M, lower=True, clean=False)
+    d = np.diag(L) ** 2 if info == 0 else None
+    if d is None or d.min() <= 1e-8 * d.max():
+        # not positive definite, or possibly near-singular: decide on the eigenvalues
+        w = np.linalg.eigvalsh(M)
+        if w.size and (w.min() <= max(1e-10 * abs(w.max()), 1e-14)):
+            return np.full_like(A, np.nan), False
+        Minv = linalg.inv(M)
+    else:
+        inv, info = dpotri(L, lower=True)
+        Minv = np.tril(inv) + np.tril(inv, -1).T
+    if rep._identity:
+        return Minv, True
+    Kmat = rep.K
     return Kmat @ Minv @ Kmat.T, True
 
 
