@@ -410,16 +410,26 @@ class StartPlan:
                 else:
                     self.const.append((k, 0.0))
 
+    def _arrays(self):
+        if not hasattr(self, "_arr"):
+            def arr(rows, width):
+                return np.array(rows, dtype=float).reshape(-1, width)
+
+            self._arr = (arr(self.const, 2), arr(self.var_half, 3), arr(self.samp, 4), arr(self.mean, 3))
+        return self._arr
+
     def __call__(self, samples: list[GroupSample]) -> np.ndarray:
         theta = np.zeros(self.n_free)
-        for k, v in self.const:
-            theta[k] = v
-        for k, g, i in self.var_half:
-            theta[k] = 0.5 * samples[g].cov[i, i]
-        for k, g, i, j in self.samp:
-            theta[k] = samples[g].cov[i, j]
-        for k, g, i in self.mean:
-            theta[k] = samples[g].mean[i]
+        const, half, samp, mean = self._arrays()
+        if len(const):
+            theta[const[:, 0].astype(int)] = const[:, 1]
+        for g, s in enumerate(samples):
+            h = half[half[:, 1] == g].astype(int)
+            theta[h[:, 0]] = 0.5 * s.cov[h[:, 2], h[:, 2]]
+            c = samp[samp[:, 1] == g].astype(int)
+            theta[c[:, 0]] = s.cov[c[:, 2], c[:, 3]]
+            m = mean[mean[:, 1] == g].astype(int)
+            theta[m[:, 0]] = s.mean[m[:, 2]]
         for g, idx, ks in self.factors:
             S = samples[g].cov
             marker = idx[0]

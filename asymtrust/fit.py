@@ -598,7 +598,13 @@ def _check_sample_cov(s: GroupSample, ov: list[str], where: str, label) -> None:
         who = f"group {label!r}" if label is not None else "the data"
         raise InsufficientDataError(f"{who} has only {s.nobs} complete case(s) for {p} observed variables; "
                                     f"the sample covariance matrix is singular")
-    w = np.linalg.eigvalsh(s.cov / np.outer(np.sqrt(np.diag(s.cov)), np.sqrt(np.diag(s.cov))))
+    from scipy.linalg.lapack import dpotrf
+
+    R0 = s.cov / np.outer(np.sqrt(np.diag(s.cov)), np.sqrt(np.diag(s.cov)))
+    L, info = dpotrf(R0, lower=True, clean=False)
+    if info == 0 and np.diag(L).min() ** 2 > 1e-8:  # clearly positive definite: no eigen-decomposition needed
+        return
+    w = np.linalg.eigvalsh(R0)
     if w.min() > 1e-10:
         return
     R = s.cov / np.outer(np.sqrt(np.diag(s.cov)), np.sqrt(np.diag(s.cov)))
@@ -935,6 +941,8 @@ def _check_improper(comp: Compiled, model, theta, imp, std_all, warnings: list[s
             if w.min() <= 1e-10 * max(1.0, abs(w.max())):
                 warnings.append(f"the covariance matrix of the latent variables is not positive definite{where(g)} (smallest eigenvalue {w.min():.3g})")
     for g, gi in enumerate(imp, start=1):
+        if gi.sigma_inv is not None:
+            continue  # the ML objective's Cholesky factorization already succeeded
         if np.linalg.eigvalsh(gi.sigma).min() <= 0:
             warnings.append(f"the model-implied covariance matrix is not positive definite{where(g)}")
 
