@@ -454,11 +454,6 @@ class StartPlan:
         return theta
 
 
-def start_values(partable, model: RamModel, samples: list[GroupSample]) -> np.ndarray:
-    """lavaan's default starting values (see :class:`StartPlan`)."""
-    return StartPlan(partable, model)(samples)
-
-
 # ----------------------------------------------------------------------------- optimiser
 @dataclass
 class OptimResult:

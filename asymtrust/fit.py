@@ -147,34 +147,6 @@ def _indep_mean(s: GroupSample, i: int) -> float:
     return float(s.mean[i])
 
 
-def saturated_partable(ov: list[str], ngroups: int, meanstructure: bool) -> SimpleParTable:
-    """The unrestricted (H1) model: all variances, covariances (and means) free."""
-    recs = []
-    k = 0
-    for g in range(1, ngroups + 1):
-        for j in range(len(ov)):
-            for i in range(j, len(ov)):
-                k += 1
-                recs.append((ov[i], "~~", ov[j], g, k, np.nan, 0))
-        if meanstructure:
-            for v in ov:
-                k += 1
-                recs.append((v, "~1", "", g, k, np.nan, 0))
-    return SimpleParTable(_rows(recs), list(ov), [], ngroups, meanstructure)
-
-
-def saturated_theta(ov: list[str], samples: list[GroupSample], meanstructure: bool) -> np.ndarray:
-    vals = []
-    for s in samples:
-        p = len(ov)
-        for j in range(p):
-            for i in range(j, p):
-                vals.append(s.cov[i, j])
-        if meanstructure:
-            vals.extend(s.mean)
-    return np.array(vals)
-
-
 def exo_values(pt, samples: list[GroupSample]) -> list[dict]:
     """Sample values of the fixed-x moments, per group."""
     tab = pt.table
@@ -223,11 +195,6 @@ class _NameMap:
 
     def values(self, theta: np.ndarray) -> dict[str, float]:
         return dict(zip(self.names, self.vector(theta).tolist()))
-
-
-def _param_values(tab: pd.DataFrame, theta: np.ndarray, model: RamModel) -> dict[str, float]:
-    """Map labels and plabels to parameter values (for `:=` and `==`)."""
-    return _NameMap(tab, model).values(theta)
 
 
 def _fixed_value(r, model: RamModel) -> float:

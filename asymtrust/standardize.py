@@ -175,12 +175,6 @@ class Standardizer:
         return look.get(self.i[k] * nv + self.i[k], 0), look.get(self.j[k] * nv + self.j[k], 0)
 
 
-def standardize(model: RamModel, theta: np.ndarray, rows, *, kind: str = "std_all", implied=None) -> np.ndarray:
-    """Standardized value of each row in ``rows`` (``kind`` = ``"std_lv"`` or ``"std_all"``)."""
-    imp = implied if implied is not None else model.implied(theta)
-    return Standardizer(model, rows).values(imp, kind)
-
-
 def r_squared(model: RamModel, theta: np.ndarray, implied=None) -> list[dict[str, float]]:
     """R^2 of every endogenous variable (indicators, observed outcomes, endogenous latents)."""
     imp = implied if implied is not None else model.implied(theta)

@@ -2,8 +2,8 @@
 (pipeline step: estimate -> vcov). Formulas: lavaan-parity.md §3 and §5.
 
 * expected information: Delta' W Delta at the model-implied moments (complete-data ML default);
-* observed information: the Hessian of f, by 5-point central differences of the
-  analytic gradient (lavaan's default for FIML and MLR);
+* observed information: the Hessian of f (computed semi-analytically by
+  ``Objective.observed_information``; lavaan's default for FIML and MLR);
 * first-order information B = (1/N) sum_i g_i g_i', with g_i the case-wise scores at
   the model-implied moments (for MLR's sandwich and the Yuan-Bentler correction).
 
@@ -16,23 +16,6 @@ from scipy import linalg
 
 from .estimate import Objective, Reparam
 from .model import Implied
-
-
-def observed_information(obj: Objective, theta: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    """Hessian of ``f`` at ``theta`` from central differences of the analytic gradient."""
-    K = len(theta)
-    H = np.empty((K, K))
-    for k in range(K):
-        e = np.zeros(K)
-        e[k] = h
-        g = []
-        for c in (2.0, 1.0, -1.0, -2.0):
-            _, gk, _ = obj.evaluate(theta + c * e)
-            if gk is None:
-                return np.full((K, K), np.nan)
-            g.append(gk)
-        H[:, k] = (-g[0] + 8.0 * g[1] - 8.0 * g[2] + g[3]) / (12.0 * h)
-    return (H + H.T) / 2.0
 
 
 def casewise_scores(obj: Objective, imp: list[Implied], delta) -> list[np.ndarray]:
@@ -101,7 +84,3 @@ def constrained_inverse(A: np.ndarray, rep: Reparam) -> tuple[np.ndarray, bool]:
     return Kmat @ Minv @ Kmat.T, True
 
 
-def smallest_eigen(A: np.ndarray, rep: Reparam) -> float:
-    """Smallest eigenvalue of the (constrained) information, to report singularity."""
-    M = rep.hess(A)
-    return float(np.linalg.eigvalsh((M + M.T) / 2.0).min())
