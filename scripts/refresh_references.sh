@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Regenerate the lavaan reference results in tests/reference/lavaan/*.json.
+# Regenerate the stored reference results under tests/reference/ (lavaan, psych, semTools).
 #
 # Needs R with lavaan 0.6-14, jsonlite and digest (Debian/Ubuntu: r-cran-lavaan,
 # r-cran-jsonlite, r-cran-digest) and Python with numpy/pandas (for the fig1 mask).
 # CI never runs this; the JSON files are committed. After running, review
 # `git diff tests/reference/lavaan` and run `python -m pytest tests/test_lavaan_reference.py`.
 #
-# Usage: scripts/refresh_references.sh [hs|pd|mg|fig1 ...]   (default: all)
+# Usage: scripts/refresh_references.sh [GROUP ...]   (default: hs pd mg fig1)
+#   hs pd mg fig1      the estimation cases in tests/reference/lavaan/
+#   partable datasets effects improper invariance moments power reliability specs
+#                      the other folders (each folder's Python input maker, if any, then its R scripts)
+#   all                every group
 # The HS/PD CSVs are read from $ASYMTRUST_REF_DATA (default /work/shared/reference)
 # or, if absent there, from datasets/ (byte-identical copies; the sha256 is recorded).
 set -euo pipefail
@@ -24,6 +28,16 @@ fi
 
 cases=("$@")
 [[ ${#cases[@]} -eq 0 ]] && cases=(hs pd mg fig1)
+[[ "${cases[0]}" == all ]] && cases=(hs pd mg fig1 partable datasets effects improper invariance moments power reliability specs)
+
+run_folder() {  # $1 = folder under tests/reference; Python input makers first, then the R scripts
+  local dir="$ROOT/tests/reference/$1" f
+  for f in "$dir"/make_*.py; do [[ -f "$f" ]] && "$PYTHON" "$f"; done
+  for f in "$dir"/*.R; do
+    [[ "$(basename "$f")" == _* ]] && continue  # shared helpers are sourced, not run
+    Rscript "$f"
+  done
+}
 
 for c in "${cases[@]}"; do
   case "$c" in
@@ -36,7 +50,11 @@ for c in "${cases[@]}"; do
       fi
       "$PYTHON" "$REF/fig1_mask.py"
       Rscript "$REF/fig1_cases.R" ;;
+    partable)
+      Rscript "$REF/partable/make_partables.R" ;;
+    datasets|effects|improper|invariance|moments|power|reliability|specs)
+      run_folder "$c" ;;
     *)
-      echo "refresh_references: unknown case group '$c' (use hs, pd, mg, fig1)" >&2; exit 2 ;;
+      echo "refresh_references: unknown group '$c' (see the usage at the top of this script)" >&2; exit 2 ;;
   esac
 done
