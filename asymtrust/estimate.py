@@ -305,6 +305,29 @@ class Reparam:
             return np.bincount(self.classes, g, minlength=self.nz)
         return self._K.T @ g
 
+    def linear_block(self, model: RamModel) -> np.ndarray | None:
+        """Indices of ``z`` that move only (co)variance (``S``) and mean parameters, in which
+        the implied moments are linear for fixed ``A``; None when ``K`` is a general basis.
+        Cached per model."""
+        key = id(model.groups[0]) if model.groups else 0
+        cached = getattr(self, "_linear_block", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        lin = np.zeros(model.n_free, bool)
+        for gs in model.groups:
+            lin[gs.s_sym_par] = True
+            lin[gs.m_par] = True
+        for gs in model.groups:
+            lin[gs.a_par] = False
+        if self.classes is not None:
+            # z_j is linear only if every theta in its class is
+            bad = np.bincount(self.classes, ~lin, minlength=self.nz) > 0
+            out = np.flatnonzero(~bad)
+        else:
+            out = None
+        self._linear_block = (key, out)
+        return out
+
     def hess(self, H: np.ndarray) -> np.ndarray:
         """K' H K."""
         if self._identity:
@@ -464,6 +487,7 @@ class OptimResult:
     iterations: int
     method: str
     message: str
+    implied: list | None = None  # implied moments at ``theta`` (saves the caller one evaluation)
 
 
 def optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter: int = 500,
@@ -508,10 +532,12 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
     fixed_metric = info0 is not None
     if fixed_metric:
         H = (info0 + info0.T) / 2.0
+    else:
+        z, f, g, gz, gmax, imp = _variance_step(obj, rep, z, f, g, gz, gmax, imp)
     it = 0
     for it in range(1, max_iter + 1):
         if gmax < gtol:
-            return OptimResult(rep.to_theta(z), f, g, True, it, "fisher-scoring" if not bfgs else "fisher+bfgs", "converged")
+            return OptimResult(rep.to_theta(z), f, g, True, it, "fisher-scoring" if not bfgs else "fisher+bfgs", "converged", imp)
         # Fisher scoring: refresh the information while far from the optimum; near it the
         # information hardly changes, so its Cholesky factor is reused (chord steps)
         if fixed_metric:
@@ -545,22 +571,14 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
             chol = None
         # step halving; after a damped step the next trial starts at twice the last
         # accepted length (far from the optimum full steps keep overshooting)
-        t = min(1.0, 2.0 * t_last)
-        accepted = False
-        for _ in range(40):
-            z_new = z + t * step
-            f_new, g_new, imp_new = obj.evaluate(rep.to_theta(z_new))
-            if np.isfinite(f_new) and f_new <= f + 1e-4 * t * slope:
-                accepted = True
-                break
-            t /= 2.0
+        accepted, t, z_new, f_new, g_new, imp_new = _halving(obj, rep, z, f, step, slope, min(1.0, 2.0 * t_last))
         t_last = t if accepted else 1.0
         if not accepted and fixed_metric:
             fixed_metric, H, chol = False, None, None
             continue
         if not accepted:
             if gmax < 1e-6:
-                return OptimResult(rep.to_theta(z), f, g, True, it, "fisher-scoring", "converged (numerical precision)")
+                return OptimResult(rep.to_theta(z), f, g, True, it, "fisher-scoring", "converged (numerical precision)", imp)
             if bfgs:
                 bfgs, H = False, None
                 continue
@@ -582,11 +600,58 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
             else:
                 H = None
         if abs(f - f_new) < 1e-15 * max(1.0, abs(f)) and gmax_new < 1e-6:
-            return OptimResult(rep.to_theta(z_new), f_new, g_new, True, it, "fisher-scoring", "converged (no further decrease)")
+            return OptimResult(rep.to_theta(z_new), f_new, g_new, True, it, "fisher-scoring", "converged (no further decrease)", imp_new)
         if bfgs and H is None:
             H = rep.hess(obj.scoring_information(imp_new))
         z, f, g, gz, gmax, imp = z_new, f_new, g_new, gz_new, gmax_new, imp_new
     return _bfgs(obj, rep, z, note="scoring iterations stalled")
+
+
+def _halving(obj: Objective, rep: Reparam, z: np.ndarray, f: float, step: np.ndarray, slope: float, t: float):
+    """Step halving from length ``t`` until the Armijo condition holds (at most 40 trials).
+    Returns ``(accepted, t, z_new, f_new, g_new, implied_new)``."""
+    for _ in range(40):
+        z_new = z + t * step
+        f_new, g_new, imp_new = obj.evaluate(rep.to_theta(z_new))
+        if np.isfinite(f_new) and f_new <= f + 1e-4 * t * slope:
+            return True, t, z_new, f_new, g_new, imp_new
+        t /= 2.0
+    return False, t, z_new, f_new, g_new, imp_new
+
+
+def _variance_step(obj: Objective, rep: Reparam, z, f, g, gz, gmax, imp):
+    """One scoring step in the (co)variance and mean parameters alone, before full scoring.
+
+    lavaan's starting values put latent variances at 0.05, far below their optimum.
+    There the derivative of Sigma with respect to a loading or regression weight is
+    scaled by that small variance, so a full Fisher step makes large moves in those
+    parameters and overshoots. Its first accepted steps then only halve the distance
+    to the optimum. Sigma is linear in the variance parameters (entries of ``S``) and mu
+    in the means when ``A`` is held fixed. One Gauss-Newton step in that block
+    therefore brings the variances to the right scale. On fig1 it removes six of the
+    fifteen iterations. The starting values themselves stay lavaan's.
+
+    Returns the (possibly unchanged) state ``(z, f, g, gz, gmax, implied)``."""
+    sel = rep.linear_block(obj.model)
+    if sel is None or sel.size == 0 or sel.size == rep.nz:
+        return z, f, g, gz, gmax, imp
+    H = rep.hess(obj.scoring_information(imp))[np.ix_(sel, sel)]
+    c, info = _potrf((H + H.T) / 2.0, lower=False, clean=False)
+    if info != 0:
+        return z, f, g, gz, gmax, imp
+    x, info = _potrs(c, gz[sel], lower=False)
+    if info != 0 or not np.all(np.isfinite(x)):
+        return z, f, g, gz, gmax, imp
+    step = np.zeros_like(z)
+    step[sel] = -x
+    slope = gz @ step
+    if not slope < 0:
+        return z, f, g, gz, gmax, imp
+    ok, _, z_new, f_new, g_new, imp_new = _halving(obj, rep, z, f, step, slope, 1.0)
+    if not ok:
+        return z, f, g, gz, gmax, imp
+    gz_new = rep.grad(g_new)
+    return z_new, f_new, g_new, gz_new, np.max(np.abs(gz_new)), imp_new
 
 
 def _bfgs(obj: Objective, rep: Reparam, z0: np.ndarray, note: str) -> OptimResult:
@@ -598,8 +663,8 @@ def _bfgs(obj: Objective, rep: Reparam, z0: np.ndarray, note: str) -> OptimResul
 
     r = optimize.minimize(fun, z0, jac=True, method="BFGS", options={"gtol": 1e-9, "maxiter": 10000})
     theta = rep.to_theta(r.x)
-    f, g, _ = obj.evaluate(theta)
+    f, g, imp = obj.evaluate(theta)
     gz = rep.grad(g) if g is not None else np.full(len(z0), np.inf)
     ok = bool(np.isfinite(f) and np.max(np.abs(gz)) <= 1e-3)
     return OptimResult(theta, f, g if g is not None else np.full(obj.model.n_free, np.nan), ok,
-                       int(r.nit), "bfgs", f"{note}; {r.message}")
+                       int(r.nit), "bfgs", f"{note}; {r.message}", imp if np.isfinite(f) else None)

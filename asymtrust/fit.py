@@ -613,7 +613,10 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
     theta = opt.theta
     if not opt.converged:
         warnings.append(f"the optimiser did not converge ({opt.method}: {opt.message}); estimates are not trustworthy")
-    f, grad, imp = obj.evaluate(theta)
+    if opt.implied is not None:
+        f, grad, imp = opt.fmin, opt.grad, opt.implied
+    else:
+        f, grad, imp = obj.evaluate(theta)
     if not np.isfinite(f):
         raise EstimationError("the model-implied covariance matrix is not positive definite at the solution; the model cannot be estimated on these data")
 
