@@ -534,6 +534,7 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
         H = (info0 + info0.T) / 2.0
     else:
         z, f, g, gz, gmax, imp = _variance_step(obj, rep, z, f, g, gz, gmax, imp)
+    Hinv = None  # BFGS phase: approximation of the inverse Hessian in z
     it = 0
     for it in range(1, max_iter + 1):
         if gmax < gtol:
@@ -548,27 +549,23 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
             H = rep.hess(obj.scoring_information(imp))
             H = (H + H.T) / 2.0
             chol = None
-        try:
-            if bfgs:
-                step = -linalg.solve(H, gz, assume_a="pos", check_finite=False)
-            else:
-                if chol is None:
-                    c, info = _potrf(H, lower=False, clean=False)
-                    if info != 0:
-                        raise linalg.LinAlgError("information not positive definite")
-                    chol = c
-                x, info = _potrs(chol, gz, lower=False)
-                if info != 0:
-                    raise linalg.LinAlgError("solve failed")
-                step = -x
-        except (linalg.LinAlgError, ValueError):
-            step = -gz
-            chol = None
-        slope = gz @ step
+        step = None
+        if chol is None:
+            c, info = _potrf(H, lower=False, clean=False)
+            chol = c if info == 0 else None
+        if bfgs and Hinv is None and chol is not None:
+            inv, info = _potri(chol, lower=False)
+            if info == 0:
+                Hinv = np.triu(inv) + np.triu(inv, 1).T
+        if bfgs and Hinv is not None:
+            step = -(Hinv @ gz)
+        elif chol is not None:
+            x, info = _potrs(chol, gz, lower=False)
+            step = -x if info == 0 else None
+        slope = gz @ step if step is not None else np.nan
         if not np.isfinite(slope) or slope >= 0:
             step, slope = -gz, -(gz @ gz)
-            H = None
-            chol = None
+            H = chol = Hinv = None
         # step halving; after a damped step the next trial starts at twice the last
         # accepted length (far from the optimum full steps keep overshooting)
         accepted, t, z_new, f_new, g_new, imp_new = _halving(obj, rep, z, f, step, slope, min(1.0, 2.0 * t_last))
@@ -580,7 +577,7 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
             if gmax < 1e-6:
                 return OptimResult(rep.to_theta(z), f, g, True, it, "fisher-scoring", "converged (numerical precision)", imp)
             if bfgs:
-                bfgs, H = False, None
+                bfgs, H, chol, Hinv = False, None, None, None
                 continue
             break
         gz_new = rep.grad(g_new)
@@ -590,19 +587,19 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
             slow = slow + 1 if (gmax_new < 1e-2 and gmax_new > 0.1 * gmax) else 0
             if slow >= 2:
                 bfgs = True  # linear convergence: let BFGS updates add the missing curvature
-        elif H is not None:
+        elif Hinv is not None:
+            # inverse BFGS update: no solve per step
             s_vec = z_new - z
             y_vec = gz_new - gz
             sy = s_vec @ y_vec
             if sy > 1e-12 * np.linalg.norm(s_vec) * np.linalg.norm(y_vec):
-                Hs = H @ s_vec
-                H = H - np.outer(Hs, Hs) / (s_vec @ Hs) + np.outer(y_vec, y_vec) / sy
+                Hy = Hinv @ y_vec
+                Hinv = (Hinv + np.outer(s_vec, s_vec) * ((sy + y_vec @ Hy) / sy ** 2)
+                        - (np.outer(Hy, s_vec) + np.outer(s_vec, Hy)) / sy)
             else:
-                H = None
+                H = chol = Hinv = None  # restart from the expected information
         if abs(f - f_new) < 1e-15 * max(1.0, abs(f)) and gmax_new < 1e-6:
             return OptimResult(rep.to_theta(z_new), f_new, g_new, True, it, "fisher-scoring", "converged (no further decrease)", imp_new)
-        if bfgs and H is None:
-            H = rep.hess(obj.scoring_information(imp_new))
         z, f, g, gz, gmax, imp = z_new, f_new, g_new, gz_new, gmax_new, imp_new
     return _bfgs(obj, rep, z, note="scoring iterations stalled")
 
