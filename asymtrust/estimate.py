@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg, optimize
-from scipy.linalg.lapack import dpotrf as _potrf, dpotri as _potri, dpotrs as _potrs  # thin LAPACK calls
+from ._lapack import chol_inverse, potrf as _potrf, potri as _potri, potrs as _potrs, sym_from_lower
 
 from .model import Implied, RamModel
 from .samplestats import LOG2PI, GroupSample
@@ -45,14 +45,11 @@ class Objective:
         sigma = imp.sigma
         # Cholesky and inverse straight from LAPACK (dpotrf/dpotri): these 30 x 30
         # matrices are small enough for the SciPy wrappers' overhead to dominate
-        L, info = _potrf(sigma, lower=True, clean=False)
-        if info != 0:
+        ci = chol_inverse(sigma)
+        if ci is None:
             return np.inf, None, None
-        logdet = 2.0 * np.log(np.diag(L)).sum()
-        Linv, info = _potri(L, lower=True)
-        if info != 0:
-            return np.inf, None, None
-        Sinv = np.tril(Linv) + np.tril(Linv, -1).T
+        Sinv, L = ci
+        logdet = 2.0 * np.log(L.diagonal()).sum()
         imp.sigma_inv = Sinv
         p = len(sigma)
         F = logdet - self._logdetS[g] + np.sum(Sinv * s.cov) - p
@@ -456,25 +453,48 @@ class StartPlan:
         for g, idx, ks in self.factors:
             S = samples[g].cov
             marker = idx[0]
-            others = idx[1:]
-            for t, (i, k) in enumerate(zip(others, ks)):
+            lams = _marker_loadings(S, idx, ks)
+            for i, k, lam in zip(idx[1:], ks, lams):
                 if k < 0:
                     continue
-                lam = 1.0
-                if len(idx) == 3:
-                    s21, s31, s32 = S[idx[1], idx[0]], S[idx[2], idx[0]], S[idx[2], idx[1]]
-                    if s31 != 0 and s21 != 0:
-                        lam = s32 / s31 if t == 0 else s32 / s21
-                elif len(idx) >= 4:
-                    R = [j for j in others if j != i]
-                    try:
-                        a = np.linalg.solve(S[np.ix_(R, R)], S[R, marker])
-                        lam = (S[i, R] @ a) / (S[marker, R] @ a)
-                    except np.linalg.LinAlgError:
-                        lam = 1.0
                 bound = np.sqrt(S[i, i] / (0.1 * S[marker, marker])) if S[marker, marker] > 0 else np.inf
                 theta[k] = float(np.clip(lam, -bound, bound)) if np.isfinite(lam) else 1.0
         return theta
+
+
+def _marker_loadings(S: np.ndarray, idx: list[int], ks: list[int]) -> list[float]:
+    """Starting loadings of a factor's non-marker indicators (``idx[0]`` is the marker).
+
+    Three indicators: ratios of covariances. Four or more: the instrumental-variable
+    estimate with the other non-marker indicators as instruments,
+    lambda_i = (s_iR a) / (s_mR a) with a = S_RR^-1 s_Rm, solved for all indicators
+    in one batched call. Two: 1."""
+    others = idx[1:]
+    lams = [1.0] * len(others)
+    if len(idx) == 3:
+        s21, s31, s32 = S[idx[1], idx[0]], S[idx[2], idx[0]], S[idx[2], idx[1]]
+        if s31 != 0 and s21 != 0:
+            lams = [s32 / s31, s32 / s21]
+    elif len(idx) >= 4:
+        todo = [t for t, k in enumerate(ks) if k >= 0]
+        if not todo:
+            return lams
+        I = np.array([others[t] for t in todo])
+        R = np.array([[j for j in others if j != others[t]] for t in todo])
+        try:
+            a = np.linalg.solve(S[R[:, :, None], R[:, None, :]], S[R, idx[0]][..., None])[..., 0]
+        except np.linalg.LinAlgError:  # one singular block: solve one by one
+            a = np.empty(R.shape)
+            for r in range(len(R)):
+                try:
+                    a[r] = np.linalg.solve(S[np.ix_(R[r], R[r])], S[R[r], idx[0]])
+                except np.linalg.LinAlgError:
+                    a[r] = np.nan
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vals = np.einsum("tr,tr->t", S[I[:, None], R], a) / np.einsum("tr,tr->t", S[idx[0], R], a)
+        for t, v in zip(todo, vals):
+            lams[t] = float(v) if np.isfinite(v) else 1.0
+    return lams
 
 
 # ----------------------------------------------------------------------------- optimiser
@@ -555,8 +575,7 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
             chol = c if info == 0 else None
         if bfgs and Hinv is None and chol is not None:
             inv, info = _potri(chol, lower=False)
-            if info == 0:
-                Hinv = np.triu(inv) + np.triu(inv, 1).T
+            Hinv = sym_from_lower(inv.T) if info == 0 else None
         if bfgs and Hinv is not None:
             step = -(Hinv @ gz)
         elif chol is not None:

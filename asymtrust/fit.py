@@ -271,18 +271,20 @@ def _constraint_reparam(tab: pd.DataFrame, model: RamModel) -> tuple[Reparam, in
 def _prepare(data: pd.DataFrame, ov: list[str], group: str | None, missing: str, ov_x: list[str]):
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
-    cols = list(data.columns)
-    dup = sorted({c for c in cols if cols.count(c) > 1})
-    if dup:
+    cols = data.columns
+    if cols.has_duplicates:
+        dup = sorted({str(c) for c in cols[cols.duplicated()]})
         raise DataError(f"column {dup[0]!r} appears more than once in the data")
-    missing_cols = [v for v in ov if v not in data.columns]
-    if missing_cols:
-        raise DataError(f"column {missing_cols[0]!r} used by the model is not in the data")
-    dtypes = data.dtypes
-    bools = [v for v in ov if pd.api.types.is_bool_dtype(dtypes[v])]
+    pos = cols.get_indexer(ov) if ov else np.zeros(0, int)
+    if (pos < 0).any():
+        raise DataError(f"column {ov[int(np.argmax(pos < 0))]!r} used by the model is not in the data")
+    all_dtypes = list(data.dtypes)
+    dtypes = [all_dtypes[i] for i in pos]
+    plain = [isinstance(dt, np.dtype) and dt.kind in "iuf" for dt in dtypes]
+    bools = [v for v, dt, ok in zip(ov, dtypes, plain) if not ok and pd.api.types.is_bool_dtype(dt)]
     if bools:
         raise DataError(f"column {bools[0]!r} holds True/False values, not answer codes; recode it to numbers first")
-    bad_cols = [v for v in ov if not pd.api.types.is_numeric_dtype(dtypes[v])]
+    bad_cols = [v for v, dt, ok in zip(ov, dtypes, plain) if not ok and not pd.api.types.is_numeric_dtype(dt)]
     for v in bad_cols:
         col = data[v]
         conv = pd.to_numeric(col, errors="coerce")
@@ -290,10 +292,15 @@ def _prepare(data: pd.DataFrame, ov: list[str], group: str | None, missing: str,
         if bad.any():
             ex = col[bad].iloc[0]
             raise DataError(f"column {v!r} is not numeric: {int(bad.sum())} row(s) hold text such as {ex!r}")
-    if bad_cols:
+    if not ov:
+        X = np.empty((len(data), 0))
+    elif all(isinstance(dt, np.dtype) and dt.kind in "iuf" for dt in all_dtypes):
+        # plain numeric frame (the usual survey file): one conversion, no column take
+        X = data.to_numpy(dtype=float)[:, pos]
+    elif bad_cols:
         X = data[ov].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     else:
-        X = data[ov].to_numpy(dtype=float, na_value=np.nan) if ov else np.empty((len(data), 0))
+        X = data[ov].to_numpy(dtype=float, na_value=np.nan)
     if np.isinf(X).any():
         j = int(np.where(np.isinf(X).any(axis=0))[0][0])
         raise DataError(f"column {ov[j]!r} holds {int(np.isinf(X[:, j]).sum())} infinite value(s)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
+from ._lapack import potrf, potri, sym_from_lower
 from .estimate import Objective, Reparam
 from .model import Implied
 
@@ -61,13 +62,11 @@ def first_order_information(scores: list[np.ndarray], N: int) -> np.ndarray:
 def constrained_inverse(A: np.ndarray, rep: Reparam) -> tuple[np.ndarray, bool]:
     """``K (K' A K)^-1 K'``; returns (matrix, ok). ``ok`` is False for a singular matrix
     (smallest eigenvalue <= 1e-10 x the largest, or not positive definite)."""
-    from scipy.linalg.lapack import dpotrf, dpotri
-
     M = rep.hess(A)
     if not np.all(np.isfinite(M)):
         return np.full_like(A, np.nan), False
     M = (M + M.T) / 2.0
-    L, info = dpotrf(M, lower=True, clean=False)
+    L, info = potrf(M, lower=True, clean=False)
     d = np.diag(L) ** 2 if info == 0 else None
     if d is None or d.min() <= 1e-8 * d.max():
         # not positive definite, or possibly near-singular: decide on the eigenvalues
@@ -76,8 +75,8 @@ def constrained_inverse(A: np.ndarray, rep: Reparam) -> tuple[np.ndarray, bool]:
             return np.full_like(A, np.nan), False
         Minv = linalg.inv(M)
     else:
-        inv, info = dpotri(L, lower=True)
-        Minv = np.tril(inv) + np.tril(inv, -1).T
+        inv, info = potri(L, lower=True)
+        Minv = sym_from_lower(inv)
     if rep._identity:
         return Minv, True
     Kmat = rep.K
