@@ -51,8 +51,9 @@ class Objective:
         Sinv, L = ci
         logdet = 2.0 * np.log(L.diagonal()).sum()
         imp.sigma_inv = Sinv
+        imp.logdet = logdet
         p = len(sigma)
-        F = logdet - self._logdetS[g] + np.sum(Sinv * s.cov) - p
+        F = logdet - self._logdetS[g] + Sinv.ravel() @ s.cov.ravel() - p
         d = None
         if self.meanstructure:
             d = s.mean - imp.mu
@@ -139,16 +140,17 @@ class Objective:
         1/2 tr(P dS_k P dS_l) = m_k m_l [(u_k'P u_l)(v_k'P v_l) + (u_k'P v_l)(v_k'P u_l)].
         """
         K = self.model.n_free
-        info = np.zeros((K, K))
+        info = None
         for g, (U, V, mult, dm) in enumerate(self.model.factors(imp, active=True)):
             act = self.model.groups[g].active
             sigma = imp[g].sigma
             blocks = [(None, self.samples[g].nobs)]
             if self.fiml and not complete:
                 blocks = [(pt.obs, pt.n) for pt in self.samples[g].patterns]
-            ka = len(act)
-            part_g = np.zeros((ka, ka))
-            mm = np.outer(mult, mult)
+            # the multipliers folded into U: (m_k u_k)'P(m_l u_l) (v_k'P v_l) carries m_k m_l,
+            # and so does (m_k u_k'P v_l)(m_l u_l'P v_k)
+            U = U * mult
+            part_g = None
             for o, n in blocks:
                 if o is None or len(o) == len(sigma):
                     P = imp[g].sigma_inv if imp[g].sigma_inv is not None else np.linalg.inv(sigma)
@@ -157,19 +159,22 @@ class Objective:
                     P = np.linalg.inv(sigma[np.ix_(o, o)])
                     Uo, Vo, dmo = U[o], V[o], dm[o]
                 PU = P @ Uo
-                PV = P @ Vo
                 UU = Uo.T @ PU
-                VV = Vo.T @ PV
-                UV = Uo.T @ PV
-                part = (UU * VV + UV * UV.T) * mm
+                VV = Vo.T @ (P @ Vo)
+                UV = PU.T @ Vo
+                part = UU * VV
+                part += UV * UV.T
                 if self.meanstructure or complete:
-                    part = part + dmo.T @ P @ dmo
-                part_g += (n / self.N) * part
-            if ka == K:
-                info += part_g
+                    part += dmo.T @ P @ dmo
+                part *= n / self.N
+                part_g = part if part_g is None else part_g + part
+            if len(act) == K and info is None:
+                info = part_g
             else:
+                if info is None:
+                    info = np.zeros((K, K))
                 info[np.ix_(act, act)] += part_g
-        return info
+        return info if info is not None else np.zeros((K, K))
 
 
     def observed_information(self, theta: np.ndarray, imp: list[Implied] | None = None, h: float = 1e-6) -> np.ndarray:
@@ -566,8 +571,8 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
         else:
             refresh = H is None or (not bfgs and (gmax > 1e-2 or chol is None or ratio > 0.5))
         if refresh:
+            # symmetric up to rounding; the Cholesky routines read only its upper triangle
             H = rep.hess(obj.scoring_information(imp))
-            H = (H + H.T) / 2.0
             chol = None
         step = None
         if chol is None:
@@ -612,9 +617,10 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
             y_vec = gz_new - gz
             sy = s_vec @ y_vec
             if sy > 1e-12 * np.linalg.norm(s_vec) * np.linalg.norm(y_vec):
-                Hy = Hinv @ y_vec
-                Hinv = (Hinv + np.outer(s_vec, s_vec) * ((sy + y_vec @ Hy) / sy ** 2)
-                        - (np.outer(Hy, s_vec) + np.outer(s_vec, Hy)) / sy)
+                # H+ = H + c s s' - (Hy s' + s Hy')/sy as one rank-two product
+                Hy = Hinv @ y_vec / sy
+                c = (sy + y_vec @ Hy * sy) / sy ** 2
+                Hinv = Hinv + np.stack((c * s_vec - Hy, -s_vec), axis=1) @ np.stack((s_vec, Hy))
             else:
                 H = chol = Hinv = None  # restart from the expected information
         if abs(f - f_new) < 1e-15 * max(1.0, abs(f)) and gmax_new < 1e-6:
@@ -652,7 +658,7 @@ def _variance_step(obj: Objective, rep: Reparam, z, f, g, gz, gmax, imp):
     if sel is None or sel.size == 0 or sel.size == rep.nz:
         return z, f, g, gz, gmax, imp
     H = rep.hess(obj.scoring_information(imp))[np.ix_(sel, sel)]
-    c, info = _potrf((H + H.T) / 2.0, lower=False, clean=False)
+    c, info = _potrf(H, lower=False, clean=False)
     if info != 0:
         return z, f, g, gz, gmax, imp
     x, info = _potrs(c, gz[sel], lower=False)

@@ -32,6 +32,7 @@ from .exceptions import (
     InsufficientDataError,
     OptionError,
 )
+from ._lapack import potrf
 from ._threads import single_thread_blas
 from .model import RamModel
 from .samplestats import LOG2PI, GroupSample, complete_sample, incomplete_sample
@@ -749,7 +750,7 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
                             "bootstrap SEs and CIs use the converged replicates only")
     ov = list(pt.ov_names)
     return result_cls(
-        partable=pt, estimates=est_value, fit_indices=pd.Series(fm, dtype=float), r2=r_squared(model, theta, imp),
+        partable=pt, estimates=est_value, fit_indices=_fit_series(fm), r2=r_squared(model, theta, imp),
         converged=bool(opt.converged), warnings=warnings, theta=theta, vcov=vcov,
         implied=lambda: [{"cov": _frame(i.sigma, ov), "mean": pd.Series(i.mu, index=ov)} for i in imp],
         sample=lambda: [{"cov": _frame(s.cov, ov), "mean": pd.Series(s.mean, index=ov), "nobs": s.nobs} for s in samples],
@@ -760,6 +761,17 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
 
 def _frame(M, names):
     return pd.DataFrame(M, index=list(names), columns=list(names))
+
+
+@functools.lru_cache(maxsize=32)
+def _index(keys: tuple) -> pd.Index:
+    return pd.Index(keys)
+
+
+def _fit_series(fm: dict) -> pd.Series:
+    """The fit measures as a float Series (the index is cached: the names are the same
+    for every fit with the same options)."""
+    return pd.Series(np.fromiter(fm.values(), float, len(fm)), index=_index(tuple(fm)))
 
 
 def _loglik(obj: Objective, imp, samples, ms: bool, fiml: bool) -> tuple[float, float]:
@@ -774,11 +786,13 @@ def _loglik(obj: Objective, imp, samples, ms: bool, fiml: bool) -> tuple[float, 
             ll1 += s.logl_h1
             continue
         p = len(sigma)
-        Sinv = np.linalg.inv(sigma)
+        if imp[g].sigma_inv is not None and imp[g].logdet is not None:  # from the ML objective
+            Sinv, ld = imp[g].sigma_inv, imp[g].logdet
+        else:
+            Sinv, ld = np.linalg.inv(sigma), np.linalg.slogdet(sigma)[1]
         d = (s.mean - mu) if (ms or fiml) else np.zeros(p)
-        ld = np.linalg.slogdet(sigma)[1]
         ll += -s.nobs / 2.0 * (p * LOG2PI + ld + np.sum(Sinv * s.cov) + d @ Sinv @ d)
-        ll1 += -s.nobs / 2.0 * (p * LOG2PI + np.linalg.slogdet(s.cov)[1] + p)
+        ll1 += -s.nobs / 2.0 * (p * LOG2PI + obj._logdetS[g] + p)
     return float(ll), float(ll1)
 
 
@@ -911,9 +925,12 @@ def _check_improper(comp: Compiled, model, theta, imp, std_all, warnings: list[s
         r = struct.iloc[k]
         warnings.append(f"improper solution: correlation {r.lhs} ~~ {r.rhs} is {std_all[k]:.3f} (|r| > 1){where(int(r.group))}")
     if model.lv_names:
-        idx = [model.node_index[v] for v in model.lv_names]
+        idx = np.array([model.node_index[v] for v in model.lv_names])
         for g, gi in enumerate(imp, start=1):
-            Psi = gi.C[np.ix_(idx, idx)]
+            Psi = gi.C[idx[:, None], idx]
+            L, info = potrf(Psi, lower=True, clean=False)
+            if info == 0 and np.diag(L).min() ** 2 > 1e-8 * np.diag(Psi).max():
+                continue  # clearly positive definite: no eigen-decomposition needed
             w = np.linalg.eigvalsh((Psi + Psi.T) / 2)
             if w.min() <= 1e-10 * max(1.0, abs(w.max())):
                 warnings.append(f"the covariance matrix of the latent variables is not positive definite{where(g)} (smallest eigenvalue {w.min():.3g})")

@@ -104,13 +104,18 @@ def rmsea_notclose_pvalue(chisq: float, df: float, N: float, G: int = 1, notclos
 
 
 # ----------------------------------------------------------------------------- residual based
+def _vech_sumsq(R: np.ndarray) -> float:
+    """Sum of squares of the lower triangle (diagonal included) of a symmetric matrix."""
+    d = np.diag(R)
+    return float((np.sum(R * R) + d @ d) / 2.0)
+
+
 def _srmr_group(S, M, sigma, mu, meanstructure: bool) -> tuple[float, float]:
     """Bentler SRMR of one group: (with means, without means)."""
     sd = np.sqrt(np.diag(S))
     R = (S - sigma) / np.outer(sd, sd)
-    iu = np.triu_indices(len(S))
-    ss_cov = float(np.sum(R[iu] ** 2))
-    pstar = len(iu[0])
+    ss_cov = _vech_sumsq(R)
+    pstar = len(S) * (len(S) + 1) // 2
     nomean = np.sqrt(ss_cov / pstar)
     if not meanstructure:
         return nomean, nomean
@@ -129,12 +134,12 @@ def srmr(samples, implied, meanstructure: bool) -> dict[str, float]:
         with_m, no_m = _srmr_group(s.cov, s.mean, imp.sigma, imp.mu, meanstructure)
         out["srmr"] += w * with_m
         out["srmr_bentler_nomean"] += w * no_m
-        iu = np.triu_indices(len(s.cov))
-        r = (s.cov - imp.sigma)[iu]
-        rmr_nm = np.sqrt(np.mean(r**2))
+        p = len(s.cov)
+        ss, nr = _vech_sumsq(s.cov - imp.sigma), p * (p + 1) // 2
+        rmr_nm = np.sqrt(ss / nr)
         if meanstructure:
             mres = s.mean - imp.mu
-            rmr = np.sqrt((np.sum(r**2) + np.sum(mres**2)) / (len(r) + len(mres)))
+            rmr = np.sqrt((ss + np.sum(mres**2)) / (nr + len(mres)))
         else:
             rmr = rmr_nm
         out["rmr"] += w * rmr
@@ -204,9 +209,13 @@ def _gfi_group(s, imp, meanstructure: bool, x_idx: list[int]) -> float:
         M0[xi] = 0.0
     num = den = 0.0
     for o, n in blocks:
-        P = np.linalg.inv(imp.sigma[np.ix_(o, o)])
-        PE = P @ E[np.ix_(o, o)]
-        PS = P @ S0[np.ix_(o, o)]
+        if len(o) == p:  # complete data: the objective's inverse when there is one
+            P = imp.sigma_inv if imp.sigma_inv is not None else np.linalg.inv(imp.sigma)
+            PE, PS = P @ E, P @ S0
+        else:
+            P = np.linalg.inv(imp.sigma[np.ix_(o, o)])
+            PE = P @ E[np.ix_(o, o)]
+            PS = P @ S0[np.ix_(o, o)]
         a = 0.5 * np.sum(PE * PE.T)
         b = 0.5 * np.sum(PS * PS.T)
         if meanstructure:
@@ -233,15 +242,16 @@ def residual_family(samples, implied, meanstructure: bool, ndat: int, df: float,
         sd_s = np.sqrt(np.diag(s.cov))
         sd_m = np.sqrt(np.diag(imp.sigma))
         R = s.cov / np.outer(sd_s, sd_s) - imp.sigma / np.outer(sd_m, sd_m)
-        il = np.tril_indices(p, -1)
-        off = float(np.sum(R[il] ** 2))
+        n_off = p * (p - 1) // 2
+        dR = np.diag(R)
+        off = float((np.sum(R * R) - dR @ dR) / 2.0)
         diag = float(np.sum(((np.diag(s.cov) - np.diag(imp.sigma)) / np.diag(s.cov)) ** 2))
-        crmr_nm = np.sqrt(off / len(il[0])) if len(il[0]) else 0.0
+        crmr_nm = np.sqrt(off / n_off) if n_off else 0.0
         mplus_nm = np.sqrt((off + diag) / (p * (p + 1) / 2))
         if meanstructure:
             m_crmr = (s.mean - imp.mu) / sd_s
             m_mplus = s.mean / sd_s - imp.mu / sd_m
-            crmr = np.sqrt((off + np.sum(m_crmr**2)) / (len(il[0]) + p))
+            crmr = np.sqrt((off + np.sum(m_crmr**2)) / (n_off + p))
             mplus = np.sqrt((off + diag + np.sum(m_mplus**2)) / (p * (p + 1) / 2 + p))
         else:
             crmr, mplus = crmr_nm, mplus_nm

@@ -56,7 +56,7 @@ class GroupStructure:
     ov_ix: tuple = ()
 
 
-@dataclass
+@dataclass(slots=True)
 class Implied:
     """Model-implied moments of one group plus the intermediate matrices."""
 
@@ -69,6 +69,7 @@ class Implied:
     sigma: np.ndarray
     mu: np.ndarray
     sigma_inv: np.ndarray | None = None  # filled by the ML objective, reused by the information
+    logdet: float | None = None  # log|Sigma|, filled by the ML objective
 
 
 def _nilpotent_depth(A0: np.ndarray, a_pos: list, nv: int) -> int | None:
@@ -162,6 +163,7 @@ class RamModel:
                     else:
                         m0[i] = val
             ov_idx = np.array([self.node_index[v] for v in self.ov_names], dtype=int)
+            assert np.array_equal(ov_idx, np.arange(len(ov_idx)))  # observed nodes come first
             self.groups.append(
                 GroupStructure(
                     nvar=nv, ov_idx=ov_idx, A0=A0, S0=S0, m0=m0,
@@ -236,9 +238,11 @@ class RamModel:
                     B = B + P
             else:
                 B = np.linalg.inv(self._eye - A)
-            FB = B[gs.ov_idx, :]
+            # the observed variables are the first p nodes: FB and Sigma are slices
+            p = self.p
+            FB = B[:p]
             C = B @ S @ B.T
-            sigma = C[gs.ov_ix]
+            sigma = C[:p, :p]
             sigma = (sigma + sigma.T) / 2.0
             mu = FB @ m
             out.append(Implied(A=A, S=S, m=m, B=B, FB=FB, C=C, sigma=sigma, mu=mu))
@@ -288,35 +292,66 @@ class RamModel:
         """
         out = []
         for gs, imp in zip(self.groups, implied):
-            p = len(gs.ov_idx)
-            if active:
-                K = len(gs.active)
-                col = np.full(self.n_free, -1)
-                col[gs.active] = np.arange(K)
-            else:
-                K = self.n_free
-                col = np.arange(K)
-            U = np.zeros((p, K))
-            V = np.zeros((p, K))
-            mult = np.ones(K)
-            dm = np.zeros((p, K))
+            plan = self._factor_plan(gs, active)
             FB = imp.FB
-            if gs.a_pos.size:
-                rows, cols = gs.a_rc
-                c = col[gs.a_par]
-                U[:, c] = FB[:, rows]
-                V[:, c] = imp.C[np.ix_(cols, gs.ov_idx)].T
-                dm[:, c] = FB[:, rows] * (imp.B @ imp.m)[cols][None, :]
-            if gs.s_sym_pos.size:
-                rows, cols = gs.s_rc
-                c = col[gs.s_sym_par]
-                U[:, c] = FB[:, rows]
-                V[:, c] = FB[:, cols]
-                mult[c] = np.where(rows == cols, 0.5, 1.0)
-            if gs.m_pos.size:
-                dm[:, col[gs.m_par]] = FB[:, gs.m_pos]
-            out.append((U, V, mult, dm))
+            # V's source columns: C[ov, :] (for A entries; C is symmetric) next to FB (for S entries)
+            src = np.concatenate((imp.C[gs.ov_idx, :], FB), axis=1)
+            U = FB[:, plan["u"]]
+            V = src[:, plan["v"]]
+            if plan["zero"].size:  # means, intercepts and other groups' parameters do not move Sigma
+                U[:, plan["zero"]] = 0.0
+                V[:, plan["zero"]] = 0.0
+            dm = np.zeros(U.shape)
+            if self.meanstructure:
+                if plan["a_c"].size:
+                    dm[:, plan["a_c"]] = U[:, plan["a_c"]] * (imp.B @ imp.m)[plan["a_from"]][None, :]
+                if plan["m_c"].size:
+                    dm[:, plan["m_c"]] = FB[:, plan["m_node"]]
+            out.append((U, V, plan["mult"], dm))
         return out
+
+    def _factor_plan(self, gs: GroupStructure, active: bool) -> dict:
+        """Static part of :meth:`factors` for one group: which node column feeds each
+        parameter's u and v, and the multipliers. Built once per group and reused."""
+        cache = gs.__dict__.setdefault("_factor_plans", {})
+        plan = cache.get(active)
+        if plan is not None:
+            return plan
+        nv = gs.nvar
+        if active:
+            K = len(gs.active)
+            col = np.full(self.n_free, -1)
+            col[gs.active] = np.arange(K)
+        else:
+            K = self.n_free
+            col = np.arange(K)
+        u = np.zeros(K, int)
+        v = np.zeros(K, int)
+        mult = np.ones(K)
+        a_c = np.zeros(0, int)
+        a_from = np.zeros(0, int)
+        if gs.a_pos.size:
+            rows, cols = gs.a_rc
+            a_c = col[gs.a_par]
+            u[a_c] = rows
+            v[a_c] = cols  # column of C[ov, :]
+            a_from = np.asarray(cols)
+        if gs.s_sym_pos.size:
+            rows, cols = gs.s_rc
+            c = col[gs.s_sym_par]
+            u[c] = rows
+            v[c] = nv + cols  # column of FB
+            mult[c] = np.where(rows == cols, 0.5, 1.0)
+        m_c = col[gs.m_par] if gs.m_pos.size else np.zeros(0, int)
+        moves = np.zeros(K, bool)
+        moves[a_c] = True
+        if gs.s_sym_pos.size:
+            moves[col[gs.s_sym_par]] = True
+        plan = {"u": u, "v": v, "mult": mult, "a_c": a_c, "a_from": a_from, "m_c": m_c,
+                "zero": np.flatnonzero(~moves),
+                "m_node": np.asarray(gs.m_pos, int)}
+        cache[active] = plan
+        return plan
 
     def delta(self, implied: list[Implied]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Jacobians of the implied moments: per group ``(dSigma, dmu)``.
