@@ -13,6 +13,7 @@ constraint Jacobian, as lavaan does for ``==`` rows.
 """
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -459,11 +460,12 @@ class StartPlan:
             S = samples[g].cov
             marker = idx[0]
             lams = _marker_loadings(S, idx, ks)
+            smm = float(S[marker, marker])
             for i, k, lam in zip(idx[1:], ks, lams):
                 if k < 0:
                     continue
-                bound = np.sqrt(S[i, i] / (0.1 * S[marker, marker])) if S[marker, marker] > 0 else np.inf
-                theta[k] = float(np.clip(lam, -bound, bound)) if np.isfinite(lam) else 1.0
+                bound = math.sqrt(max(float(S[i, i]), 0.0) / (0.1 * smm)) if smm > 0 else math.inf
+                theta[k] = min(max(float(lam), -bound), bound) if math.isfinite(lam) else 1.0
         return theta
 
 

@@ -276,9 +276,11 @@ def _prepare(data: pd.DataFrame, ov: list[str], group: str | None, missing: str,
     if cols.has_duplicates:
         dup = sorted({str(c) for c in cols[cols.duplicated()]})
         raise DataError(f"column {dup[0]!r} appears more than once in the data")
-    pos = cols.get_indexer(ov) if ov else np.zeros(0, int)
-    if (pos < 0).any():
-        raise DataError(f"column {ov[int(np.argmax(pos < 0))]!r} used by the model is not in the data")
+    where = {c: i for i, c in enumerate(cols)}
+    absent = [v for v in ov if v not in where]
+    if absent:
+        raise DataError(f"column {absent[0]!r} used by the model is not in the data")
+    pos = np.fromiter((where[v] for v in ov), int, len(ov))
     all_dtypes = list(data.dtypes)
     dtypes = [all_dtypes[i] for i in pos]
     plain = [isinstance(dt, np.dtype) and dt.kind in "iuf" for dt in dtypes]
@@ -723,8 +725,7 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
         ))
 
     # --- improper solutions -----------------------------------------------------------
-    std_all = comp.stdz.values(imp, "std_all")
-    _check_improper(comp, model, theta, imp, std_all, warnings, labels)
+    _check_improper(comp, model, theta, imp, warnings, labels)
     if vcov is not None:
         se_free = np.sqrt(np.clip(np.diag(vcov), 0, None))
         big = np.flatnonzero(se_free > 10.0 * np.maximum(1.0, np.abs(theta)))
@@ -910,7 +911,7 @@ def _defined_rows(tab, struct, defs, model, theta, vcov, J_all) -> pd.DataFrame:
     return d
 
 
-def _check_improper(comp: Compiled, model, theta, imp, std_all, warnings: list[str], labels) -> None:
+def _check_improper(comp: Compiled, model, theta, imp, warnings: list[str], labels) -> None:
     """Heywood cases, non-positive-definite latent covariances, impossible correlations."""
     def where(g):
         return f" in group {labels[g - 1]!r}" if labels else ""
@@ -920,10 +921,11 @@ def _check_improper(comp: Compiled, model, theta, imp, std_all, warnings: list[s
             warnings.append(f"Heywood case: negative variance estimate for {lhs} ({theta[k]:.4g}){where(g)}")
     struct = comp.struct
     off = comp.offdiag
-    bad = off[np.isfinite(std_all[off]) & (np.abs(std_all[off]) > 1.0 + 1e-8)]
-    for k in bad:
-        r = struct.iloc[k]
-        warnings.append(f"improper solution: correlation {r.lhs} ~~ {r.rhs} is {std_all[k]:.3f} (|r| > 1){where(int(r.group))}")
+    cor = comp.stdz.correlations(imp, off)
+    for k, c in zip(off, cor):
+        if np.isfinite(c) and abs(c) > 1.0 + 1e-8:
+            r = struct.iloc[k]
+            warnings.append(f"improper solution: correlation {r.lhs} ~~ {r.rhs} is {c:.3f} (|r| > 1){where(int(r.group))}")
     if model.lv_names:
         idx = np.array([model.node_index[v] for v in model.lv_names])
         for g, gi in enumerate(imp, start=1):

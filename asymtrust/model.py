@@ -68,6 +68,7 @@ class Implied:
     C: np.ndarray  # B S B', covariance of all nodes
     sigma: np.ndarray
     mu: np.ndarray
+    SBt: np.ndarray | None = None  # S B', reused by the gradient
     sigma_inv: np.ndarray | None = None  # filled by the ML objective, reused by the information
     logdet: float | None = None  # log|Sigma|, filled by the ML objective
 
@@ -241,11 +242,12 @@ class RamModel:
             # the observed variables are the first p nodes: FB and Sigma are slices
             p = self.p
             FB = B[:p]
-            C = B @ S @ B.T
+            SBt = S @ B.T
+            C = B @ SBt
             sigma = C[:p, :p]
             sigma = (sigma + sigma.T) / 2.0
             mu = FB @ m
-            out.append(Implied(A=A, S=S, m=m, B=B, FB=FB, C=C, sigma=sigma, mu=mu))
+            out.append(Implied(A=A, S=S, m=m, B=B, FB=FB, C=C, sigma=sigma, mu=mu, SBt=SBt))
         return out
 
     # ------------------------------------------------------------------ derivatives
@@ -261,13 +263,17 @@ class RamModel:
             WFB = W[g] @ FB
             GS = FB.T @ WFB  # d f / d S (full, symmetric)
             if gs.a_pos.size:
-                GA = 2.0 * GS @ imp.S @ imp.B.T
+                # d f / d A = 2 GS S B' (+ (F B)' gmu m' B' with means), needed only at
+                # the free entries: row-by-column products instead of two full products
+                rows, cols = gs.a_rc
+                SBt = imp.SBt if imp.SBt is not None else imp.S @ imp.B.T
+                ga = 2.0 * np.einsum("kn,nk->k", GS[rows], SBt[:, cols])
                 if gmu[g] is not None:
-                    GA = GA + np.outer(FB.T @ gmu[g], imp.B @ imp.m)
+                    ga += (FB.T @ gmu[g])[rows] * (imp.B @ imp.m)[cols]
                 if gs.a_unique:  # each free parameter appears once: plain indexed add
-                    grad[gs.a_par] += GA.flat[gs.a_pos]
+                    grad[gs.a_par] += ga
                 else:
-                    np.add.at(grad, gs.a_par, GA.flat[gs.a_pos])
+                    np.add.at(grad, gs.a_par, ga)
             if gs.s_sym_pos.size:
                 if gs.s_unique:
                     grad[gs.s_sym_par] += GS.flat[gs.s_sym_pos] * gs.s_sym_mult

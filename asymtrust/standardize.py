@@ -107,6 +107,19 @@ class Standardizer:
             out[mm] = val[mm] / si[mm]
         return out
 
+    def correlations(self, imp, rows: np.ndarray) -> np.ndarray:
+        """std_all of the (residual) covariance rows ``rows`` alone:
+        S_ij / sqrt(|S_ii S_jj|), what the improper-solution check needs."""
+        out = np.full(len(rows), np.nan)
+        for g, gi in enumerate(imp):
+            m = self.g[rows] == g
+            if not m.any():
+                continue
+            i, j = self.i[rows[m]], self.j[rows[m]]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[m] = gi.S[i, j] / np.sqrt(np.abs(gi.S[i, i] * gi.S[j, j]))
+        return out
+
     # ------------------------------------------------------------------ Jacobian
     def jacobian(self, imp, kind: str = "std_all") -> np.ndarray:
         """d std / d theta, (rows x n_free), in closed form."""
