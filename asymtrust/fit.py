@@ -751,7 +751,7 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
                             "bootstrap SEs and CIs use the converged replicates only")
     ov = list(pt.ov_names)
     return result_cls(
-        partable=pt, estimates=est_value, fit_indices=_fit_series(fm), r2=r_squared(model, theta, imp),
+        partable=pt, estimates=est_value, fit_indices=lambda: _fit_series(fm), r2=r_squared(model, theta, imp),
         converged=bool(opt.converged), warnings=warnings, theta=theta, vcov=vcov,
         implied=lambda: [{"cov": _frame(i.sigma, ov), "mean": pd.Series(i.mu, index=ov)} for i in imp],
         sample=lambda: [{"cov": _frame(s.cov, ov), "mean": pd.Series(s.mean, index=ov), "nobs": s.nobs} for s in samples],
@@ -916,8 +916,12 @@ def _check_improper(comp: Compiled, model, theta, imp, warnings: list[str], labe
     def where(g):
         return f" in group {labels[g - 1]!r}" if labels else ""
 
-    for k, lhs, g in comp.var_free:
-        if theta[k] < 0:
+    if comp.var_free:
+        ks = comp.__dict__.get("_var_free_k")
+        if ks is None:
+            ks = comp.__dict__["_var_free_k"] = np.array([k for k, _, _ in comp.var_free], int)
+        for n in np.flatnonzero(theta[ks] < 0):
+            k, lhs, g = comp.var_free[n]
             warnings.append(f"Heywood case: negative variance estimate for {lhs} ({theta[k]:.4g}){where(g)}")
     struct = comp.struct
     off = comp.offdiag

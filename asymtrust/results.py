@@ -24,7 +24,7 @@ _ROBUST = ["chisq_scaled", "df_scaled", "pvalue_scaled", "chisq_scaling_factor",
            "tli_robust", "rmsea_robust", "rmsea_ci_lower_robust", "rmsea_ci_upper_robust"]
 
 
-_LAZY = ("estimates", "implied", "sample")
+_LAZY = ("estimates", "fit_indices", "implied", "sample")
 
 
 @dataclass
@@ -73,7 +73,7 @@ class FitResult:
         # moment matrices) are built on first access, so a fit used only for its fit
         # indices or in a resampling loop does not pay for them
         value = object.__getattribute__(self, name)
-        if name in _LAZY and callable(value) and not isinstance(value, pd.DataFrame):
+        if name in _LAZY and callable(value) and not isinstance(value, (pd.DataFrame, pd.Series)):
             value = value()
             object.__setattr__(self, name, value)
         return value

@@ -193,13 +193,19 @@ def r_squared(model: RamModel, theta: np.ndarray, implied=None) -> list[dict[str
     imp = implied if implied is not None else model.implied(theta)
     out = []
     for gs, gi in zip(model.groups, imp):
-        r2 = {}
-        A_struct = gs.A0.copy()
-        if gs.a_pos.size:
-            A_struct.flat[gs.a_pos] = 1.0
-        has_parent = np.any(A_struct != 0, axis=1)
-        for v, i in model.node_index.items():
-            if has_parent[i] and gi.C[i, i] > 0:
-                r2[v] = 1.0 - gi.S[i, i] / gi.C[i, i]
-        out.append(r2)
+        nodes = gs.__dict__.get("_r2_nodes")
+        if nodes is None:  # nodes with at least one incoming path: fixed by the structure
+            A_struct = gs.A0.copy()
+            if gs.a_pos.size:
+                A_struct.flat[gs.a_pos] = 1.0
+            has_parent = np.any(A_struct != 0, axis=1)
+            nodes = gs.__dict__["_r2_nodes"] = [(v, i) for v, i in model.node_index.items() if has_parent[i]]
+        if not nodes:
+            out.append({})
+            continue
+        idx = np.fromiter((i for _, i in nodes), int, len(nodes))
+        cvar = gi.C[idx, idx]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = 1.0 - gi.S[idx, idx] / cvar
+        out.append({v: float(r) for (v, _), r, c in zip(nodes, r2, cvar) if c > 0})
     return out
