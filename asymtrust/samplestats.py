@@ -71,8 +71,14 @@ class GroupSample:
 
     @property
     def logdet_cov(self) -> float:
+        """log|S| (NaN when S is not positive definite); computed once per ``cov`` array."""
+        cached = self.__dict__.get("_logdet")
+        if cached is not None and cached[0] is self.cov:
+            return cached[1]
         sign, ld = np.linalg.slogdet(self.cov)
-        return ld if sign > 0 else float("nan")
+        value = ld if sign > 0 else float("nan")
+        self.__dict__["_logdet"] = (self.cov, value)
+        return value
 
 
 def _moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -88,8 +94,8 @@ def complete_sample(X: np.ndarray) -> GroupSample:
     mean, cov = _moments(X)
     n, p = X.shape
     s = GroupSample(nobs=n, cov=cov, mean=mean, X=X, missing=False)
-    sign, ld = np.linalg.slogdet(cov)
-    s.logl_h1 = -n / 2.0 * (p * LOG2PI + ld + p) if sign > 0 else float("nan")
+    ld = s.logdet_cov
+    s.logl_h1 = -n / 2.0 * (p * LOG2PI + ld + p) if np.isfinite(ld) else float("nan")
     return s
 
 
