@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg, optimize
-from ._lapack import chol_inverse, potrf as _potrf, potri as _potri, potrs as _potrs, sym_from_lower
+from ._lapack import chol_inverse, potrf as _potrf, potri as _potri, potrs as _potrs
+from scipy.linalg.blas import dsymv as _symv, dsyr2 as _syr2
 
 from .model import Implied, RamModel
 from .samplestats import LOG2PI, GroupSample
@@ -581,10 +582,11 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
             c, info = _potrf(H, lower=False, clean=False)
             chol = c if info == 0 else None
         if bfgs and Hinv is None and chol is not None:
+            # only the upper triangle of Hinv is kept: BLAS dsymv/dsyr2 read and update it
             inv, info = _potri(chol, lower=False)
-            Hinv = sym_from_lower(inv.T) if info == 0 else None
+            Hinv = inv if info == 0 else None
         if bfgs and Hinv is not None:
-            step = -(Hinv @ gz)
+            step = -_symv(1.0, Hinv, gz)
         elif chol is not None:
             x, info = _potrs(chol, gz, lower=False)
             step = -x if info == 0 else None
@@ -619,10 +621,11 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
             y_vec = gz_new - gz
             sy = s_vec @ y_vec
             if sy > 1e-12 * np.linalg.norm(s_vec) * np.linalg.norm(y_vec):
-                # H+ = H + c s s' - (Hy s' + s Hy')/sy as one rank-two product
-                Hy = Hinv @ y_vec / sy
-                c = (sy + y_vec @ Hy * sy) / sy ** 2
-                Hinv = Hinv + np.stack((c * s_vec - Hy, -s_vec), axis=1) @ np.stack((s_vec, Hy))
+                # H+ = H + c s s' - (h s' + s h'), h = H y / sy: in place as the symmetric
+                # rank-two update s u' + u s' with u = c/2 s - h
+                h = _symv(1.0 / sy, Hinv, y_vec)
+                c = (sy + y_vec @ h * sy) / sy ** 2
+                Hinv = _syr2(1.0, s_vec, 0.5 * c * s_vec - h, a=Hinv, overwrite_a=True)
             else:
                 H = chol = Hinv = None  # restart from the expected information
         if abs(f - f_new) < 1e-15 * max(1.0, abs(f)) and gmax_new < 1e-6:

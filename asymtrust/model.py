@@ -267,7 +267,7 @@ class RamModel:
                 # the free entries: row-by-column products instead of two full products
                 rows, cols = gs.a_rc
                 SBt = imp.SBt if imp.SBt is not None else imp.S @ imp.B.T
-                ga = 2.0 * np.einsum("kn,nk->k", GS[rows], SBt[:, cols])
+                ga = 2.0 * (GS[rows] * SBt.T[cols]).sum(axis=1)
                 if gmu[g] is not None:
                     ga += (FB.T @ gmu[g])[rows] * (imp.B @ imp.m)[cols]
                 if gs.a_unique:  # each free parameter appears once: plain indexed add
