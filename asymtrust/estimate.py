@@ -13,7 +13,6 @@ constraint Jacobian, as lavaan does for ``==`` rows.
 """
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -378,13 +377,13 @@ def linear_reparam(n_free: int, H: np.ndarray | None, rhs: np.ndarray | None) ->
 class StartPlan:
     """lavaan's default starting values (``R/lav_start.R``, lavaan-parity.md §6), planned once.
 
-    Marker loadings 1; the other loadings of a factor measured by observed indicators
-    by the 3-indicator rule (lambda_2 = s32/s31, lambda_3 = s32/s21) or FABIN3 with 4 or
-    more, clipped to +-sqrt(s_ii / (0.1 s_11)); residual variances half the sample
-    variance; latent variances 0.05; regressions and covariances 0, except variances
-    and covariances of exogenous observed variables (sample values); intercepts at the
-    sample means; user ``start()`` values win. The plan (which free parameter gets which
-    rule) depends only on the model, so refits only evaluate it on new moments.
+    Loadings of a factor measured by observed indicators: lavaan's one-factor starts
+    (``lav_cfa_1fac_3ind``/``lav_cfa_1fac_fabin``), see :func:`_factor_loadings`;
+    residual variances half the sample variance; latent variances 0.05; regressions and
+    covariances 0, except variances and covariances of exogenous observed variables
+    (sample values); intercepts at the sample means; user ``start()`` values win. The
+    plan (which free parameter gets which rule) depends only on the model, so refits
+    only evaluate it on new moments.
     """
 
     def __init__(self, partable, model: RamModel):
@@ -397,18 +396,25 @@ class StartPlan:
         self.var_half: list[tuple[int, int, int]] = []  # (k, group, i): 0.5 s_ii
         self.samp: list[tuple[int, int, int, int]] = []  # (k, group, i, j): s_ij
         self.mean: list[tuple[int, int, int]] = []  # (k, group, i)
-        self.factors: list[tuple[int, list[int], list[int]]] = []  # (group, ov idx, free k of non-markers or -1)
+        # (group, ov idx of the indicators, free k per indicator or -1, std_lv, negative marker)
+        self.factors: list[tuple[int, list[int], list[int], bool, bool]] = []
         for g in range(1, model.ngroups + 1):
             load = tab[(tab["group"] == g) & (tab["op"] == "=~")]
             handled = set()
+            gtab = tab[tab["group"] == g]
             for f, block in load.groupby("lhs", sort=False):
                 inds = list(block["rhs"])
                 if any(r not in ov_pos for r in inds) or len(inds) < 2:
                     continue
                 ks = [int(fr) - 1 if (fr > 0 and not np.isfinite(us)) else -1
                       for fr, us in zip(block["free"], block["ustart"])]
-                self.factors.append((g - 1, [ov_pos[r] for r in inds], ks[1:]))
-                handled.update(k for k in ks[1:] if k >= 0)
+                # lavaan's std.lv test: the factor variance is fixed at 1
+                fvar = gtab[(gtab["op"] == "~~") & (gtab["lhs"] == f) & (gtab["rhs"] == f)]
+                std_lv = bool(len(fvar) and (fvar["free"] == 0).all() and (fvar["ustart"] == 1).all())
+                u0 = block["ustart"].iloc[0]
+                neg_marker = bool(not std_lv and np.isfinite(u0) and u0 < 0)
+                self.factors.append((g - 1, [ov_pos[r] for r in inds], ks, std_lv, neg_marker))
+                handled.update(k for k in ks if k >= 0)
             rows = tab[(tab["group"] == g) & (tab["free"] > 0)]
             for r in rows.itertuples(index=False):
                 k = int(r.free) - 1
@@ -452,57 +458,86 @@ class StartPlan:
             theta[const[:, 0].astype(int)] = const[:, 1]
         for g, s in enumerate(samples):
             h = half[half[:, 1] == g].astype(int)
-            theta[h[:, 0]] = 0.5 * s.cov[h[:, 2], h[:, 2]]
+            theta[h[:, 0]] = 0.5 * s.available_var[h[:, 2]]
             c = samp[samp[:, 1] == g].astype(int)
             theta[c[:, 0]] = s.cov[c[:, 2], c[:, 3]]
             m = mean[mean[:, 1] == g].astype(int)
             theta[m[:, 0]] = s.mean[m[:, 2]]
-        for g, idx, ks in self.factors:
-            S = samples[g].cov
-            marker = idx[0]
-            lams = _marker_loadings(S, idx, ks)
-            smm = float(S[marker, marker])
-            for i, k, lam in zip(idx[1:], ks, lams):
-                if k < 0:
-                    continue
-                bound = math.sqrt(max(float(S[i, i]), 0.0) / (0.1 * smm)) if smm > 0 else math.inf
-                theta[k] = min(max(float(lam), -bound), bound) if math.isfinite(lam) else 1.0
+        for g, idx, ks, std_lv, neg_marker in self.factors:
+            lam = _factor_loadings(samples[g].cov[np.ix_(idx, idx)], std_lv)
+            if neg_marker:
+                lam = -lam
+            for k, v in zip(ks, lam):
+                if k >= 0:
+                    theta[k] = v
         return theta
 
 
-def _marker_loadings(S: np.ndarray, idx: list[int], ks: list[int]) -> list[float]:
-    """Starting loadings of a factor's non-marker indicators (``idx[0]`` is the marker).
+def _factor_loadings(S: np.ndarray, std_lv: bool = False) -> np.ndarray:
+    """lavaan's starting loadings of one factor from its indicators' covariance matrix
+    ``S`` (the first indicator is the marker), as ``lav_cfa_1fac_3ind`` and
+    ``lav_cfa_1fac_fabin`` (method fabin3, bounds on) compute them.
 
-    Three indicators: ratios of covariances. Four or more: the instrumental-variable
-    estimate with the other non-marker indicators as instruments,
-    lambda_i = (s_iR a) / (s_mR a) with a = S_RR^-1 s_Rm, solved for all indicators
-    in one batched call. Two: 1."""
-    others = idx[1:]
-    lams = [1.0] * len(others)
-    if len(idx) == 3:
-        s21, s31, s32 = S[idx[1], idx[0]], S[idx[2], idx[0]], S[idx[2], idx[1]]
-        if s31 != 0 and s21 != 0:
-            lams = [s32 / s31, s32 / s21]
-    elif len(idx) >= 4:
-        todo = [t for t, k in enumerate(ks) if k >= 0]
-        if not todo:
-            return lams
-        I = np.array([others[t] for t in todo])
-        R = np.array([[j for j in others if j != others[t]] for t in todo])
+    * 3 indicators: lambda = (1, s32/s31, s32/s21), psi = s21 s31 / s32. With 2 the
+      covariance matrix is first completed to 3 x 3 as lavaan does: the third
+      "indicator" has covariance mean(diag S) with the marker, s21 with the second and
+      variance max(diag S). A negative triad (s21 s31 s32 < 0) gives all ones (0.7
+      under std.lv).
+    * 4 or more: FABIN3, lambda_i = (s_i3' a) / (s_13' a) with a = S33^-1 s_31 and the
+      other non-marker indicators as instruments, solved for all indicators in one
+      batched call (FABIN2's ratio where S33 is singular); psi by least squares.
+    * Bounds: psi in [0.1 s11, s11], |lambda_i| <= sqrt(s_ii / (0.1 s11)).
+    * std.lv: lambda * sign(psi) sqrt(|psi|). Non-finite values become 1.
+    """
+    n = len(S)
+    s11 = S[0, 0]
+    lower = 0.1 * s11
+    neg_triad = False
+    if n < 4:
+        if n == 2:
+            m = float(np.mean(np.diag(S)))
+            T = np.array([[S[0, 0], S[1, 0], m], [S[1, 0], S[1, 1], S[1, 0]], [m, S[1, 0], np.max(np.diag(S))]])
+        else:
+            T = S
+        t22, t33 = T[1, 1], T[2, 2]
+        t21, t31, t32 = T[1, 0], T[2, 0], T[2, 1]
+        neg_triad = bool(t21 * t31 * t32 < 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            psi = t21 * t31 / t32
+            lam = np.array([1.0, t32 / t31, t32 / t21])
+            bounds = np.sqrt(np.array([np.inf, t22 / lower, t33 / lower]))
+        if not np.isnan(psi):
+            psi = min(max(psi, lower), s11)
+        lam = np.clip(lam, -bounds, bounds)[:n]
+    else:
+        R = np.array([[j for j in range(1, n) if j != i] for i in range(1, n)])
+        s13 = S[R, 0]
         try:
-            a = np.linalg.solve(S[R[:, :, None], R[:, None, :]], S[R, idx[0]][..., None])[..., 0]
-        except np.linalg.LinAlgError:  # one singular block: solve one by one
+            a = np.linalg.solve(S[R[:, :, None], R[:, None, :]], s13[..., None])[..., 0]
+        except np.linalg.LinAlgError:  # a singular block: one by one, FABIN2 where singular
             a = np.empty(R.shape)
             for r in range(len(R)):
                 try:
-                    a[r] = np.linalg.solve(S[np.ix_(R[r], R[r])], S[R[r], idx[0]])
+                    a[r] = np.linalg.solve(S[np.ix_(R[r], R[r])], s13[r])
                 except np.linalg.LinAlgError:
-                    a[r] = np.nan
+                    a[r] = s13[r]
         with np.errstate(invalid="ignore", divide="ignore"):
-            vals = np.einsum("tr,tr->t", S[I[:, None], R], a) / np.einsum("tr,tr->t", S[idx[0], R], a)
-        for t, v in zip(todo, vals):
-            lams[t] = float(v) if np.isfinite(v) else 1.0
-    return lams
+            lam = np.concatenate(([1.0], np.einsum("tr,tr->t", S[np.arange(1, n)[:, None], R], a)
+                                  / np.einsum("tr,tr->t", s13, a)))
+            bound = np.sqrt(np.diag(S)[1:] / lower)
+        lam[1:] = np.clip(lam[1:], -bound, bound)
+        psi = np.nan
+        if std_lv:  # residual variances and psi by least squares (W = I), as lavaan
+            with np.errstate(invalid="ignore", divide="ignore"):
+                d = np.outer(lam, lam) / (lam @ lam)
+                theta_res = np.linalg.solve(np.eye(n) - d * d, np.diag(S - d @ S @ d))
+                psi = lam @ (S - np.diag(theta_res)) @ lam / (lam @ lam) ** 2
+    if std_lv:
+        lam = lam * np.sign(psi) * np.sqrt(abs(psi))
+    lam = np.where(np.isfinite(lam), lam, 1.0)
+    if neg_triad:
+        lam = np.full(n, 0.7 if std_lv else 1.0)
+    return lam
 
 
 # ----------------------------------------------------------------------------- optimiser

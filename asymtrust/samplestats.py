@@ -70,6 +70,28 @@ class GroupSample:
     logl_h1: float = float("nan")
 
     @property
+    def available_var(self) -> np.ndarray:
+        """lavaan's ``lavsamplestats@var``: the variances in ``cov`` for complete data;
+        with missing values the available-case variances (divisor n_i - 1) rescaled by
+        (N - 1)/N, which lavaan uses for the residual-variance starting values."""
+        if not self.missing:
+            return np.diag(self.cov)
+        cached = self.__dict__.get("_available_var")
+        if cached is None:
+            p = len(self.cov)
+            n, s1, s2 = np.zeros(p), np.zeros(p), np.zeros(p)
+            for pt in self.patterns:
+                n[pt.obs] += pt.X.shape[0]
+                s1[pt.obs] += pt.X.sum(axis=0)
+            mean = s1 / n
+            for pt in self.patterns:
+                s2[pt.obs] += ((pt.X - mean[pt.obs]) ** 2).sum(axis=0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cached = s2 / (n - 1.0) * (self.nobs - 1.0) / self.nobs
+            self.__dict__["_available_var"] = cached
+        return cached
+
+    @property
     def logdet_cov(self) -> float:
         """log|S| (NaN when S is not positive definite); computed once per ``cov`` array."""
         cached = self.__dict__.get("_logdet")

@@ -8,7 +8,7 @@
 #
 # Usage: scripts/refresh_references.sh [GROUP ...]   (default: hs pd mg fig1)
 #   hs pd mg fig1      the estimation cases in tests/reference/lavaan/
-#   partable datasets effects improper invariance moments power reliability specs
+#   partable start datasets effects improper invariance moments power reliability specs
 #                      the other folders (each folder's Python input maker, if any, then its R scripts)
 #   all                every group
 # The HS/PD CSVs are read from $ASYMTRUST_REF_DATA (default /work/shared/reference)
@@ -28,7 +28,7 @@ fi
 
 cases=("$@")
 [[ ${#cases[@]} -eq 0 ]] && cases=(hs pd mg fig1)
-[[ "${cases[0]}" == all ]] && cases=(hs pd mg fig1 partable datasets effects improper invariance moments power reliability specs)
+[[ "${cases[0]}" == all ]] && cases=(hs pd mg fig1 partable start datasets effects improper invariance moments power reliability specs)
 
 run_folder() {  # $1 = folder under tests/reference; Python input makers first, then the R scripts
   local dir="$ROOT/tests/reference/$1" f
@@ -52,6 +52,8 @@ for c in "${cases[@]}"; do
       Rscript "$REF/fig1_cases.R" ;;
     partable)
       Rscript "$REF/partable/make_partables.R" ;;
+    start)
+      Rscript "$REF/start/start_cases.R" ;;
     datasets|effects|improper|invariance|moments|power|reliability|specs)
       run_folder "$c" ;;
     *)
