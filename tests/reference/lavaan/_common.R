@@ -34,6 +34,30 @@ ref_data_path <- function(name) {
 
 file_sha256 <- function(path) digest::digest(file = path, algo = "sha256")
 
+# The Fig. 1 case inputs: bcf_synthetic with the reverse-keyed items recoded (x -> 8 - x),
+# the spec's syntax, its measurement lines and items, and the 5% MCAR copy of the data
+# (mask fig1_bcf_mask.csv, written by fig1_mask.py).
+BCF_REVERSE <- c("rol3", "cul3", "ctr4", "gtr4", "jmp3")
+bcf_fig1 <- function(repo_root = REPO_ROOT, mask_dir = file.path(repo_root, "tests", "reference", "lavaan")) {
+  data_file <- file.path(repo_root, "datasets", "bcf_synthetic.csv")
+  spec_file <- file.path(repo_root, "specs", "fig1.lav")
+  data <- read.csv(data_file)
+  for (v in BCF_REVERSE) data[[v]] <- 8 - data[[v]]
+  meas <- grep("=~", sub("#.*$", "", readLines(spec_file)), value = TRUE)
+  items <- unique(unlist(lapply(strsplit(sub(".*=~", "", meas), "+", fixed = TRUE), trimws)))
+  out <- list(data = data, data_file = data_file, spec_file = spec_file,
+              model = paste(readLines(spec_file), collapse = "\n"), meas = meas, items = items)
+  mask_file <- file.path(mask_dir, "fig1_bcf_mask.csv")
+  if (file.exists(mask_file)) {
+    mask <- read.csv(mask_file)
+    stopifnot(all(mask$column %in% items))
+    stopifnot(all((match(mask$column, items) - 1L) * nrow(data) + mask$row == mask$index))
+    out$mask_index <- as.integer(mask$index)
+    out$masked <- apply_mask(data, items, mask$index)
+  }
+  out
+}
+
 dots_to_underscores <- function(x) gsub(".", "_", x, fixed = TRUE)
 
 # Apply a missing-data mask given as 1-based column-major indices into data[, columns].

@@ -20,16 +20,14 @@
 # _common.R places the repository three levels above the script; this one sits a level deeper
 REPO_ROOT <- normalizePath(file.path(REF_DIR, "..", "..", "..", ".."))
 
-REVERSE <- c("rol3", "cul3", "ctr4", "gtr4", "jmp3")
-bcf_file <- file.path(REPO_ROOT, "datasets", "bcf_synthetic.csv")
-spec_file <- file.path(REPO_ROOT, "specs", "fig1.lav")
-BCF <- read.csv(bcf_file)
-for (v in REVERSE) BCF[[v]] <- 8 - BCF[[v]]
-FIG1 <- paste(readLines(spec_file), collapse = "\n")
-meas <- grep("=~", sub("#.*$", "", readLines(spec_file)), value = TRUE)
-items <- unique(unlist(lapply(strsplit(sub(".*=~", "", meas), "+", fixed = TRUE), trimws)))
-mask_csv <- read.csv(file.path(REF_DIR, "..", "fig1_bcf_mask.csv"))
-BCFm <- apply_mask(BCF, items, mask_csv$index)
+B <- bcf_fig1()
+REVERSE <- BCF_REVERSE
+bcf_file <- B$data_file
+BCF <- B$data
+BCFm <- B$masked
+FIG1 <- B$model
+items <- B$items
+mask_csv <- list(index = B$mask_index)
 
 hs_file <- ref_data_path("hs1939.csv")
 HS <- read.csv(hs_file)
