@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from . import indices as ix
 from .exceptions import OptionError
@@ -138,7 +138,7 @@ def difference_test(general, restricted) -> dict[str, Any]:
         T = raw
         out.update(delta_chisq=T, method="chi-square difference")
         out["rmsea_d"] = ix.rmsea(raw, m, N, G) if np.isfinite(N) else float("nan")
-    out["p_delta"] = float(stats.chi2.sf(T, m)) if np.isfinite(T) else float("nan")
+    out["p_delta"] = float(special.chdtrc(m, T)) if np.isfinite(T) else float("nan")
     out["warnings"] = notes
     return out
 

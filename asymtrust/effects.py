@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from .exceptions import OptionError, SpecError
 from .resample import bc_ci, bootstrap_draws, check_replicates, percentile_ci
@@ -339,7 +339,7 @@ def effects(fit_result: Any, *, bootstrap: int = 1000, seed: int | None = None, 
     with np.errstate(divide="ignore", invalid="ignore"):
         z = est / se
     z[~(se > 0)] = np.nan
-    pval = 2.0 * stats.norm.sf(np.abs(z))
+    pval = 2.0 * special.ndtr(-np.abs(z))
 
     boot_vals = None
     n_ok = n_failed = 0
@@ -370,7 +370,7 @@ def effects(fit_result: Any, *, bootstrap: int = 1000, seed: int | None = None, 
         "n_boot_failed": n_failed,
     })
     frames = []
-    zc = stats.norm.ppf(0.5 + level / 2.0)
+    zc = special.ndtri(0.5 + level / 2.0)
     for m in methods:
         f = base.copy()
         f["method"] = m

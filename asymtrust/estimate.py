@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg, optimize
+from scipy import linalg
 from ._lapack import chol_inverse, potrf as _potrf, potri as _potri, potrs as _potrs
 from scipy.linalg.blas import dsymv as _symv, dsyr2 as _syr2
 
@@ -722,6 +722,8 @@ def _bfgs(obj: Objective, rep: Reparam, z0: np.ndarray, note: str) -> OptimResul
         if not np.isfinite(f):
             return 1e10, np.zeros_like(z)
         return f, rep.grad(g)
+
+    from scipy import optimize  # the fallback is rare; keep scipy.optimize out of `import asymtrust`
 
     r = optimize.minimize(fun, z0, jac=True, method="BFGS", options={"gtol": 1e-9, "maxiter": 10000})
     theta = rep.to_theta(r.x)

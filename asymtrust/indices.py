@@ -7,7 +7,7 @@ Each function implements lavaan 0.6-14's definition as documented in
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 
 # ----------------------------------------------------------------------------- incremental
@@ -68,6 +68,8 @@ def rmsea_ci(chisq: float, df: float, N: float, G: int = 1, level: float = 0.90,
     """
     if df < 1 or not np.isfinite(chisq):
         return 0.0, 0.0
+    from scipy import optimize  # imported on first use: keeps `import asymtrust` light
+
     T = chisq / c
     a_lo = 1.0 - (1.0 - level) / 2.0  # 0.95
     a_hi = (1.0 - level) / 2.0  # 0.05

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from .exceptions import DataError, OptionError, SpecError
 
@@ -195,7 +195,7 @@ def jn_table(slope: float, interaction: float, vcov: np.ndarray, *, w_min: float
     if not 0.0 < float(ci_level) < 1.0:
         raise OptionError(f"ci_level must be between 0 and 1, not {ci_level!r}")
     p = 0.5 + float(ci_level) / 2.0
-    q = float(stats.t.ppf(p, df)) if df is not None else float(stats.norm.ppf(p))
+    q = float(special.stdtrit(df, p)) if df is not None else float(special.ndtri(p))
     b1, b3 = float(slope), float(interaction)
     w = np.linspace(float(w_min), float(w_max), int(n_points))
     u = w - w_center
@@ -305,13 +305,13 @@ class ModerationResult:
 
 
 def _slopes(b1: float, b3: float, V: np.ndarray, offsets: np.ndarray, w_values: np.ndarray,
-            q: float, dist) -> pd.DataFrame:
+            q: float, sf) -> pd.DataFrame:
     slope = b1 + b3 * offsets
     se = np.sqrt(np.clip(V[0, 0] + 2 * offsets * V[0, 1] + offsets ** 2 * V[1, 1], 0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = slope / se
     return pd.DataFrame({"at": ["-1 SD", "mean", "+1 SD"], "w": w_values, "slope": slope, "se": se,
-                         "stat": stat, "pvalue": 2.0 * dist.sf(np.abs(stat)),
+                         "stat": stat, "pvalue": 2.0 * sf(np.abs(stat)),
                          "ci_lower": slope - q * se, "ci_upper": slope + q * se})
 
 
@@ -420,7 +420,7 @@ def _observed(data, sp, x, w, y, covariates, level, n_points) -> ModerationResul
     res = sm.OLS(comp[y], X).fit(cov_type="HC3", use_t=True)
     V = np.asarray(res.cov_params())
     dfr = float(res.df_resid)
-    q = float(stats.t.ppf(0.5 + level / 2.0, dfr))
+    q = float(special.stdtrit(dfr, 0.5 + level / 2.0))
     ci = np.asarray(res.conf_int(alpha=1.0 - level))
     coefs = pd.DataFrame({"term": list(X.columns), "est": np.asarray(res.params), "se": np.asarray(res.bse),
                           "stat": np.asarray(res.tvalues), "pvalue": np.asarray(res.pvalues),
@@ -430,7 +430,7 @@ def _observed(data, sp, x, w, y, covariates, level, n_points) -> ModerationResul
     b1, b3 = float(res.params.iloc[i1]), float(res.params.iloc[i3])
     w_sd = float(comp[w].std(ddof=1))
     offs = np.array([-w_sd, 0.0, w_sd])
-    slopes = _slopes(b1, b3, V2, offs, w_mean + offs, q, stats.t(dfr))
+    slopes = _slopes(b1, b3, V2, offs, w_mean + offs, q, lambda x: special.stdtr(dfr, -x))
     jn = jn_table(b1, b3, V2, w_min=float(comp[w].min()), w_max=float(comp[w].max()), w_center=w_mean,
                   n_points=n_points, df=dfr, ci_level=level, w_name=w)
     return ModerationResult(method="observed", x=x, w=w, y=y, coefficients=coefs, simple_slopes=slopes,
@@ -480,7 +480,7 @@ def _latent(data, sp, x, w, y, level, n_points, fit_kwargs) -> ModerationResult:
                           "se": rows["se"].to_numpy(), "stat": rows["z"].to_numpy(),
                           "pvalue": rows["pvalue"].to_numpy(), "ci_lower": np.nan, "ci_upper": np.nan,
                           "std_all": rows["std_all"].to_numpy()})
-    qz = float(stats.norm.ppf(0.5 + level / 2.0))
+    qz = float(special.ndtri(0.5 + level / 2.0))
     coefs["ci_lower"] = coefs["est"] - qz * coefs["se"]
     coefs["ci_upper"] = coefs["est"] + qz * coefs["se"]
     V2 = np.zeros((2, 2))
@@ -496,7 +496,7 @@ def _latent(data, sp, x, w, y, level, n_points, fit_kwargs) -> ModerationResult:
     w_sd = float(np.sqrt(max(imp.C[j, j], 0.0)))
     offs = np.array([-w_sd, 0.0, w_sd])
     b1, b3 = float(r1["est"]), float(r3["est"])
-    slopes = _slopes(b1, b3, V2, offs, offs, qz, stats.norm)
+    slopes = _slopes(b1, b3, V2, offs, offs, qz, lambda x: special.ndtr(-x))
     jn = jn_table(b1, b3, V2, w_min=-3 * w_sd, w_max=3 * w_sd, w_center=0.0, n_points=n_points,
                   df=None, ci_level=level, w_name=w)
     return ModerationResult(method="latent", x=x, w=w, y=y, coefficients=coefs, simple_slopes=slopes,

@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from .exceptions import (
     AsymtrustError,
@@ -578,7 +578,7 @@ def _summarise(ns: list[int], targets: list[PowerTarget], pop: dict[str, float],
             p0 = pop.get(tg.name, np.nan)
             if k:
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    pval = 2.0 * stats.norm.sf(np.abs(v[:, 0] / v[:, 1]))
+                    pval = 2.0 * special.ndtr(-np.abs(v[:, 0] / v[:, 1]))
                 pw = float(np.mean(pval < alpha))
                 mean_est = float(v[:, 2].mean())
                 cover = float(np.mean(np.abs(v[:, 2] - p0) <= zc * v[:, 3])) if np.isfinite(p0) else np.nan

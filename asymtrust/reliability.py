@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from . import cutoffs as _cut
 from .exceptions import (
@@ -1014,7 +1014,7 @@ def cmv_one_factor(
     d_df = out.at["one_factor", "df"] - out.at["measurement", "df"]
     out["delta_chisq"] = [math.nan, d_chi]
     out["delta_df"] = [math.nan, d_df]
-    out["delta_pvalue"] = [math.nan, float(stats.chi2.sf(d_chi, d_df)) if d_df > 0 else math.nan]
+    out["delta_pvalue"] = [math.nan, float(special.chdtrc(d_df, d_chi)) if d_df > 0 else math.nan]
     out["delta_cfi"] = [math.nan, out.at["measurement", "cfi"] - out.at["one_factor", "cfi"]]
     out.index.name = "model"
     for label, res in (("measurement", fitted), ("one_factor", single)):

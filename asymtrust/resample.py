@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from .exceptions import AsymtrustError, DataError, OptionError, ResourceLimitError
 
@@ -271,7 +271,7 @@ def _interp_quantiles(t: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         elif abs(r - kk) <= 1e-10 * max(1.0, abs(r)):
             out[i] = t[kk - 1]
         else:
-            z, z0, z1 = stats.norm.ppf([a, kk / (R + 1), (kk + 1) / (R + 1)])
+            z, z0, z1 = special.ndtri(np.array([a, kk / (R + 1), (kk + 1) / (R + 1)]))
             out[i] = t[kk - 1] + (z - z0) / (z1 - z0) * (t[kk] - t[kk - 1])
     return out
 
@@ -298,8 +298,8 @@ def bc_ci(t: np.ndarray, t0: float, level: float = 0.95) -> tuple[float, float]:
         return float("nan"), float("nan")
     a = (1.0 - level) / 2.0
     with np.errstate(divide="ignore"):
-        z0 = stats.norm.ppf(np.mean(t < t0))
-    adj = stats.norm.cdf(2.0 * z0 + stats.norm.ppf([a, 1.0 - a]))
+        z0 = special.ndtri(np.mean(t < t0))
+    adj = special.ndtr(2.0 * z0 + special.ndtri(np.array([a, 1.0 - a])))
     lo, hi = _interp_quantiles(t, adj)
     return float(lo), float(hi)
 
@@ -566,7 +566,7 @@ def bootstrap_se(est: pd.DataFrame, pt: Any, samples: Sequence[Any], labels: lis
         z = out["est"].to_numpy(dtype=float) / se
     z[~(se > 0)] = np.nan
     out["z"] = z
-    out["pvalue"] = 2.0 * stats.norm.sf(np.abs(z))
+    out["pvalue"] = 2.0 * special.ndtr(-np.abs(z))
     out["ci_lower"] = lo
     out["ci_upper"] = hi
     out.attrs["bootstrap"] = {"B": draws.B, "n_ok": draws.n_ok, "n_failed": draws.n_failed,
