@@ -57,3 +57,14 @@ def test_console_script_runs(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["ok"] is True
+
+
+def test_import_stays_light():
+    """``import asymtrust`` (and so every CLI start) does not load the heavy modules
+    that only some commands need: scipy.stats (~1 s), scipy.optimize, matplotlib,
+    statsmodels, pingouin, semopy, dask."""
+    heavy = ["scipy.stats", "scipy.optimize", "matplotlib", "statsmodels", "pingouin", "semopy", "dask"]
+    code = ("import sys, asymtrust; "
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"imported at `import asymtrust`: {out.stdout.strip()}"
