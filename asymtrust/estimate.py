@@ -13,6 +13,7 @@ constraint Jacobian, as lavaan does for ``==`` rows.
 """
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -489,26 +490,30 @@ def _factor_loadings(S: np.ndarray, std_lv: bool = False) -> np.ndarray:
     * Bounds: psi in [0.1 s11, s11], |lambda_i| <= sqrt(s_ii / (0.1 s11)).
     * std.lv: lambda * sign(psi) sqrt(|psi|). Non-finite values become 1.
     """
-    n = len(S)
-    s11 = S[0, 0]
+    n = len(S)  # >= 2: single-indicator factors keep the default start of 1
+    s11 = float(S[0, 0])
     lower = 0.1 * s11
     neg_triad = False
-    if n < 4:
+    if n < 4:  # scalar arithmetic in Python floats: far cheaper than NumPy at this size
         if n == 2:
-            m = float(np.mean(np.diag(S)))
-            T = np.array([[S[0, 0], S[1, 0], m], [S[1, 0], S[1, 1], S[1, 0]], [m, S[1, 0], np.max(np.diag(S))]])
+            t21, t22 = float(S[1, 0]), float(S[1, 1])
+            t31, t32, t33 = (float(S[0, 0]) + t22) / 2.0, t21, max(float(S[0, 0]), t22)
         else:
-            T = S
-        t22, t33 = T[1, 1], T[2, 2]
-        t21, t31, t32 = T[1, 0], T[2, 0], T[2, 1]
-        neg_triad = bool(t21 * t31 * t32 < 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            psi = t21 * t31 / t32
-            lam = np.array([1.0, t32 / t31, t32 / t21])
-            bounds = np.sqrt(np.array([np.inf, t22 / lower, t33 / lower]))
-        if not np.isnan(psi):
+            t21, t22, t31, t32, t33 = (float(S[1, 0]), float(S[1, 1]), float(S[2, 0]), float(S[2, 1]),
+                                       float(S[2, 2]))
+        neg_triad = t21 * t31 * t32 < 0
+
+        def ratio(a, b):
+            return a / b if b != 0 else (math.copysign(math.inf, a) if a != 0 else math.nan)
+
+        psi = ratio(t21 * t31, t32)
+        if not math.isnan(psi):
             psi = min(max(psi, lower), s11)
-        lam = np.clip(lam, -bounds, bounds)[:n]
+        lams = [1.0]
+        bounds = (math.sqrt(t22 / lower), math.sqrt(t33 / lower)) if lower > 0 else (math.inf, math.inf)
+        for r, bound in zip((ratio(t32, t31), ratio(t32, t21)), bounds):
+            lams.append(r if math.isnan(r) else min(max(r, -bound), bound))
+        lam = np.array(lams[:n])
     else:
         R = np.array([[j for j in range(1, n) if j != i] for i in range(1, n)])
         s13 = S[R, 0]
