@@ -194,17 +194,15 @@ def robust_measures(*, pt, model, obj: Objective, theta, imp, delta, rep, sample
             out.update(_robust_block(chisq, df, chisq0, df0, c, c0, N, G))
 
     if fiml:
-        if G > 1:
-            return out  # lavaan's FIML-corrected indices are single-group only (not verified for G > 1)
-        s = samples[0]
-        Wm, Wminv, Jm = h1_pieces[0]
-        Wc = saturated_information(s, s.cov, s.mean, True, observed=False)
-        Dm = _delta_sat(delta[0], p, True)
-        xx3, k = _fiml_corrected(Wm, Wminv, Jm, Wc, Dm, rep.K, s, imp[0], mlr)
+        # FIML-corrected indices (Zhang & Savalei 2022), lavaan's lav_fit_fiml_corrected:
+        # per group the h1 informations at the EM moments, stacked block-diagonally with
+        # the group weights N_g / N
+        Wc = [saturated_information(s, s.cov, s.mean, True, observed=False) for s in samples]
+        Dm = [_delta_sat(d, p, True) for d in delta]
+        xx3, k = _fiml_corrected(h1_pieces, Wc, Dm, rep.K, samples, imp, mlr)
         bimp = base_model.implied(bopt.theta)
-        bdelta = base_model.delta(bimp)
-        Db = _delta_sat(bdelta[0], p, True)
-        xx3_0, k0 = _fiml_corrected(Wm, Wminv, Jm, Wc, Db, np.eye(base_model.n_free), s, bimp[0], mlr)
+        Db = [_delta_sat(d, p, True) for d in base_model.delta(bimp)]
+        xx3_0, k0 = _fiml_corrected(h1_pieces, Wc, Db, np.eye(base_model.n_free), samples, bimp, mlr)
         c3 = k / df if df > 0 else float("nan")
         c30 = k0 / df0 if df0 > 0 else float("nan")
         out.update(_robust_block(xx3, df, xx3_0, df0, c3, c30, N, G))
@@ -229,21 +227,38 @@ def _robust_block(chisq, df, chisq0, df0, c, c0, N, G) -> dict[str, float]:
     return out
 
 
-def _fiml_corrected(Wm, Wminv, Jm, Wc, Delta, K, s: GroupSample, imp, mlr: bool) -> tuple[float, float]:
-    """Zhang & Savalei (2022): XX3 and the trace k (V6 for ML, V3 for MLR)."""
-    sigma, mu = imp.sigma, imp.mu
-    Sinv = np.linalg.inv(sigma)
-    p = len(sigma)
-    d = s.mean - mu
-    F = (np.linalg.slogdet(sigma)[1] - np.linalg.slogdet(s.cov)[1] + np.sum(Sinv * s.cov) - p + d @ Sinv @ d)
-    xx3 = s.nobs * F
+def _fiml_corrected(h1_pieces, Wc_groups, Delta_groups, K, samples, implied, mlr: bool) -> tuple[float, float]:
+    """Zhang & Savalei (2022): XX3 and the trace k (V6 for ML, V3 for MLR), over groups.
+
+    XX3 = sum_g N_g F_g, the ML discrepancy of the model-implied moments against the EM
+    (saturated) moments. With f_g = N_g / N, Wm = diag(f_g Wm_g) (h1 observed
+    information), Wmi = diag(Wm_g^-1 / f_g), Wc = diag(f_g Wc_g) (h1 expected
+    information at the EM moments), Delta stacked over groups, E = Delta' Wm Delta and
+    U = Wm - Wm Delta E^+ Delta' Wm: k = tr(U Wmi Wc Wmi U Gamma) with
+    Gamma = diag(Wm_g^-1 Jm_g Wm_g^-1 / f_g) for V3, k = tr(Wc Wmi U Wmi) for V6.
+    """
+    from scipy.linalg import block_diag
+
+    N = sum(s.nobs for s in samples)
+    f = [s.nobs / N for s in samples]
+    xx3 = 0.0
+    for s, imp in zip(samples, implied):
+        sigma, mu = imp.sigma, imp.mu
+        Sinv = np.linalg.inv(sigma)
+        d = s.mean - mu
+        F = (np.linalg.slogdet(sigma)[1] - np.linalg.slogdet(s.cov)[1] + np.sum(Sinv * s.cov) - len(sigma)
+             + d @ Sinv @ d)
+        xx3 += s.nobs * F
+    Wm = block_diag(*[fg * Wm_g for fg, (Wm_g, _, _) in zip(f, h1_pieces)])
+    Wmi = block_diag(*[Wmi_g / fg for fg, (_, Wmi_g, _) in zip(f, h1_pieces)])
+    Wc = block_diag(*[fg * Wc_g for fg, Wc_g in zip(f, Wc_groups)])
+    Delta = np.vstack(Delta_groups)
     E = Delta.T @ Wm @ Delta
-    M = K.T @ E @ K
-    Einv = K @ np.linalg.inv(M) @ K.T
+    Einv = K @ np.linalg.inv(K.T @ E @ K) @ K.T
     U = Wm - Wm @ Delta @ Einv @ Delta.T @ Wm
     if mlr:
-        Gamma = Wminv @ Jm @ Wminv
-        k = float(np.trace(U @ Wminv @ Wc @ Wminv @ U @ Gamma))
+        Gamma = block_diag(*[Wmi_g @ Jm_g @ Wmi_g / fg for fg, (_, Wmi_g, Jm_g) in zip(f, h1_pieces)])
+        k = float(np.trace(U @ Wmi @ Wc @ Wmi @ U @ Gamma))
     else:
-        k = float(np.trace(Wc @ Wminv @ U @ Wminv))
+        k = float(np.trace(Wc @ Wmi @ U @ Wmi))
     return xx3, k

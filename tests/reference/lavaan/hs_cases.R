@@ -3,6 +3,8 @@
 #   hs_cfa_mlr   same, estimator = "MLR"
 #   hs_fiml      5% MCAR mask (lavaan-parity.md "HSm"), missing = "ml"
 #   hs_fiml_mlr  same, estimator = "MLR"
+#   hs_mg_fiml, hs_mg_fiml_mlr  the same two by school (two groups): multigroup FIML,
+#                incl. the FIML-corrected robust indices over groups
 #   hsx          CFA + regressions on covariates (fixed.x), listwise N = 300
 # Run from anywhere: Rscript tests/reference/lavaan/hs_cases.R
 {
@@ -60,6 +62,15 @@ fit <- cfa(HS_MODEL, data = HSm, missing = "ml", estimator = "MLR")
 write_case(case_record("hs_fiml_mlr", fit, HS_MODEL, hs_file,
                        call = list(`function` = "cfa", missing = "ml", estimator = "MLR"),
                        fit_args = list(estimator = "MLR", missing = "ml"), extra = mask_info), SCRIPT)
+
+for (est in c("ML", "MLR")) {
+  fit <- cfa(HS_MODEL, data = HSm, group = "school", missing = "ml", estimator = est)
+  call <- list(`function` = "cfa", group = "school", missing = "ml")
+  if (est == "MLR") call$estimator <- "MLR"
+  write_case(case_record(if (est == "MLR") "hs_mg_fiml_mlr" else "hs_mg_fiml", fit, HS_MODEL, hs_file,
+                         call = call, fit_args = list(estimator = est, missing = "ml", group = "school"),
+                         extra = mask_info), SCRIPT)
+}
 
 # --- covariates, fixed.x, listwise -------------------------------------------------------
 HSX_MODEL <- paste(HS_MODEL, "textual ~ visual + ageyr
