@@ -135,17 +135,12 @@ def baseline_partable(pt, samples: list[GroupSample]) -> tuple[SimpleParTable, n
 
 
 def _indep_var(s: GroupSample, i: int) -> float:
-    if s.missing:
-        vals = np.concatenate([pt.X[:, list(pt.obs).index(i)] for pt in s.patterns if i in pt.obs])
-        return float(np.var(vals))
-    return float(s.cov[i, i])
+    """Closed-form independence-model variance: the available-case variance (divisor n_i)."""
+    return float(s.available_moments()[2][i])
 
 
 def _indep_mean(s: GroupSample, i: int) -> float:
-    if s.missing:
-        vals = np.concatenate([pt.X[:, list(pt.obs).index(i)] for pt in s.patterns if i in pt.obs])
-        return float(np.mean(vals))
-    return float(s.mean[i])
+    return float(s.available_moments()[1][i])
 
 
 def exo_values(pt, samples: list[GroupSample]) -> list[dict]:

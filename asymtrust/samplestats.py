@@ -69,27 +69,38 @@ class GroupSample:
     em_iterations: int = 0
     logl_h1: float = float("nan")
 
+    def available_moments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per variable: the number of cases observing it, their mean and their variance
+        (divisor n_i), from the missing-data patterns (``cov`` and ``mean`` for complete
+        data). Computed once."""
+        cached = self.__dict__.get("_available")
+        if cached is not None:
+            return cached
+        if not self.missing:
+            cached = (np.full(len(self.cov), float(self.nobs)), self.mean, np.diag(self.cov))
+        else:
+            p = len(self.cov)
+            n, s1, s2 = np.zeros(p), np.zeros(p), np.zeros(p)
+            for pt in self.patterns:
+                n[pt.obs] += pt.n
+                s1[pt.obs] += pt.n * pt.mean
+            mean = s1 / n
+            for pt in self.patterns:  # within-pattern plus between-pattern spread, around the pooled mean
+                s2[pt.obs] += pt.n * (np.diag(pt.cov) + (pt.mean - mean[pt.obs]) ** 2)
+            cached = (n, mean, s2 / n)
+        self.__dict__["_available"] = cached
+        return cached
+
     @property
     def available_var(self) -> np.ndarray:
         """lavaan's ``lavsamplestats@var``: the variances in ``cov`` for complete data;
         with missing values the available-case variances (divisor n_i - 1) rescaled by
         (N - 1)/N, which lavaan uses for the residual-variance starting values."""
+        n, _, var = self.available_moments()
         if not self.missing:
-            return np.diag(self.cov)
-        cached = self.__dict__.get("_available_var")
-        if cached is None:
-            p = len(self.cov)
-            n, s1, s2 = np.zeros(p), np.zeros(p), np.zeros(p)
-            for pt in self.patterns:
-                n[pt.obs] += pt.X.shape[0]
-                s1[pt.obs] += pt.X.sum(axis=0)
-            mean = s1 / n
-            for pt in self.patterns:
-                s2[pt.obs] += ((pt.X - mean[pt.obs]) ** 2).sum(axis=0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                cached = s2 / (n - 1.0) * (self.nobs - 1.0) / self.nobs
-            self.__dict__["_available_var"] = cached
-        return cached
+            return var
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return var * n / (n - 1.0) * (self.nobs - 1.0) / self.nobs
 
     @property
     def logdet_cov(self) -> float:
@@ -154,12 +165,47 @@ def pattern_loglik(patterns: list[Pattern], sigma: np.ndarray, mu: np.ndarray) -
     return ll
 
 
+def _em_blocks(patterns: list[Pattern], p: int, chunk: int = 256) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    """Incomplete patterns stacked by number of observed variables (at most ``chunk``
+    patterns per block, to bound memory), plus the fixed contribution of the complete
+    patterns to the first and second moments."""
+    T1c, T2c = np.zeros(p), np.zeros((p, p))
+    by_q: dict[int, list[Pattern]] = {}
+    for pt in patterns:
+        if pt.obs.size == p:
+            T1c += pt.n * pt.mean
+            T2c += pt.n * (pt.cov + np.outer(pt.mean, pt.mean))
+        else:
+            by_q.setdefault(pt.obs.size, []).append(pt)
+    blocks = []
+    for q, pts in sorted(by_q.items()):
+        for start in range(0, len(pts), chunk):
+            part = pts[start:start + chunk]
+            obs = np.stack([pt.obs for pt in part])
+            miss = np.stack([np.setdiff1d(np.arange(p), pt.obs) for pt in part])
+            mean = np.stack([pt.mean for pt in part])
+            blocks.append({
+                "obs": obs, "miss": miss, "n": np.array([pt.n for pt in part], float), "mean": mean,
+                # raw second moments per case, E[y_o y_o']
+                "Eoo": np.stack([pt.cov for pt in part]) + mean[:, :, None] * mean[:, None, :],
+                # position of each variable in the pattern's (observed, missing) order
+                "inv": np.argsort(np.concatenate([obs, miss], axis=1), axis=1),
+            })
+    return blocks, T1c, T2c
+
+
 def em_saturated(patterns: list[Pattern], p: int, *, tol: float = 1e-8, max_iter: int = 5000) -> tuple[np.ndarray, np.ndarray, int]:
     """EM estimates of the saturated mean and covariance under MAR.
 
     Starts, as lavaan does, at the available-case means and a diagonal covariance of
     available-case variances, and iterates to a tighter tolerance than lavaan's 1e-5
     (a fully converged EM agrees with lavaan's H1 log-likelihood to ~1e-8).
+
+    The E-step works on each pattern's sufficient statistics (n, mean, second moments
+    of the observed part), with patterns of equal size stacked: per pattern
+    B = Sigma_mo Sigma_oo^-1, a = mu_m - B mu_o, and the expected first and second
+    moments E[y_m] = a + B ybar_o, E[y_m y_o'] = B E_oo + a ybar_o',
+    E[y_m y_m'] = Sigma_mm - B Sigma_om + a a' + B ybar_o a' + a ybar_o' B' + B E_oo B'.
     """
     N = sum(pt.n for pt in patterns)
     s1 = np.zeros(p)
@@ -172,43 +218,31 @@ def em_saturated(patterns: list[Pattern], p: int, *, tol: float = 1e-8, max_iter
     mu = s1 / np.maximum(cnt, 1)
     var = s2 / np.maximum(cnt, 1) - mu**2
     sigma = np.diag(np.where(var > 0, var, 1.0))
+    blocks, T1c, T2c = _em_blocks(patterns, p)
     it = 0
     for it in range(1, max_iter + 1):
-        T1 = np.zeros(p)
-        T2 = np.zeros((p, p))
-        for pt in patterns:
-            o = pt.obs
-            m = np.setdiff1d(np.arange(p), o)
-            if m.size == 0:
-                T1 += pt.n * pt.mean
-                T2 += pt.n * (pt.cov + np.outer(pt.mean, pt.mean))
-                continue
-            Soo = sigma[np.ix_(o, o)]
-            Smo = sigma[np.ix_(m, o)]
-            Bt = np.linalg.solve(Soo, Smo.T).T  # Sigma_mo Sigma_oo^-1
-            # conditional expectations of the missing part, for the pattern mean and cov
-            ym_mean = mu[m] + Bt @ (pt.mean - mu[o])
-            Cmm = sigma[np.ix_(m, m)] - Bt @ Smo.T
-            full_mean = np.empty(p)
-            full_mean[o] = pt.mean
-            full_mean[m] = ym_mean
-            # second moments: E[y y'] summed over the pattern's rows
-            M = np.empty((p, p))
-            Eoo = pt.cov + np.outer(pt.mean, pt.mean)
-            M[np.ix_(o, o)] = Eoo
-            Emo = Bt @ (Eoo - np.outer(mu[o], pt.mean)) + np.outer(mu[m], pt.mean)
-            M[np.ix_(m, o)] = Emo
-            M[np.ix_(o, m)] = Emo.T
-            # E[ym ym'] = Cmm + E[E(ym|yo) E(ym|yo)'] averaged over rows
-            a = mu[m] - Bt @ mu[o]
-            Eyy = (
-                np.outer(a, a)
-                + Bt @ np.outer(pt.mean, a) + np.outer(a, pt.mean) @ Bt.T
-                + Bt @ Eoo @ Bt.T
-            )
-            M[np.ix_(m, m)] = Cmm + Eyy
-            T1 += pt.n * full_mean
-            T2 += pt.n * M
+        T1 = T1c.copy()
+        T2 = T2c.copy()
+        for bk in blocks:
+            o, m, n, ybar, Eoo = bk["obs"], bk["miss"], bk["n"], bk["mean"], bk["Eoo"]
+            Soo = sigma[o[:, :, None], o[:, None, :]]
+            Som = sigma[o[:, :, None], m[:, None, :]]
+            Smm = sigma[m[:, :, None], m[:, None, :]]
+            Bt = np.linalg.solve(Soo, Som).transpose(0, 2, 1)  # (b, m, q): Sigma_mo Sigma_oo^-1
+            a = mu[m] - np.einsum("bmq,bq->bm", Bt, mu[o])
+            By = np.einsum("bmq,bq->bm", Bt, ybar)
+            BE = Bt @ Eoo
+            Emo = BE + a[:, :, None] * ybar[:, None, :]
+            Emm = (Smm - Bt @ Som + a[:, :, None] * a[:, None, :] + By[:, :, None] * a[:, None, :]
+                   + a[:, :, None] * By[:, None, :] + BE @ Bt.transpose(0, 2, 1))
+            # moments in each pattern's (observed, missing) order, then back to variable order
+            Mp = np.concatenate([np.concatenate([Eoo, Emo.transpose(0, 2, 1)], axis=2),
+                                 np.concatenate([Emo, Emm], axis=2)], axis=1)
+            fp = np.concatenate([ybar, a + By], axis=1)
+            inv = bk["inv"]
+            rows = np.arange(len(n))[:, None, None]
+            T2 += np.einsum("b,bij->ij", n, Mp[rows, inv[:, :, None], inv[:, None, :]])
+            T1 += n @ np.take_along_axis(fp, inv, axis=1)
         new_mu = T1 / N
         new_sigma = T2 / N - np.outer(new_mu, new_mu)
         new_sigma = (new_sigma + new_sigma.T) / 2.0
