@@ -23,7 +23,7 @@ from ._lapack import chol_inverse, potrf as _potrf, potri as _potri, potrs as _p
 from scipy.linalg.blas import dsymv as _symv, dsyr2 as _syr2
 
 from .model import Implied, RamModel
-from .samplestats import LOG2PI, GroupSample
+from .samplestats import GroupSample, batch_terms
 
 
 # ----------------------------------------------------------------------------- objective
@@ -79,19 +79,12 @@ class Objective:
         Wflat = np.zeros(p * p) if need_grad else None
         gmu = np.zeros(p) if need_grad else None
         for bt in s.batches:
-            oi = bt.obs
-            So = sigma[oi[:, :, None], oi[:, None, :]]
-            try:
-                L = np.linalg.cholesky(So)
-            except np.linalg.LinAlgError:
+            terms = batch_terms(bt, sigma, mu)
+            if terms is None:
                 return np.inf, None, None
-            logdet = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
-            Sinv = np.linalg.inv(So)
-            d = bt.mean - mu[oi]
-            M = bt.cov + d[:, :, None] * d[:, None, :]
-            tr = np.einsum("bij,bji->b", Sinv, M)
-            q = oi.shape[1]
-            m2ll += float(bt.n @ (q * LOG2PI + logdet + tr))
+            Sinv, d, M, part = terms
+            oi = bt.obs
+            m2ll += part
             if need_grad:
                 c = bt.n / (2.0 * self.N)
                 Wp = c[:, None, None] * (Sinv - Sinv @ M @ Sinv)

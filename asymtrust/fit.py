@@ -778,7 +778,7 @@ def _loglik(obj: Objective, imp, samples, ms: bool, fiml: bool) -> tuple[float, 
     for g, s in enumerate(samples):
         sigma, mu = imp[g].sigma, imp[g].mu
         if s.missing:
-            ll += pattern_loglik(s.patterns, sigma, mu)
+            ll += pattern_loglik(s.batches, sigma, mu)
             ll1 += s.logl_h1
             continue
         p = len(sigma)

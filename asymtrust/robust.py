@@ -15,7 +15,7 @@ import numpy as np
 
 from . import indices as ix
 from .estimate import Objective
-from .samplestats import GroupSample
+from .samplestats import GroupSample, batch_inverse_terms
 from .vcov import casewise_scores, constrained_inverse, first_order_information
 
 
@@ -62,11 +62,7 @@ def saturated_information(s: GroupSample, sigma: np.ndarray, mu: np.ndarray, mea
     p = len(sigma)
     D = _dup_matrix(p)
     N = s.nobs
-    if observed and s.missing:
-        pats = s.patterns
-    else:
-        pats = None
-    if pats is None:
+    if not (observed and s.missing):
         P = np.linalg.inv(sigma)
         if observed:
             d = s.mean - mu
@@ -76,19 +72,21 @@ def saturated_information(s: GroupSample, sigma: np.ndarray, mu: np.ndarray, mea
             M = sigma
         Pt, Qt, dt, w = P[None], (P @ M @ P)[None], d[None], np.array([float(N)])
     else:
-        b = len(pats)
-        Pt = np.zeros((b, p, p))
-        Qt = np.zeros((b, p, p))
-        dt = np.zeros((b, p))
-        w = np.array([pt.n for pt in pats], float)
-        for t, pt in enumerate(pats):
-            o = pt.obs
-            P = np.linalg.inv(sigma[np.ix_(o, o)])
-            d = pt.mean - mu[o]
-            M = pt.cov + np.outer(d, d)
-            Pt[t][np.ix_(o, o)] = P
-            Qt[t][np.ix_(o, o)] = P @ M @ P
-            dt[t][o] = d
+        # the patterns' inverse blocks, embedded in p x p with zeros, batch by batch
+        Pl, Ql, dl, wl = [], [], [], []
+        for bt in s.batches:
+            P, d, M = batch_inverse_terms(bt, sigma, mu)
+            b = len(bt.n)
+            rows = np.arange(b)[:, None, None]
+            Pb, Qb, db = np.zeros((b, p, p)), np.zeros((b, p, p)), np.zeros((b, p))
+            Pb[rows, bt.obs[:, :, None], bt.obs[:, None, :]] = P
+            Qb[rows, bt.obs[:, :, None], bt.obs[:, None, :]] = P @ M @ P
+            db[np.arange(b)[:, None], bt.obs] = d
+            Pl.append(Pb)
+            Ql.append(Qb)
+            dl.append(db)
+            wl.append(bt.n)
+        Pt, Qt, dt, w = np.concatenate(Pl), np.concatenate(Ql), np.concatenate(dl), np.concatenate(wl)
     Hvv = -0.5 * _sum_kron(w, Pt, Pt) + 0.5 * (_sum_kron(w, Pt, Qt) + _sum_kron(w, Qt, Pt))
     Hs = D.T @ Hvv @ D / N
     if not meanstructure:

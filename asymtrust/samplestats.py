@@ -147,22 +147,41 @@ def missing_patterns(X: np.ndarray) -> list[Pattern]:
     return pats
 
 
-def pattern_loglik(patterns: list[Pattern], sigma: np.ndarray, mu: np.ndarray) -> float:
-    """Normal log-likelihood of incomplete data, evaluated pattern by pattern."""
-    ll = 0.0
-    for pat in patterns:
-        o = pat.obs
-        So = sigma[np.ix_(o, o)]
-        try:
-            L = np.linalg.cholesky(So)
-        except np.linalg.LinAlgError:
+def batch_inverse_terms(bt: PatternBatch, sigma: np.ndarray, mu: np.ndarray):
+    """Per pattern of a batch: the inverse of the observed block of ``sigma`` (b, q, q),
+    the mean residual d = ybar - mu_o and M = S_pat + d d'."""
+    oi = bt.obs
+    Sinv = np.linalg.inv(sigma[oi[:, :, None], oi[:, None, :]])
+    d = bt.mean - mu[oi]
+    return Sinv, d, bt.cov + d[:, :, None] * d[:, None, :]
+
+
+def batch_terms(bt: PatternBatch, sigma: np.ndarray, mu: np.ndarray):
+    """Per pattern of a batch, at the model moments (sigma, mu): the inverse of the
+    observed block P, the mean residual d, M = S_pat + d d', and the batch's share of
+    -2 log L, sum over patterns of n (q log 2pi + log|Sigma_oo| + tr(P M)).
+    None when a block is not positive definite."""
+    oi = bt.obs
+    So = sigma[oi[:, :, None], oi[:, None, :]]
+    try:
+        L = np.linalg.cholesky(So)
+    except np.linalg.LinAlgError:
+        return None
+    logdet = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+    Sinv, d, M = batch_inverse_terms(bt, sigma, mu)
+    tr = np.einsum("bij,bji->b", Sinv, M)
+    return Sinv, d, M, float(bt.n @ (oi.shape[1] * LOG2PI + logdet + tr))
+
+
+def pattern_loglik(batches: list[PatternBatch], sigma: np.ndarray, mu: np.ndarray) -> float:
+    """Normal log-likelihood of incomplete data, over the stacked missing-data patterns."""
+    m2ll = 0.0
+    for bt in batches:
+        terms = batch_terms(bt, sigma, mu)
+        if terms is None:
             return -np.inf
-        logdet = 2.0 * np.log(np.diag(L)).sum()
-        d = pat.mean - mu[o]
-        Sinv = np.linalg.inv(So)
-        tr = np.sum(Sinv * (pat.cov + np.outer(d, d)))
-        ll += -0.5 * pat.n * (len(o) * LOG2PI + logdet + tr)
-    return ll
+        m2ll += terms[3]
+    return -0.5 * m2ll
 
 
 def _em_blocks(patterns: list[Pattern], p: int, chunk: int = 256) -> tuple[list[dict], np.ndarray, np.ndarray]:
@@ -265,5 +284,5 @@ def incomplete_sample(X: np.ndarray) -> GroupSample:
                     batches=batch_patterns(pats, p))
     if len(pats) == 1 and pats[0].obs.size == p:
         s.X = pats[0].X
-    s.logl_h1 = pattern_loglik(pats, sigma, mu)
+    s.logl_h1 = pattern_loglik(s.batches, sigma, mu)
     return s
