@@ -38,7 +38,9 @@ HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "bad_inputs"
 FILES = CORPUS / "files"
 SPEC_FILE = CORPUS / "cfa2.lav"
-CASES: list[dict] = tomllib.loads((CORPUS / "cases.toml").read_text(encoding="utf-8"))["case"]
+#: cases.toml (issue 8) and one cases_<area>.toml per area of the second audit (issue 12)
+CASE_FILES = sorted(CORPUS.glob("cases*.toml"))
+CASES: list[dict] = [c for f in CASE_FILES for c in tomllib.loads(f.read_text(encoding="utf-8")).get("case", [])]
 BY_ID = {c["id"]: c for c in CASES}
 
 #: what issue 8 asks the corpus to cover -> the cases that cover it
