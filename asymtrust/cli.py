@@ -22,9 +22,9 @@ argparse usage errors also exit with 2; ``Ctrl-C`` exits with 130.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,7 @@ def _os_message(exc: OSError) -> str:
 
 
 def write_atomic(path: str | os.PathLike, content: str | bytes, *, force: bool = False) -> Path:
-    """Write a file atomically: a temporary file in the same folder, then ``os.replace``.
+    """Write a file whole or not at all, under the output policy of :mod:`asymtrust.outputs`.
 
     Parameters
     ----------
@@ -92,7 +92,7 @@ def write_atomic(path: str | os.PathLike, content: str | bytes, *, force: bool =
         Text is written as UTF-8 with the line endings it contains (no
         translation), so output is byte-identical across platforms.
     force : bool, default False
-        Overwrite an existing file.
+        Replace an existing file that asymtrust wrote (and nobody changed since).
 
     Returns
     -------
@@ -101,36 +101,21 @@ def write_atomic(path: str | os.PathLike, content: str | bytes, *, force: bool =
     Raises
     ------
     OutputError
-        The file exists and ``force`` is false, the folder does not exist or is
-        not writable.
+        The file exists (without ``force``, or not written by asymtrust), is a link,
+        folder or device, or the folder does not exist or is not writable.
     """
-    dest = Path(path)
-    if dest.is_dir():
-        raise OutputError(f"output {dest} is a directory")
-    if dest.exists() and not force:
-        raise OutputError(f"output {dest} already exists; use --force to overwrite it")
-    folder = dest.parent if str(dest.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"output folder {folder} does not exist")
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{dest.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise OutputError(f"output folder {folder} is not writable: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual mode
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return dest
+    from .outputs import write_file
+
+    return write_file(path, content, force=force)
+
+
+def _plan(out: str, force: bool, *, inputs: Sequence[Any] = (), suffixes: Sequence[str] | None = None):
+    """Check ``--out`` before the work (:func:`asymtrust.outputs.plan_file`); spec
+    names that are not files are ignored as inputs."""
+    from .outputs import plan_file
+
+    files = [p for p in inputs if p is not None and isinstance(p, (str, os.PathLike)) and os.path.exists(p)]
+    return plan_file(out, force=force, inputs=files, suffixes=suffixes)
 
 
 def _emit(text: str) -> None:
@@ -241,7 +226,7 @@ def _register_codebook(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("md", "csv", "text"), default="text", help="output format (default: text)")
     p.add_argument("--codebook", metavar="PATH", help="a codebook CSV to render instead of the bundled one")
     p.add_argument("--out", metavar="PATH", help="write to PATH instead of standard output")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--force", action="store_true", help="replace --out if asymtrust wrote it (never another file)")
     p.set_defaults(func=cmd_codebook)
 
 
@@ -249,10 +234,11 @@ def cmd_codebook(args: argparse.Namespace) -> int:
     """``asymtrust codebook [--format md|csv|text]``."""
     from .codebook import load_codebook, render_codebook
 
+    target = _plan(args.out, args.force, inputs=(args.codebook,)) if args.out else None
     cb = load_codebook(args.codebook) if args.codebook else load_codebook()
     text = render_codebook(cb, format=args.format)
-    if args.out:
-        write_atomic(args.out, text if text.endswith("\n") else text + "\n", force=args.force)
+    if target is not None:
+        target.write(text if text.endswith("\n") else text + "\n")
     else:
         _emit(text)
     return 0
@@ -284,7 +270,7 @@ def _register_simulate(sub: argparse._SubParsersAction) -> None:
         "or e.g. 'nhs,council' or 'nhs=0.5,council=0.3,voluntary=0.2'",
     )
     p.add_argument("--out", metavar="PATH", help="output .csv or .tsv (default: standard output)")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--force", action="store_true", help="replace --out if asymtrust wrote it (never another file)")
     p.set_defaults(func=cmd_simulate)
 
 
@@ -332,14 +318,10 @@ def _parse_groups(text: str) -> list[str] | dict[str, float]:
 def cmd_simulate(args: argparse.Namespace) -> int:
     """``asymtrust simulate --spec NAME --n N --seed S [--missing P] [--groups] [--out PATH]``."""
     sep = ","
-    if args.out:
-        suffix = Path(args.out).suffix.lower()
-        if suffix not in (".csv", ".tsv"):
-            raise OutputError(f"output {args.out}: simulate writes .csv or .tsv, not {suffix or '(no extension)'!r}")
-        sep = "\t" if suffix == ".tsv" else ","
-        dest = Path(args.out)
-        if dest.exists() and not args.force:  # check before the (possibly slow) simulation
-            raise OutputError(f"output {dest} already exists; use --force to overwrite it")
+    target = None
+    if args.out:  # checked before the (possibly slow) simulation
+        target = _plan(args.out, args.force, inputs=(args.spec,), suffixes=(".csv", ".tsv"))
+        sep = "\t" if target.path.suffix.lower() == ".tsv" else ","
     from .simulate import simulate
     from .specs import load_spec
 
@@ -348,9 +330,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.groups is not None:
         kwargs["groups"] = _parse_groups(args.groups)
     df = simulate(spec, args.n, **kwargs)
+    from ._resources import check_memory
+
+    check_memory(df.memory_usage(deep=False).sum() * 4, f"--n {args.n:,} (the CSV text)")
     text = frame_to_csv(df, sep=sep)
-    if args.out:
-        write_atomic(args.out, text, force=args.force)
+    if target is not None:
+        target.write(text)
         print(f"wrote {len(df)} rows x {df.shape[1]} columns to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -655,7 +640,8 @@ def _register_power(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="parallel worker processes")
     p.add_argument("--dask", metavar="ADDRESS", help="run on a Dask scheduler")
-    p.add_argument("--out", help="also write the power curve figure (PNG) here")
+    p.add_argument("--out", help="also write the power curve figure (.png, .svg or .pdf) here")
+    p.add_argument("--force", action="store_true", help="replace --out if asymtrust wrote it")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_power)
@@ -663,16 +649,17 @@ def _register_power(sub: argparse._SubParsersAction) -> None:
 
 def cmd_power(args: argparse.Namespace) -> int:
     """``asymtrust power --spec fig1 --n 150 200 300 500 --reps 1000 [--dask ADDR]``."""
+    target = _plan(args.out, args.force, inputs=(args.spec,), suffixes=(".png", ".svg", ".pdf")) if args.out else None
     from .power import power
 
     kw: dict[str, Any] = dict(reps=args.reps, seed=args.seed, n_jobs=args.jobs, progress=not (args.quiet or args.json))
     if args.dask:
         kw.update(backend="dask", scheduler=args.dask)
     tab = power(args.spec, n=list(args.n), **kw)
-    if args.out:
-        from .reporting.figures import power_curve
+    if target is not None:
+        from .reporting.figures import _save, power_curve
 
-        power_curve(tab, args.out)
+        _save(power_curve(tab), target)
     if args.json:
         _dump_json({"power": tab, "smallest_n": tab.attrs.get("smallest_n")})
     else:
@@ -736,6 +723,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         Exit status: 0 success, 2 error (one line on stderr) or usage error,
         130 interrupted.
     """
+    from .outputs import Terminated, cleanup_temporaries, install_signal_handlers
+
+    install_signal_handlers()  # SIGTERM/SIGHUP clean up temporary outputs as Ctrl-C does
+    _guard_stdout()
+    with _warnings_as_lines():
+        try:
+            return _run(argv)
+        except Terminated as exc:
+            print(f"{PROG}: terminated by signal {exc.signum}; nothing was left half-written", file=sys.stderr)
+            return exc.exit_status
+        finally:
+            cleanup_temporaries()
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(None if argv is None else list(argv))
@@ -765,9 +767,65 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError):
             pass
         return 0
+    except MemoryError:
+        _error("out of memory; use a smaller sample, fewer replicates or a smaller figure")
+        return 2
     except OSError as exc:
         _error(_os_message(exc))
         return 2
+
+
+class _ClosedStdout:
+    """Stands in for a closed standard output: writing is an error with exit 2."""
+
+    encoding = "utf-8"
+
+    def write(self, text: str) -> int:
+        raise OutputError("standard output is closed; redirect it or use --out FILE where the command has one")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _guard_stdout() -> None:
+    """A closed standard output (``asymtrust specs >&-``: Python then sets
+    ``sys.stdout`` to None) becomes a one-line error when the command writes to it."""
+    out = sys.stdout
+    if out is None or getattr(out, "closed", False):
+        sys.stdout = _ClosedStdout()  # type: ignore[assignment]
+        return
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError, AttributeError):
+        return  # an in-memory stream (captured output)
+    try:
+        os.fstat(fd)
+    except OSError:
+        sys.stdout = _ClosedStdout()  # type: ignore[assignment]
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """Python warnings reach the user as ``asymtrust: warning: ...`` lines on stderr
+    (one line each, no file or line numbers), each message once."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001
+        text = " ".join(str(message).split())
+        try:
+            print(f"{PROG}: warning: {text}", file=sys.stderr)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    saved = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = saved
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m asymtrust.cli`

@@ -497,6 +497,10 @@ def simulate(spec: ModelSpec | str, n: int, *, seed: int | None,
     items = [i for i in cb_scale if i in sim_items] + [i for i in sim_items if i not in cb_scale]
     scale = {i: cb_scale.get(i, (1, 7)) for i in items}
     reverse = [i for i in items if i in cb_reverse]
+    from ._resources import check_memory
+
+    # latent scores, normal draws, codes and the frame: about 6 float arrays per cell
+    check_memory(n * (len(items) + 2 * len(next(iter(models.values())).loadings) + 3) * 8 * 6, f"n = {n:,}")
     for i in items:
         ncut = scale[i][1] - scale[i][0]
         for pm in models.values():

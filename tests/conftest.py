@@ -85,3 +85,10 @@ def poldem() -> pd.DataFrame:
 def sha256() -> Callable[[str | Path], str]:
     """Function returning the sha256 of a file's bytes (to prove inputs are unchanged)."""
     return sha256_file
+
+
+@pytest.fixture(autouse=True)
+def _isolated_output_register(tmp_path_factory, monkeypatch):
+    """Each test gets its own register of files asymtrust wrote (asymtrust.outputs),
+    never the user's ~/.local/state/asymtrust."""
+    monkeypatch.setenv("ASYMTRUST_STATE_DIR", str(tmp_path_factory.mktemp("asymtrust-state")))

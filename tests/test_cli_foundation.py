@@ -278,9 +278,17 @@ def test_simulate_refuses_overwrite_without_force(capsys, tmp_path, sha256):
     assert code == 2
     assert_one_error_line(err, "already exists; use --force")
     assert sha256(p) == before
+    # issue 12: --force replaces only a file asymtrust wrote; the user's file survives
     code, _, err = run(capsys, "simulate", "--spec", "fig1", "--n", "50", "--seed", "1", "--out", str(p), "--force")
+    assert code == 2
+    assert_one_error_line(err, "was not written by asymtrust")
+    assert sha256(p) == before
+    mine = tmp_path / "mine.csv"
+    code, _, err = run(capsys, "simulate", "--spec", "fig1", "--n", "40", "--seed", "1", "--out", str(mine))
     assert code == 0, err
-    assert len(pd.read_csv(p)) == 50
+    code, _, err = run(capsys, "simulate", "--spec", "fig1", "--n", "50", "--seed", "1", "--out", str(mine), "--force")
+    assert code == 0, err
+    assert len(pd.read_csv(mine)) == 50
 
 
 def test_simulate_bad_output_location(capsys, tmp_path):
@@ -302,7 +310,7 @@ def test_simulate_bad_output_location(capsys, tmp_path):
         capsys, "simulate", "--spec", "fig1", "--n", "50", "--seed", "1", "--out", str(tmp_path / "x.xlsx")
     )
     assert code == 2
-    assert_one_error_line(err, "simulate writes .csv or .tsv")
+    assert_one_error_line(err, "expected a .csv or .tsv file")
 
 
 def test_simulate_to_stdout_matches_file(capsys, tmp_path):

@@ -5,11 +5,11 @@ Steps: resolve the spec and the data -> validate (stop on errors, write nothing)
 CFA -> item diagnostics, reliability and validity -> indirect effects (bootstrap)
 -> groups (invariance, per-group paths) -> model comparison -> power -> figures
 -> sections -> HTML and Markdown -> write everything into a temporary folder next
-to ``out`` and move it into place with :func:`os.replace`.
+to ``out`` and move it into place (:mod:`asymtrust.outputs`).
 
-The output folder is written whole or not at all: an existing folder is refused
-unless ``force=True``, in which case it is replaced only once the new report is
-complete.
+The output folder is checked before any work and written whole or not at all, with
+a manifest of its files: an existing folder is refused unless ``force=True``, and
+even then only when it holds nothing but an earlier report's unchanged files.
 """
 from __future__ import annotations
 
@@ -22,9 +22,7 @@ import json
 import os
 import platform
 import secrets
-import shutil
 import sys
-import tempfile
 import time
 import warnings as _warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .._json import json_safe, records
+from ..outputs import display
 from ..exceptions import (
     AsymtrustError,
     DataError,
@@ -226,7 +225,7 @@ def _resolve_data(data: Any, data_path: Any, missing_codes: Sequence[Any]) -> tu
         if path is None and name:
             with contextlib.suppress(Exception):
                 path = dataset_path(str(name))
-        label = str(path) if path is not None else ("bundled dataset " + str(name) if name else "a pandas DataFrame")
+        label = display(path) if path is not None else ("bundled dataset " + str(name) if name else "a pandas DataFrame")
         return data, label, path if path is not None and path.is_file() else None, synthetic
     if isinstance(data, (str, os.PathLike)):
         path = Path(os.fspath(data))
@@ -234,7 +233,7 @@ def _resolve_data(data: Any, data_path: Any, missing_codes: Sequence[Any]) -> tu
             from ..survey import read_survey
 
             df = read_survey(path, missing_codes=list(missing_codes))
-            return df, str(path), path, bool(df.attrs.get("synthetic", False))
+            return df, display(path), path, bool(df.attrs.get("synthetic", False))
         from ..datasets import _registry
 
         reg = _registry()
@@ -252,39 +251,14 @@ def _resolve_data(data: Any, data_path: Any, missing_codes: Sequence[Any]) -> tu
     raise OptionError(f"data must be None, a DataFrame, a file path or a bundled dataset name, not {type(data).__name__}")
 
 
-def _check_out(out: Any, force: bool, data_file: Path | None) -> Path:
-    """Refuse an unusable output location before any work is done."""
-    if out is None or str(out).strip() == "":
-        raise OutputError("an output folder is required (--out DIR)")
-    dest = Path(os.fspath(out)).expanduser()
-    absolute = Path(os.path.abspath(dest))
-    parent = absolute.parent
-    if not parent.is_dir():
-        raise OutputError(f"output folder {parent} does not exist; create it first")
-    if dest.exists() or dest.is_symlink():
-        if not dest.is_dir():
-            raise OutputError(f"output {dest} exists and is not a folder; choose another --out")
-        if not force:
-            raise OutputError(f"output folder {dest} already exists; use --force to replace it")
-        if any(dest.iterdir()) and not (dest / "report.html").is_file():
-            raise OutputError(f"output folder {dest} is not empty and holds no report.html; refusing to replace it "
-                              "even with --force (choose a new folder)")
-        if data_file is not None:
-            real_data = Path(os.path.realpath(data_file))
-            real_out = Path(os.path.realpath(dest))
-            if real_out == real_data or real_out in real_data.parents:
-                raise OutputError(f"output folder {dest} contains the data file {data_file}; choose another --out")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"output folder {parent} is not writable")
-    # os.access says yes to root everywhere: probe by creating (and removing) a folder
-    import tempfile
+def _check_out(out: Any, force: bool, inputs: Sequence[Any]):
+    """Refuse an unusable output folder before any work is done
+    (:func:`asymtrust.outputs.plan_folder`): the inputs named here (data, spec and
+    compared specs, when they are files) may never be inside it or be it."""
+    from ..outputs import plan_folder
 
-    try:
-        probe = tempfile.mkdtemp(prefix=".asymtrust-probe-", dir=parent)
-        os.rmdir(probe)
-    except OSError as exc:
-        raise OutputError(f"output folder {parent} is not writable: {exc.strerror or exc}") from exc
-    return dest
+    files = [p for p in inputs if isinstance(p, (str, os.PathLike)) and os.path.exists(p)]
+    return plan_folder(out, force=force, inputs=files)
 
 
 def _recode(data: pd.DataFrame, items: Iterable[str]) -> tuple[pd.DataFrame, list[str], bool]:
@@ -385,6 +359,8 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
         seed = secrets.randbelow(2**31 - 1) + 1
     elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise OptionError(f"seed must be a non-negative whole number, not {seed!r}")
+    # --- the output folder, checked before any work ---------------------------------
+    dest = (_check_out(out, force, [data, data_path, spec, *(compare or ())]) if out is not None else None)
     # --- spec and data ------------------------------------------------------------
     spec_obj = load_spec(spec)
     compare_specs = []
@@ -409,22 +385,21 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
         levels = frame[group].dropna().unique()
         if len(levels) < 2:
             raise GroupError(f"grouping column {group!r} has {len(levels)} level(s); at least 2 are needed")
-    dest = _check_out(out, force, data_file) if out is not None else None
     # --- data preparation ---------------------------------------------------------
     if data_file is not None:
-        sha, basis = _sha256_file(data_file), f"file {data_file.name}"
+        sha, basis = _sha256_file(data_file), f"file {display(data_file.name)}"
     else:
         sha, basis = _sha256_frame(frame), "the data frame written as CSV; no file was given"
     work, recoded, has_cb = _recode(frame, rep.items)
     if recoded:  # the report shows the validation of the data as analysed (after recoding)
         rep = validate(work, spec_obj)
-    spec_source = str(spec_obj.source) if getattr(spec_obj, "source", None) else ""
+    spec_source = display(spec_obj.source) if getattr(spec_obj, "source", None) else ""
     created = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
     r = ReportResults(
         spec=spec_obj, spec_name=spec_obj.name, spec_source=spec_source, data=work, data_label=label,
         data_sha256=sha, hash_basis=basis, synthetic=synthetic, validation=rep,
         options={"estimator": est, "missing": miss}, bootstrap=int(bootstrap), seed=int(seed), seed_drawn=seed_drawn,
-        command_line=command_line or _api_call_text(data, spec, group, compare, bootstrap, seed, est, miss, power),
+        command_line=display(command_line) if command_line else _api_call_text(data, spec, group, compare, bootstrap, seed, est, miss, power),
         n_rows=len(frame), recoded=recoded, has_codebook_items=has_cb, created=created, versions=_versions(),
         group=group, compare_names=[n for n, _ in compare_specs], power_requested=power is not None and power is not False,
     )
@@ -744,33 +719,6 @@ def _write_tree(r: ReportResults, sections: list, folder: Path) -> None:
                                             encoding="utf-8")
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _publish(tmp: Path, dest: Path) -> None:
-    """Move the finished folder into place; an existing ``dest`` (force) is replaced
-    only after the new report is complete, and restored if the move fails."""
-    os.chmod(tmp, 0o777 & ~_umask())
-    if dest.exists() or dest.is_symlink():
-        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=tmp.parent))
-        os.rmdir(old)
-        os.replace(dest, old)
-        try:
-            os.replace(tmp, dest)
-        except OSError:
-            os.replace(old, dest)
-            raise
-        if old.is_symlink():
-            old.unlink()
-        else:
-            shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, dest)
-
-
 # ====================================================================================
 # the public function
 # ====================================================================================
@@ -866,21 +814,11 @@ def report(data: Any = None, *, spec: Any = "fig1", out: str | os.PathLike, grou
 
     t_render = time.perf_counter()
     sections = build_sections(r)
-    prog.step(f"writing {dest}")
-    dest = _check_out(out, force, None)  # the world may have changed while we computed
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=os.path.abspath(dest.parent)))
+    prog.step(f"writing {dest.shown}")
+    r.elapsed += time.perf_counter() - t_render
+    try:  # whole or not at all; re-checked before the move (the world may have changed)
+        path = dest.write(lambda tmp: _write_tree(r, sections, tmp))
     except OSError as exc:
-        raise OutputError(f"output folder {Path(os.path.abspath(dest)).parent} is not writable: {exc.strerror or exc}") from exc
-    try:
-        r.elapsed += time.perf_counter() - t_render
-        _write_tree(r, sections, tmp)
-        _publish(tmp, dest)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"report folder {dest} could not be written: {exc.strerror or exc}") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    prog.step(f"done: {dest / 'report.html'}")
-    return dest
+        raise OutputError(f"report folder {dest.shown} could not be written: {exc.strerror or exc}") from exc
+    prog.step(f"done: {display(path / 'report.html')}")
+    return path

@@ -83,7 +83,7 @@ def _register_report(sub: argparse._SubParsersAction) -> None:
                    help="values meaning missing in DATA, e.g. --missing-codes -99 -9")
     p.add_argument("--power", action="store_true", help="add a Monte Carlo power analysis (N = 150, 200, 300, 500)")
     p.add_argument("--jobs", type=_pos_int, default=2, metavar="N", help="bootstrap workers (default 2)")
-    p.add_argument("--force", action="store_true", help="replace DIR if it holds an earlier report")
+    p.add_argument("--force", action="store_true", help="replace DIR if it holds only an earlier report asymtrust wrote (never other files)")
     p.add_argument("--quiet", action="store_true", help="no progress messages or progress bar")
     p.set_defaults(func=cmd_report)
 
@@ -146,23 +146,18 @@ def _register_figure(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--spec", default="fig1", metavar="NAME", help="spec name or .lav/.toml file (default: fig1)")
     p.add_argument("--out", required=True, metavar="FILE", help="output file: .png, .svg or .pdf")
     p.add_argument("--dpi", type=_pos_int, default=200, metavar="DPI", help="resolution of a PNG (default 200)")
-    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    p.add_argument("--force", action="store_true", help="replace FILE if asymtrust wrote it (never another file)")
     p.set_defaults(func=cmd_figure)
 
 
 def cmd_figure(args: argparse.Namespace) -> int:
     """``asymtrust figure KIND [DATA] --out FILE [--spec NAME]``."""
-    out = Path(args.out)
-    fmt = out.suffix.lower().lstrip(".")
-    if fmt not in ("png", "svg", "pdf"):
-        raise OutputError(f"output {out}: a figure is written as .png, .svg or .pdf, not {out.suffix or '(no extension)'!r}")
-    if out.is_dir():
-        raise OutputError(f"output {out} is a folder")
-    if out.exists() and not args.force:
-        raise OutputError(f"output {out} already exists; use --force to overwrite it")
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"output folder {folder} does not exist")
+    import os
+
+    from ..outputs import plan_file
+
+    inputs = [p for p in (args.data, args.spec) if isinstance(p, str) and os.path.exists(p)]
+    target = plan_file(args.out, force=args.force, inputs=inputs, what="figure", suffixes=(".png", ".svg", ".pdf"))
     from . import figures as F
 
     if args.kind in ("fig1", "conceptual"):
@@ -171,8 +166,8 @@ def cmd_figure(args: argparse.Namespace) -> int:
         fig = F.figure_fig1(args.spec)
     else:
         fig = _fitted_figure(args, F)
-    F._save(fig, out, dpi=args.dpi)
-    print(f"wrote {out}")
+    F._save(fig, target, dpi=args.dpi)
+    print(f"wrote {target.shown}")
     return 0
 
 

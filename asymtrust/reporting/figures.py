@@ -144,34 +144,42 @@ def _num(v: float, nd: int = 2, *, lead: bool = False) -> str:
     return (MINUS if neg else "") + s
 
 
-def _save(fig, out: str | os.PathLike | None, dpi: int = 150) -> None:
+def _save(fig, out, dpi: int = 150, *, force: bool = False) -> None:
+    """Write ``fig`` to ``out`` (a path, or a target already checked by
+    :func:`asymtrust.outputs.plan_file`) under asymtrust's output policy."""
     if out is None:
         return
-    from ..exceptions import OutputError
+    from ..outputs import FileTarget, plan_file
 
-    path = Path(out)
-    fmt = path.suffix.lower().lstrip(".") or "png"
-    if fmt not in ("png", "svg", "pdf"):
-        raise OutputError(f"figure {path}: format {fmt!r} is not one of png, svg, pdf")
-    if not path.parent.exists():
-        raise OutputError(f"figure {path}: folder {path.parent} does not exist")
-    import tempfile
+    target = out if isinstance(out, FileTarget) else plan_file(out, force=force, what="figure",
+                                                                  suffixes=(".png", ".svg", ".pdf"))
+    fmt = target.path.suffix.lower().lstrip(".")
+    target.write(figure_bytes(fig, fmt, dpi=dpi))
 
-    data = figure_bytes(fig, fmt, dpi=dpi)
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        mask = os.umask(0o022)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        raise OutputError(f"figure {path}: cannot be written ({exc.strerror or exc})") from exc
+
+#: largest raster asymtrust draws (pixels per side; Agg's own limit is 2**16)
+MAX_PIXELS_PER_SIDE = 20_000
+#: largest raster in pixels (about 1.6 GB of RGBA at this size)
+MAX_PIXELS = 400_000_000
+
+
+def check_raster(fig, dpi: float) -> None:
+    """Refuse a raster too large to draw, before any memory is allocated.
+
+    Raises
+    ------
+    ResourceLimitError
+        Width or height over :data:`MAX_PIXELS_PER_SIDE`, or more than
+        :data:`MAX_PIXELS` pixels; the message names ``dpi`` and the largest that fits.
+    """
+    from ..exceptions import ResourceLimitError
+
+    w_in, h_in = (float(x) for x in fig.get_size_inches())
+    w, h = w_in * dpi, h_in * dpi
+    if max(w, h) > MAX_PIXELS_PER_SIDE or w * h > MAX_PIXELS:
+        fits = int(min(MAX_PIXELS_PER_SIDE / max(w_in, h_in), (MAX_PIXELS / (w_in * h_in)) ** 0.5))
+        raise ResourceLimitError(f"dpi {dpi:g} would draw a {w:,.0f} x {h:,.0f} pixel image "
+                                 f"(about {w * h * 4 / 2**30:.1f} GiB); use --dpi {fits} or less")
 
 
 def figure_bytes(fig, fmt: str = "png", *, dpi: int = 150) -> bytes:
@@ -185,27 +193,29 @@ def figure_bytes(fig, fmt: str = "png", *, dpi: int = 150) -> bytes:
         meta = {"CreationDate": None, "ModDate": None, "Creator": "asymtrust", "Producer": "asymtrust"}
     elif fmt == "png":
         meta = {"Software": "asymtrust"}
+    if fmt in ("png", "pdf"):  # a PDF embeds rasters at this dpi too
+        check_raster(fig, dpi)
     with _style():
         fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta, facecolor="white")
     return buf.getvalue()
 
 
 def save_figure(fig, folder: str | os.PathLike, stem: str, *, dpi: int = 150,
-                formats: Sequence[str] = ("png", "svg")) -> dict[str, Path]:
-    """Save ``fig`` as ``folder/stem.png`` and ``folder/stem.svg``.
+                formats: Sequence[str] = ("png", "svg"), force: bool = False) -> dict[str, Path]:
+    """Save ``fig`` as ``folder/stem.png`` and ``folder/stem.svg``, under asymtrust's
+    output policy (an existing file is replaced only with ``force`` and only if
+    asymtrust wrote it).
 
     Returns
     -------
     dict
         Format -> written path.
     """
+    from ..outputs import plan_file
+
     folder = Path(folder)
-    out = {}
-    for fmt in formats:
-        path = folder / f"{stem}.{fmt}"
-        path.write_bytes(figure_bytes(fig, fmt, dpi=dpi))
-        out[fmt] = path
-    return out
+    targets = {fmt: plan_file(folder / f"{stem}.{fmt}", force=force, what="figure") for fmt in formats}
+    return {fmt: t.write(figure_bytes(fig, fmt, dpi=dpi)) for fmt, t in targets.items()}
 
 
 def _wrap(text: str, width: int) -> str:
