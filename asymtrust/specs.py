@@ -22,9 +22,10 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from ._paths import specs_dir
@@ -155,7 +156,11 @@ class ModelSpec:
 
 # --------------------------------------------------------------------------- syntax
 _OP_RE = re.compile(r"=~|<~|~\*~|~~|:=|==|~|<|>")
-_NAME_RE = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
+
+
+def _short(text: str, width: int = 60) -> str:
+    """Text for an error message, shortened to ``width`` characters (a line is never quoted in full)."""
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _statements(syntax: str) -> list[tuple[int, str]]:
@@ -209,14 +214,16 @@ def parse_structure(syntax: str, *, where: str = "syntax") -> tuple[
         If a ``=~`` or ``~`` statement has an empty side or a malformed name.
     """
     from .exceptions import SyntaxModelError
+    from .syntax import clean_source, is_identifier
 
+    syntax = clean_source(syntax)
     constructs: dict[str, list[str]] = {}
     regressions: list[tuple[str, str]] = []
     measurement: list[str] = []
     for lineno, text in _statements(syntax):
         m = _OP_RE.search(text)
         if m is None:
-            raise SyntaxModelError(f"{where} line {lineno}: no lavaan operator in {text!r}")
+            raise SyntaxModelError(f"{where} line {lineno}: no lavaan operator in {_short(text)!r}")
         op = m.group(0)
         if op not in ("=~", "~"):
             continue
@@ -224,11 +231,11 @@ def parse_structure(syntax: str, *, where: str = "syntax") -> tuple[
         lhs_names = [x.strip() for x in lhs_part.split("+")]
         terms = [t.strip() for t in rhs_part.split("+")]
         if not lhs_part or not rhs_part or "" in terms or "" in lhs_names:
-            raise SyntaxModelError(f"{where} line {lineno}: empty side in {text!r}")
+            raise SyntaxModelError(f"{where} line {lineno}: empty side in {_short(text)!r}")
         names = [_term_name(t) for t in terms]
         for nm in lhs_names + [n for n in names if n != "1"]:
-            if not _NAME_RE.match(nm):
-                raise SyntaxModelError(f"{where} line {lineno}: invalid variable name {nm!r}")
+            if not is_identifier(nm):
+                raise SyntaxModelError(f"{where} line {lineno}: invalid variable name {_short(nm)!r}")
         for lhs in lhs_names:
             if op == "=~":
                 inds = constructs.setdefault(lhs, [])
@@ -309,8 +316,9 @@ def load_spec(name_or_path: str | os.PathLike[str] | ModelSpec) -> ModelSpec:
 
 
 def _read_text(path: Path) -> str:
+    """A spec or model file as text; a UTF-8 byte-order mark is dropped (as R's and lavaan's readers do)."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SpecError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except OSError as exc:
@@ -371,8 +379,51 @@ def _req_str(meta: dict[str, Any], key: str, file: Path, where: str = "") -> str
         raise SpecError(f"{file}: {where}missing key {key!r}")
     val = meta[key]
     if not isinstance(val, str) or (key != "description" and not val.strip()):
-        raise SpecError(f"{file}: {where}{key!r} must be a non-empty string, got {val!r}")
+        raise SpecError(f"{file}: {where}{key!r} must be a non-empty string, got {_short(repr(val))}")
     return val
+
+
+def _spec_path(file: Path, key: str, value: str, *, suffix: str) -> Path:
+    """The file a spec's ``key`` names, confined to the spec's own folder (or below).
+
+    ``value`` must be a relative path ending in ``suffix`` that stays inside the folder of ``file``
+    once symlinks are resolved: absolute paths, ``..`` escapes and symlinks leading out are refused,
+    before anything is read (nothing of a file outside the folder can reach a message). Every path a
+    spec names goes through here.
+
+    Raises
+    ------
+    SpecError
+        Naming ``file``, ``key`` and ``value``.
+    """
+    shown = _short(value)
+    where = f"{file}: {key} {shown!r}"
+    pure = PurePosixPath(value.replace("\\", "/"))
+    if "\x00" in value:
+        raise SpecError(f"{where} contains a NUL character")
+    if pure.is_absolute() or PureWindowsPath(value).anchor or value.startswith("~"):
+        raise SpecError(f"{where} must be a path relative to the spec's folder, not an absolute path")
+    base = file.parent.resolve()
+    try:
+        target = (base / value).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # symlink loop, name too long
+        raise SpecError(f"{where} cannot be resolved ({type(exc).__name__})") from None
+    if not target.is_relative_to(base):
+        how = "leads out of" if ".." in pure.parts else "resolves (through a symlink) to a file outside"
+        raise SpecError(f"{where} {how} the spec's folder {base}; put the file in that folder or below")
+    if PurePosixPath(pure.name).suffix.lower() != suffix:
+        raise SpecError(f"{where} must name a {suffix} file")
+    if target.suffix.lower() != suffix:
+        raise SpecError(f"{where} resolves to {_short(target.name)!r}, not a {suffix} file")
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        raise SpecError(f"{where} does not exist in the spec's folder {base}") from None
+    except OSError as exc:  # a name too long, a permission problem
+        raise SpecError(f"{where} cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if not stat.S_ISREG(mode):
+        raise SpecError(f"{where} is not a regular file")
+    return target
 
 
 def _load_toml(file: Path) -> ModelSpec:
@@ -387,9 +438,7 @@ def _load_toml(file: Path) -> ModelSpec:
     if kind not in KINDS:
         raise SpecError(f"{file}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
     description = str(meta.get("description", "")).strip()
-    syntax_file = file.parent / _req_str(meta, "syntax_file", file)
-    if not syntax_file.is_file():
-        raise SpecError(f"{file}: syntax_file {syntax_file.name!r} does not exist next to it")
+    syntax_file = _spec_path(file, "syntax_file", _req_str(meta, "syntax_file", file), suffix=".lav")
     syntax = _read_text(syntax_file)
     constructs, regressions, measurement = parse_structure(syntax, where=syntax_file.name)
 

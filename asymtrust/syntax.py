@@ -9,6 +9,9 @@ The parser understands the subset of lavaan 0.6 model syntax that asymtrust esti
   chains of them such as ``NA*a*x``;
 * ``#`` and ``!`` comments, ``;`` separators and statements spread over several lines (a line without an
   operator continues the statement above, as in lavaan).
+* names and labels as lavaan (R) reads them: letters of any script (``confiança =~ ...``, ``信頼 =~ ...``,
+  ``á*x1``), digits, ``.`` and ``_``; a leading UTF-8 byte-order mark is dropped, ``U+02DC`` (small tilde)
+  reads as ``~`` and CRLF line ends are accepted.
 
 Formative indicators (``<~``), thresholds (``|``) and the other lavaan operators are refused with a
 :class:`~asymtrust.exceptions.SyntaxModelError`.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +43,8 @@ __all__ = [
     "compile_expression",
     "CompiledExpression",
     "expression_names",
+    "is_identifier",
+    "clean_source",
     "EXPRESSION_FUNCTIONS",
 ]
 
@@ -47,10 +53,19 @@ PARAM_OPS = ("=~", "~", "~~", "~1")
 #: operators of definition / constraint statements
 CON_OPS = (":=", "==", "<", ">")
 
-_NAME_RE = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
-_NUMBER_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
-_TOKEN_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_TOKEN_NAME = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
+# Names follow R (and so lavaan): a letter of any script, '.' or '_' (asymtrust also keeps the leading
+# '_' it always accepted), then letters, digits, '.' and '_'. lavaan 0.6-14 checks a left-hand side with
+# make.names() and reads a right-hand side with R's parser; in a UTF-8 locale both take letters and
+# digits of any script ([:alpha:] / [:alnum:]). Combining marks (Mn/Mc: Devanagari vowel signs, a
+# decomposed accent) continue a name too. Numbers are ASCII only, as in R.
+_NAME_TAIL = re.compile(r"[\w.]*")
+_NUMBER_RE = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+_TOKEN_NUMBER = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_DIGITS = "0123456789"
+#: a byte-order mark at the start of the syntax (a file saved as "UTF-8 with BOM")
+_BOM = "\ufeff"
+#: lavaan replaces the 'small tilde' some keyboard layouts type (U+02DC) by '~' (lavaan 0.6-6)
+_SMALL_TILDE = "\u02dc"
 _UNSUPPORTED_OPS = {
     "<~": "formative indicators ('<~') are not supported",
     "~*~": "scale factors ('~*~') are not supported",
@@ -102,7 +117,7 @@ class Modifier:
             start = other.start
         if other.label:
             if label and label != other.label:
-                raise SyntaxModelError(f"{where}: two different labels {label!r} and {other.label!r}")
+                raise SyntaxModelError(f"{where}: two different labels {_short(label)!r} and {_short(other.label)!r}")
             label = other.label
         return Modifier(fixed=fixed, free=free, start=start, label=label)
 
@@ -279,8 +294,53 @@ def _split_top(text: str, sep: str) -> list[str]:
     return parts
 
 
+def _name_end(text: str, i: int = 0) -> int:
+    """End of the name starting at ``text[i]`` (``i`` itself when no name starts there)."""
+    n = len(text)
+    if i >= n:
+        return i
+    ch = text[i]
+    if not (ch.isalpha() or ch == "." or ch == "_"):
+        return i
+    j = _NAME_TAIL.match(text, i + 1).end()  # type: ignore[union-attr]
+    while j < n and unicodedata.category(text[j])[0] == "M":
+        j = _NAME_TAIL.match(text, j + 1).end()  # type: ignore[union-attr]
+    return j
+
+
+def is_identifier(s: str) -> bool:
+    """``True`` when ``s`` is one name as lavaan reads it (letters of any script, digits, ``.``, ``_``).
+
+    Reserved words and numbers are not excluded here; see :func:`_is_name` for that.
+
+    Examples
+    --------
+    >>> [is_identifier(s) for s in ("x1", "Vertrauen", "confiança", "信頼", "1x", "a b", "\\ufeffF")]
+    [True, True, True, True, False, False, False]
+    """
+    return bool(s) and _name_end(s) == len(s)
+
+
 def _is_name(s: str) -> bool:
-    return bool(_NAME_RE.match(s)) and not _NUMBER_RE.match(s) and s not in _RESERVED
+    return is_identifier(s) and not _NUMBER_RE.match(s) and s not in _RESERVED
+
+
+def _why_not_name(s: str) -> str:
+    """Hint for a refused name that holds an invisible or unusual character (a BOM, a zero-width space)."""
+    for ch in s:
+        if ch not in " \t" and (ch.isspace() or unicodedata.category(ch)[0] in "CZ"):
+            name = unicodedata.name(ch, "")
+            return f" (it contains the invisible character U+{ord(ch):04X}{' ' + name if name else ''})"
+    return ""
+
+
+def clean_source(syntax: str) -> str:
+    """Drop a leading byte-order mark and read U+02DC (small tilde) as ``~``, as lavaan does."""
+    if syntax.startswith(_BOM):
+        syntax = syntax[1:]
+    if _SMALL_TILDE in syntax:
+        syntax = syntax.replace(_SMALL_TILDE, "~")
+    return syntax
 
 
 def _parse_number(s: str) -> float | None:
@@ -303,7 +363,7 @@ def _unquote(s: str) -> str | None:
 
 def _call(s: str) -> tuple[str, str] | None:
     """``fname(args)`` -> ``(fname, args)``; ``None`` if ``s`` is not a call."""
-    m = re.match(r"^([A-Za-z_.][A-Za-z0-9_.]*)\s*\((.*)\)$", s.strip(), re.S)
+    m = re.match(r"^((?:[^\W\d]|\.)[\w.]*)\s*\((.*)\)$", s.strip(), re.S)
     if not m:
         return None
     # the closing parenthesis must match the opening one
@@ -343,7 +403,7 @@ def _atom_modifier(atom: str, kind: str, where: str) -> Modifier:
         if atom == "NA" or lab == "":
             return Modifier()
         if not _is_name(lab):
-            raise LabelError(f"{where}: {_short(lab)!r} is not a valid label")
+            raise LabelError(f"{where}: {_short(lab)!r} is not a valid label{_why_not_name(lab)}")
         return Modifier(label=lab)
     # kind == "value"
     if atom == "NA":
@@ -357,11 +417,11 @@ def _atom_modifier(atom: str, kind: str, where: str) -> Modifier:
         if quoted == "":
             return Modifier()
         if not _is_name(quoted):
-            raise LabelError(f"{where}: {_short(quoted)!r} is not a valid label")
+            raise LabelError(f"{where}: {_short(quoted)!r} is not a valid label{_why_not_name(quoted)}")
         return Modifier(label=quoted)
     if _is_name(atom):
         return Modifier(label=atom)
-    raise SyntaxModelError(f"{where}: cannot read modifier {_short(atom)!r}")
+    raise SyntaxModelError(f"{where}: cannot read modifier {_short(atom)!r}{_why_not_name(atom)}")
 
 
 def _modifier_vector(mod: str, where: str) -> tuple[tuple[Modifier, ...], bool]:
@@ -407,7 +467,7 @@ def _parse_term(raw: str, where: str, op: str) -> Term:
     elif not _is_name(name):
         if name == "":
             raise SyntaxModelError(f"{where}: a term ends with '*' but has no variable")
-        raise SyntaxModelError(f"{where}: {_short(name)!r} is not a valid variable name")
+        raise SyntaxModelError(f"{where}: {_short(name)!r} is not a valid variable name{_why_not_name(name)}")
     per_group = False
     modifiers: tuple[Modifier, ...] = (Modifier(),)
     for m in mods:
@@ -482,9 +542,9 @@ def _parse_statement(lineno: int, text: str) -> list[Statement]:
     lhs_text = text[:pos].strip()
     rhs_text = text[pos + len(op):].strip()
     arrow = None
-    if op == "<" and re.match(r"-\s*[A-Za-z_.]", text[pos + 1:]):
+    if op == "<" and re.match(r"-\s*(?:[^\W\d]|\.)", text[pos + 1:]):
         arrow = "<-"
-    elif op == ">" and lhs_text.endswith("-") and re.search(r"[A-Za-z0-9_.]\s*-$", lhs_text):
+    elif op == ">" and lhs_text.endswith("-") and re.search(r"[\w.]\s*-$", lhs_text):
         arrow = "->"
     if arrow:
         raise SyntaxModelError(
@@ -499,7 +559,9 @@ def _parse_statement(lineno: int, text: str) -> list[Statement]:
     if op in CON_OPS:
         if op == ":=":
             if not _is_name(lhs_text):
-                raise SyntaxModelError(f"line {lineno}: {_short(lhs_text)!r} is not a valid name for ':='")
+                raise SyntaxModelError(
+                    f"line {lineno}: {_short(lhs_text)!r} is not a valid name for ':='{_why_not_name(lhs_text)}"
+                )
             expression_names(rhs_text, where=where)  # syntax check
             return [Statement(op=op, lhs=(lhs_text,), expr=_norm_expr(rhs_text), line=lineno, text=text)]
         expression_names(lhs_text, where=where)
@@ -512,7 +574,9 @@ def _parse_statement(lineno: int, text: str) -> list[Statement]:
     lhs_names = [p.strip() for p in _split_top(lhs_text, "+")]
     for name in lhs_names:
         if not _is_name(name):
-            raise SyntaxModelError(f"line {lineno}: {_short(name)!r} is not a valid variable name in {_short(text)!r}")
+            raise SyntaxModelError(
+                f"line {lineno}: {_short(name)!r} is not a valid variable name{_why_not_name(name)} in {_short(text)!r}"
+            )
     raw_terms = _split_top(rhs_text, "+")
     if op == "=~":
         names = [_split_top(t, "*")[-1].strip() for t in raw_terms]
@@ -569,6 +633,7 @@ def parse_syntax(syntax: str) -> ParsedModel:
     if not isinstance(syntax, str):
         raise SyntaxModelError(f"model syntax must be a string, got {type(syntax).__name__}")
     model = ParsedModel()
+    syntax = clean_source(syntax)
     for lineno, text in _logical_lines(syntax):
         for st in _parse_statement(lineno, text):
             if st.op in PARAM_OPS:
@@ -592,16 +657,18 @@ def _check_statements(model: ParsedModel) -> None:
         for t in st.terms:
             rhs = t.name
             if st.op == "~" and rhs == lhs:
-                raise SyntaxModelError(f"line {st.line}: {lhs!r} is regressed on itself in {_short(st.text)!r}")
+                raise SyntaxModelError(f"line {st.line}: {_short(lhs)!r} is regressed on itself in {_short(st.text)!r}")
             if st.op == "=~" and rhs == lhs:
-                raise SyntaxModelError(f"line {st.line}: latent {lhs!r} is its own indicator in {_short(st.text)!r}")
+                raise SyntaxModelError(
+                    f"line {st.line}: latent {_short(lhs)!r} is its own indicator in {_short(st.text)!r}"
+                )
             keys = [(lhs, st.op, rhs)]
             if st.op == "~~":
                 keys.append((rhs, st.op, lhs))
             for k in keys:
                 if k in seen:
                     raise DuplicateDefinitionError(
-                        f"line {st.line}: '{lhs} {st.op} {rhs}' is already defined on line {seen[k]}"
+                        f"line {st.line}: {_short(f'{lhs} {st.op} {rhs}')!r} is already defined on line {seen[k]}"
                     )
             seen[keys[0]] = st.line
     names: dict[str, int] = {}
@@ -650,19 +717,19 @@ def _tokenize_expr(expr: str, where: str) -> tuple[str, dict[str, str]]:
             i += 1
             continue
         m = _TOKEN_NUMBER.match(expr, i)
-        if m and (ch.isdigit() or (ch == "." and i + 1 < n and expr[i + 1].isdigit())):
+        if m and (ch in _DIGITS or (ch == "." and i + 1 < n and expr[i + 1] in _DIGITS)):
             out.append(m.group(0))
             i = m.end()
             continue
-        m = _TOKEN_NAME.match(expr, i)
-        if m:
-            name = m.group(0)
+        end = _name_end(expr, i)
+        if end > i:
+            name = expr[i:end]
             if name not in back:
                 ph = f"_v{len(back)}"
                 back[name] = ph
                 names[ph] = name
             out.append(back[name])
-            i = m.end()
+            i = end
             continue
         if ch == "^":
             out.append("**")
@@ -808,7 +875,7 @@ class CompiledExpression:
     def __call__(self, values: Mapping[str, Any]) -> Any:
         missing = [n for n in self.names if n not in values]
         if missing:
-            raise LabelError(f"expression {_short(self.expr)!r}: no value for label {missing[0]!r}")
+            raise LabelError(f"expression {_short(self.expr)!r}: no value for label {_short(missing[0])!r}")
         with np.errstate(all="ignore"):
             try:
                 out = self._eval(self._node, values)
@@ -871,5 +938,5 @@ def compile_expression(
     compiled = CompiledExpression(expr, node, mapping)
     for nm in compiled.names:
         if nm not in allowed:
-            raise LabelError(f"{where}: unknown label {nm!r} in expression {_short(expr)!r}")
+            raise LabelError(f"{where}: unknown label {_short(nm)!r} in expression {_short(expr)!r}")
     return compiled
