@@ -155,7 +155,7 @@ def test_power_out_needs_force_and_only_replaces_its_own_file(capsys, tmp_path):
     thesis = tmp_path / "thesis.png"
     thesis.write_bytes(b"\x89PNG my thesis figure")
     before = tree(tmp_path)
-    code, _, err = run(capsys, "power", "--spec", "cfa2" if False else "fig1", "--n", "100", "--reps", "3",
+    code, _, err = run(capsys, "power", "--spec", "fig1", "--n", "100", "--reps", "3",
                        "--seed", "1", "--quiet", "--out", thesis)
     assert code == 2
     one_error(err, "already exists; use --force")
