@@ -212,7 +212,7 @@ def _constraint_reparam(tab: pd.DataFrame, model: RamModel) -> tuple[Reparam, in
     labels and ``group.equal``) give H directly; other linear expressions are
     differentiated numerically; nonlinear ones are refused.
     """
-    from .syntax import compile_expression
+    from .partable import compile_known
 
     cons = tab[tab["op"] == "=="]
     bad = tab[tab["op"].isin(["<", ">"])]
@@ -237,19 +237,23 @@ def _constraint_reparam(tab: pd.DataFrame, model: RamModel) -> tuple[Reparam, in
                 else:
                     rhs[k] -= sign * nm.fixed[i]
         else:
-            general.append((k, compile_expression(a, nm.names, line=int(r.line) or None),
-                            compile_expression(b, nm.names, line=int(r.line) or None)))
+            general.append((k, compile_known(a, pos, line=int(r.line) or None),
+                            compile_known(b, pos, line=int(r.line) or None)))
     if general:
         def h(theta):
             v = nm.values(theta)
             return np.array([fl(v) - fr(v) for _, fl, fr in general])
 
         def jac(theta):
+            # unit steps: exact (up to rounding) for the linear functions accepted here,
+            # so that 0.5*a has the coefficient 0.5 and not 0.5 + 1e-13, which would make
+            # dependent constraint rows look independent
             J = np.zeros((len(general), K))
+            h0 = h(theta)
             for j in range(K):
                 e = np.zeros(K)
-                e[j] = 1e-3
-                J[:, j] = (h(theta + e) - h(theta - e)) / 2e-3
+                e[j] = 1.0
+                J[:, j] = h(theta + e) - h0
             return J
 
         Jg = jac(np.zeros(K))
@@ -259,12 +263,128 @@ def _constraint_reparam(tab: pd.DataFrame, model: RamModel) -> tuple[Reparam, in
         rows = [k for k, _, _ in general]
         H[rows] = Jg
         rhs[rows] = -h(np.zeros(K))
-    rank = np.linalg.matrix_rank(H)
+    rank = _rank(H)
+    if np.any(rhs != 0) and _inconsistent(H, rhs):
+        _raise_contradiction(cons, H, rhs, tab)
     return linear_reparam(K, H, rhs), int(rank)
 
 
+def _rank(M: np.ndarray, scale: np.ndarray | None = None) -> int:
+    """Numerical rank of a constraint matrix, rows scaled to unit length (``scale``: the
+    row norms to divide by), singular values below 1e-9 x the largest counted as zero."""
+    if not M.size:
+        return 0
+    if scale is None:
+        scale = np.linalg.norm(M, axis=1)
+    scale = np.where(scale > 0, scale, 1.0)
+    sv = np.linalg.svd(M / scale[:, None], compute_uv=False)
+    return int(np.sum(sv > 1e-9 * max(sv.max(initial=0.0), 1e-300))) if sv.size else 0
+
+
+def _inconsistent(H: np.ndarray, rhs: np.ndarray) -> bool:
+    """True when ``H theta = rhs`` has no solution: the augmented matrix [H | rhs] has a
+    higher rank than H. Both are ranked with the rows of [H | rhs] scaled to unit length,
+    so the test does not depend on how large the constants are."""
+    aug = np.column_stack([H, rhs])
+    norms = np.linalg.norm(aug, axis=1)
+    return _rank(aug, norms) > _rank(H, norms)
+
+
+def _raise_contradiction(cons: pd.DataFrame, H: np.ndarray, rhs: np.ndarray, tab: pd.DataFrame) -> None:
+    """Name the first constraint that makes the system impossible, with the earlier
+    constraints it contradicts (those in the linear combination that its row repeats)."""
+    from .exceptions import SyntaxModelError
+
+    rows = list(cons.itertuples(index=False))
+    what = {r.plabel: f"{r.lhs} {r.op} {r.rhs}".strip() for r in tab.itertuples(index=False) if r.plabel}
+
+    def show(r) -> str:
+        if int(r.user) == 1:
+            text = f"'{r.lhs} == {r.rhs}'" + (f" (line {int(r.line)})" if int(r.line) else "")
+        else:  # written by lavaan's rules: a shared label or group.equal
+            text = f"'{what.get(r.lhs, r.lhs)}' == '{what.get(r.rhs, r.rhs)}' (shared label or group_equal)"
+        return text
+
+    for k in range(len(rows)):
+        if not _inconsistent(H[: k + 1], rhs[: k + 1]):
+            continue
+        if k == 0 or not np.any(H[k]):
+            raise SyntaxModelError(f"constraint {show(rows[k])} is impossible: it holds for no parameter value")
+        c = np.linalg.lstsq(H[:k].T, H[k], rcond=None)[0]
+        used = [j for j in np.flatnonzero(np.abs(c) > 1e-8)]
+        others = ", ".join(show(rows[j]) for j in used[:3]) + (", ..." if len(used) > 3 else "")
+        raise SyntaxModelError(f"constraint {show(rows[k])} contradicts {others}: "
+                               "no parameter value satisfies them all")
+    raise SyntaxModelError("the equality constraints contradict each other: no parameter value satisfies them all")  # pragma: no cover
+
+
 # ----------------------------------------------------------------------------- data
-def _prepare(data: pd.DataFrame, ov: list[str], group: str | None, missing: str, ov_x: list[str]):
+#: reasons for dropping rows, as they appear in ``FitResult.dropped`` (in this order)
+DROP_GROUP = "missing group value"
+DROP_EMPTY = "all model variables missing"
+DROP_EXO = "missing fixed-x covariate"
+DROP_LISTWISE = "incomplete (listwise)"
+_FMAX = float(np.finfo(float).max)
+
+
+def _row_list(rows: np.ndarray, k: int = 5) -> str:
+    """1-based data row numbers, the first ``k`` of them."""
+    shown = ", ".join(str(int(r) + 1) for r in rows[:k])
+    return shown + (", ..." if len(rows) > k else "")
+
+
+def drop_warnings(dropped: dict, group: str | None = None, empty_rows: np.ndarray | None = None) -> list[str]:
+    """One warning per reason rows were dropped (as lavaan warns for each)."""
+    out = []
+    for reason, k in dropped.items():
+        rows = "row was" if k == 1 else "rows were"
+        if reason == DROP_GROUP:
+            out.append(f"{k} {rows} dropped: no value in the grouping column {group!r} "
+                       "(lavaan: group variable contains missing values)")
+        elif reason == DROP_EMPTY:
+            where = f" (data row(s) {_row_list(empty_rows)})" if empty_rows is not None and len(empty_rows) else ""
+            out.append(f"{k} {rows} dropped: every model variable is missing{where} "
+                       "(lavaan: some cases are empty and will be ignored)")
+        elif reason == DROP_EXO:
+            out.append(f"{k} {rows} dropped: missing values in fixed exogenous covariate(s) (fixed.x = TRUE)")
+        elif reason == DROP_LISTWISE:
+            out.append(f"{k} incomplete {rows} dropped by listwise deletion; use missing='fiml' to keep them")
+        else:  # pragma: no cover - a reason without its own wording
+            out.append(f"{k} {rows} dropped: {reason}")
+    return out
+
+
+def _fiml_samples(blocks: list[np.ndarray]) -> list[GroupSample]:
+    """Sample statistics for FIML, one per group. When any group has a missing value,
+    every group gets the missing-data patterns (a complete group is one pattern): the FIML
+    objective sums over patterns, so a group without them would drop out of it."""
+    if any(np.isnan(Xg).any() for Xg in blocks):
+        return [incomplete_sample(Xg) for Xg in blocks]
+    out = []
+    for Xg in blocks:
+        s = complete_sample(Xg)
+        s.missing = False
+        out.append(s)
+    return out
+
+
+def _group_levels(gcol: pd.Series) -> tuple[np.ndarray, list]:
+    """Rows with a group value (not missing, not an empty text) and the levels in order
+    of first appearance."""
+    keep = gcol.notna().to_numpy()
+    if gcol.dtype == object or isinstance(gcol.dtype, pd.StringDtype):
+        keep = keep & ~gcol.astype(str).str.strip().eq("").to_numpy()  # an empty text is no value
+    return keep, list(pd.unique(gcol[keep]))
+
+
+def _prepare(data: pd.DataFrame, ov: list[str], group: str | None, missing: str, ov_x: list[str],
+             drops: dict | None = None):
+    """Per-group sample statistics of the model's columns.
+
+    ``drops``, when given, is filled with ``n_read`` (rows given), ``dropped`` (reason ->
+    number of rows, reasons in the order applied) and ``empty_rows`` (positions of rows with
+    every model variable missing).
+    """
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     cols = data.columns
@@ -299,15 +419,24 @@ def _prepare(data: pd.DataFrame, ov: list[str], group: str | None, missing: str,
         X = data[ov].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     else:
         X = data[ov].to_numpy(dtype=float, na_value=np.nan)
-    if np.isinf(X).any():
-        j = int(np.where(np.isinf(X).any(axis=0))[0][0])
-        raise DataError(f"column {ov[j]!r} holds {int(np.isinf(X[:, j]).sum())} infinite value(s)")
+    # values whose moments or their squares (summed over the rows: the covariance, the
+    # residual sums of squares of the fit indices) overflow: |x|^4 N^2 must stay finite
+    limit = _FMAX ** 0.25 / (2.0 * np.sqrt(max(len(X), 1)))
+    big = np.abs(X) > limit
+    if big.any():
+        j = int(np.flatnonzero(big.any(axis=0))[0])
+        col = X[:, j]
+        n_inf = int(np.isinf(col).sum())
+        if n_inf:
+            raise DataError(f"column {ov[j]!r} holds {n_inf} infinite value(s)")
+        ex = col[big[:, j]][0]
+        raise DataError(f"column {ov[j]!r} holds {int(big[:, j].sum())} value(s) too large to analyse "
+                        f"(e.g. {ex:.3g}; the squares of its moments overflow): check for a missing-value code or a unit error")
     if group is not None:
         if group not in data.columns:
             raise GroupError(f"grouping column {group!r} is not in the data")
         gcol = data[group]
-        keep = gcol.notna().to_numpy()
-        levels = list(pd.unique(gcol[keep]))
+        keep, levels = _group_levels(gcol)
         if len(levels) < 2:
             raise GroupError(f"grouping column {group!r} has a single level ({levels[0] if levels else 'none'}); multi-group SEM needs at least two")
         gidx = [np.flatnonzero((gcol == lv).to_numpy() & keep) for lv in levels]
@@ -317,22 +446,53 @@ def _prepare(data: pd.DataFrame, ov: list[str], group: str | None, missing: str,
         labels = None
     samples = []
     xpos = [ov.index(x) for x in ov_x]
+    n_group = n_empty = n_exo = n_list = 0
+    empty_rows = []
+    if group is not None:
+        n_group = len(data) - int(keep.sum())
+    fiml_blocks = []
     for rows in gidx:
         Xg = X[rows]
+        nan = np.isnan(Xg)
+        if not nan.any():  # the usual case: nothing to drop
+            if missing == "listwise":
+                samples.append(complete_sample(Xg))
+            else:
+                fiml_blocks.append(Xg)
+            continue
+        empty = nan.all(axis=1)
+        if empty.any():
+            empty_rows.append(rows[empty])
+            n_empty += int(empty.sum())
         if missing == "listwise":
-            Xg = Xg[~np.isnan(Xg).any(axis=1)]
+            ok = ~nan.any(axis=1)
+            n_list += int((~ok & ~empty).sum())
+            Xg = Xg[ok]
             if Xg.shape[0] == 0:
                 raise InsufficientDataError("no complete cases: every row has a missing value on a model variable (use missing='fiml')")
             samples.append(complete_sample(Xg))
         else:
+            ok = ~empty
             if xpos:
-                Xg = Xg[~np.isnan(Xg[:, xpos]).any(axis=1)]
-            if np.isnan(Xg).any():
-                samples.append(incomplete_sample(Xg))
-            else:
-                s = complete_sample(Xg)
-                s.missing = False
-                samples.append(s)
+                ok_x = ~nan[:, xpos].any(axis=1)
+                n_exo += int((ok & ~ok_x).sum())
+                ok &= ok_x
+            fiml_blocks.append(Xg[ok])
+    if missing != "listwise":
+        samples = _fiml_samples(fiml_blocks)
+    for g, s in enumerate(samples):
+        if not (np.isfinite(s.cov).all() and np.isfinite(s.mean).all()):
+            bad = ~(np.isfinite(np.diag(s.cov)) & np.isfinite(s.mean))
+            j = int(np.argmax(bad)) if bad.any() else int(np.argmax(~np.isfinite(s.cov).all(axis=0)))
+            raise DataError(f"column {ov[j]!r} has a non-finite mean or variance (values too large to analyse)")
+    if drops is not None:
+        dropped = {}
+        for reason, k in ((DROP_GROUP, n_group), (DROP_EMPTY, n_empty), (DROP_EXO, n_exo), (DROP_LISTWISE, n_list)):
+            if k:
+                dropped[reason] = k
+        drops["n_read"] = len(data)
+        drops["dropped"] = dropped
+        drops["empty_rows"] = np.sort(np.concatenate(empty_rows)) if empty_rows else np.empty(0, int)
     return samples, labels
 
 
@@ -483,7 +643,7 @@ def _fit(model, data, *, estimator, miss, group, group_equal, group_partial, se,
     if group is not None:
         if group not in data.columns:
             raise GroupError(f"grouping column {group!r} is not in the data")
-        levels = list(pd.unique(data[group].dropna()))
+        levels = _group_levels(data[group])[1]
         if len(levels) < 2:
             raise GroupError(f"grouping column {group!r} has a single level ({levels[0] if levels else 'none'}); multi-group SEM needs at least two")
         ngroups, group_labels = len(levels), [str(v) for v in levels]
@@ -494,10 +654,11 @@ def _fit(model, data, *, estimator, miss, group, group_equal, group_partial, se,
     )
     ov = list(pt.ov_names)
     ov_x = list(getattr(pt, "ov_x", []) or []) if fixed_x else []
-    samples, labels = _prepare(data, ov, group, miss, ov_x)
+    drops: dict = {}
+    samples, labels = _prepare(data, ov, group, miss, ov_x, drops)
     return _fit_prepared(pt, samples, labels, estimator=estimator, miss=miss, se=se,
                          information=information, bootstrap=bootstrap, seed=seed, start=start,
-                         syntax=syntax, data=data, group=group, options=dict(
+                         syntax=syntax, data=data, group=group, drops=drops, options=dict(
                              estimator=estimator, missing=miss, group=group, group_equal=list(group_equal),
                              group_partial=list(group_partial), se=se, information=information,
                              std_lv=std_lv, fixed_x=fixed_x), result_cls=FitResult)
@@ -591,9 +752,13 @@ def _check_sample_cov(s: GroupSample, ov: list[str], where: str, label) -> None:
 
 
 def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, bootstrap, seed, start,
-                  syntax, data, group, options, result_cls):
+                  syntax, data, group, options, result_cls, drops: dict | None = None):
     warnings: list[str] = []
     N = sum(s.nobs for s in samples)
+    dropped = dict((drops or {}).get("dropped", {}))
+    n_read = int((drops or {}).get("n_read", N))
+    # data notes: reported as warnings, but not estimation problems (FitResult.notes)
+    notes = drop_warnings(dropped, group, (drops or {}).get("empty_rows"))
     G = len(samples)
     fiml = any(s.missing for s in samples)
     comp = compile_model(pt, G)
@@ -612,6 +777,8 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
             raise DataError(f"column {pt.ov_names[int(np.argmax(sd < 1e-10))]!r} has zero variance{where}; remove it from the model")
         if not s.missing:
             _check_sample_cov(s, list(pt.ov_names), where, labels[g] if labels else None)
+    notes += _scale_warnings(samples, comp.x_idx, list(pt.ov_names))
+    warnings += notes
     obj = Objective(model, samples, fiml=fiml)
     theta0 = start if start is not None else comp.start(samples)
     opt = optimise(obj, rep, np.asarray(theta0, float))
@@ -721,6 +888,10 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
 
     # --- improper solutions -----------------------------------------------------------
     _check_improper(comp, model, theta, imp, warnings, labels)
+    if getattr(comp.pt, "defined", None):
+        def_notes = _definition_warnings(comp, model, theta)
+        notes += def_notes
+        warnings += def_notes
     if vcov is not None:
         se_free = np.sqrt(np.clip(np.diag(vcov), 0, None))
         big = np.flatnonzero(se_free > 10.0 * np.maximum(1.0, np.abs(theta)))
@@ -752,7 +923,41 @@ def _fit_prepared(pt, samples, labels, *, estimator, miss, se, information, boot
         sample=lambda: [{"cov": _frame(s.cov, ov), "mean": pd.Series(s.mean, index=ov), "nobs": s.nobs} for s in samples],
         nobs=[s.nobs for s in samples], group_labels=labels, options=options, syntax=syntax,
         iterations=opt.iterations, optimizer=opt.method, model=model, samples=samples, objective=obj, reparam=rep,
+        n_read=n_read, dropped=dropped, notes=notes,
     )
+
+
+def _scale_warnings(samples: list[GroupSample], x_idx: list, names: list) -> list[str]:
+    """lavaan's two checks of the observed variances (``lav_data.R``), fixed-x covariates
+    left out: the largest is more than 1000 times the smallest, or above 10^6. The
+    variances are those of all rows used (groups pooled), divisor n - 1, as lavaan's
+    ``varTable()``; a few microseconds from the group moments."""
+    p = len(samples[0].mean)
+    n, s1, s2 = np.zeros(p), np.zeros(p), np.zeros(p)
+    for s in samples:
+        ni, mi, vi = s.available_moments()
+        n += ni
+        s1 += ni * mi
+        s2 += ni * (vi + mi * mi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = s1 / n
+        var = (s2 / n - mean * mean) * n / (n - 1.0)
+    keep = np.ones(p, bool)
+    keep[list(x_idx)] = False
+    if not keep.any():
+        return []
+    var = np.where(keep, var, np.nan)
+    if not np.isfinite(var).any():
+        return []
+    out = []
+    hi, lo = np.nanargmax(var), np.nanargmin(var)
+    if var[hi] > 1000.0 * var[lo]:
+        out.append(f"some observed variances are (at least) a factor 1000 times larger than others "
+                   f"({names[hi]} {var[hi]:.4g} vs {names[lo]} {var[lo]:.4g}); consider rescaling the variables")
+    if var[hi] > 1e6:
+        out.append(f"some observed variances are larger than 1000000 ({names[hi]} {var[hi]:.4g}); "
+                   "check for a missing-value code such as -999999")
+    return out
 
 
 def _frame(M, names):
@@ -792,17 +997,42 @@ def _loglik(obj: Objective, imp, samples, ms: bool, fiml: bool) -> tuple[float, 
     return float(ll), float(ll1)
 
 
+def _struct_values(comp: Compiled, model: RamModel, theta) -> np.ndarray:
+    """The value of each structural row (its plabel's value)."""
+    if comp.x_idx:  # fixed-x rows hold this sample's moments
+        return np.array([theta[int(r.free) - 1] if r.free > 0 else _fixed_value(r, model)
+                         for r in comp.struct.itertuples(index=False)])
+    pos = comp.__dict__.get("_plabel_pos")
+    if pos is None:
+        where = {n: i for i, n in enumerate(comp.names.names)}
+        pos = comp.__dict__["_plabel_pos"] = np.array([where[pl] for pl in comp.struct["plabel"]], int)
+    return comp.names.vector(theta)[pos]
+
+
+def _definition_warnings(comp: Compiled, model: RamModel, theta) -> list[str]:
+    """A warning naming each ``:=`` parameter whose value is not finite (Inf or NaN)."""
+    plan = _definitions(comp)
+    vals = plan.values(_struct_values(comp, model, theta))
+    bad = np.flatnonzero(~np.isfinite(vals))
+    out = []
+    for i in bad[:5]:
+        name, f = plan.funcs[i]
+        out.append(f"defined parameter {name} := {f.expr} evaluates to {_r_num(vals[i])} at the estimates; "
+                   "it has no standard error")
+    if len(bad) > 5:
+        out.append(f"{len(bad) - 5} more defined parameters are not finite at the estimates")
+    return out
+
+
+def _r_num(v: float) -> str:
+    return "NaN" if np.isnan(v) else ("Inf" if v > 0 else "-Inf")
+
+
 def _estimates_table(comp: Compiled, model: RamModel, theta, imp, vcov) -> pd.DataFrame:
     tab = comp.pt.table
     struct = comp.struct.copy()
     free = struct["free"].to_numpy()
-    vec = comp.names.vector(theta)
-    # value of each structural row: its plabel's value
-    pos = {n: i for i, n in enumerate(comp.names.names)}
-    est = vec[[pos[pl] for pl in struct["plabel"]]]
-    if comp.x_idx:  # fixed-x rows hold this sample's moments
-        est = np.array([theta[int(r.free) - 1] if r.free > 0 else _fixed_value(r, model)
-                        for r in struct.itertuples(index=False)])
+    est = _struct_values(comp, model, theta)
     se = np.full(len(struct), np.nan)
     if vcov is not None:
         m = free > 0
@@ -821,7 +1051,8 @@ def _estimates_table(comp: Compiled, model: RamModel, theta, imp, vcov) -> pd.Da
     frames = [struct]
     defs = tab[tab["op"] == ":="]
     if len(defs):
-        frames.append(_defined_rows(tab, struct, defs, model, theta, vcov, J_all))
+        frames.append(_defined_rows(comp, defs, est, struct["std_lv"].to_numpy(dtype=float),
+                                    struct["std_all"].to_numpy(dtype=float), vcov, J_all))
     out = pd.concat(frames, ignore_index=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = out["est"] / out["se"]
@@ -837,73 +1068,137 @@ def _estimates_table(comp: Compiled, model: RamModel, theta, imp, vcov) -> pd.Da
     return out[cols].reset_index(drop=True)
 
 
-def _defined_rows(tab, struct, defs, model, theta, vcov, J_all) -> pd.DataFrame:
-    """`:=` rows: value, delta-method SE, and standardized versions with SEs.
-
-    A definition is a function of named parameters (labels, plabels, earlier
-    definitions). Its Jacobian with respect to those names is taken by central
-    differences on the (cheap) expression, then chained with d name / d theta
-    (an indicator for free parameters, the closed-form standardization Jacobian for
-    the standardized version).
-    """
-    from .syntax import compile_expression
-
-    names: list[str] = []
-    row_of: dict[str, int] = {}
-    for k, r in enumerate(struct.itertuples(index=False)):
-        row_of.setdefault(r.plabel, k)
-        if r.label:
-            row_of.setdefault(r.label, k)
-    names = list(row_of)
-    funcs = []
-    for r in defs.itertuples(index=False):
-        f = compile_expression(str(r.rhs), names, line=int(r.line) or None)
-        funcs.append((r.lhs, f))
-        names.append(r.lhs)
-    base_names = list(row_of)
-
-    def evaluate(vec):
-        v = {nm: vec[row_of[nm]] for nm in base_names}
-        out = []
-        for name, f in funcs:
-            v[name] = f(v)
-            out.append(v[name])
-        return np.array(out, dtype=float)
-
-    def value_and_jac(vec):
-        val = evaluate(vec)
-        used = sorted({row_of[nm] for _, f in funcs for nm in f.names if nm in row_of})
-        Jr = np.zeros((len(funcs), len(vec)))
-        for k in used:
-            h = 1e-7 * max(1.0, abs(vec[k]))
-            e = np.zeros(len(vec))
-            e[k] = h
-            Jr[:, k] = (evaluate(vec + e) - evaluate(vec - e)) / (2 * h)
-        return val, Jr
-
-    K = len(theta)
-    est_vec = struct["est"].to_numpy(dtype=float)
-    free = struct["free"].to_numpy()
-    d_theta = np.zeros((len(struct), K))
-    m = free > 0
-    d_theta[np.flatnonzero(m), free[m] - 1] = 1.0
-    est, Jr = value_and_jac(est_vec)
-    std_lv, _ = value_and_jac(struct["std_lv"].to_numpy(dtype=float))
-    std_all, Jr_std = value_and_jac(struct["std_all"].to_numpy(dtype=float))
-    se = np.full(len(funcs), np.nan)
-    std_all_se = np.full(len(funcs), np.nan)
+def _defined_rows(comp: "Compiled", defs, est_vec, std_lv, std_all, vcov, J_all) -> pd.DataFrame:
+    """`:=` rows: value, delta-method SE, and standardized versions with SEs."""
+    plan = _definitions(comp)
+    est, lv, sa, J, Js = plan.evaluate(est_vec, std_lv, std_all, comp.struct["free"].to_numpy(),
+                                       J_all if vcov is not None else None, len(vcov) if vcov is not None else 0)
+    se = np.full(len(est), np.nan)
+    std_all_se = np.full(len(est), np.nan)
     if vcov is not None:
-        J = Jr @ d_theta
         se = np.sqrt(np.clip(np.sum((J @ vcov) * J, axis=1), 0, None))
-        Js = Jr_std @ J_all
         std_all_se = np.sqrt(np.clip(np.sum((Js @ vcov) * Js, axis=1), 0, None))
     d = defs.copy()
     d["est"] = est
     d["se"] = se
-    d["std_lv"] = std_lv
-    d["std_all"] = std_all
+    d["std_lv"] = lv
+    d["std_all"] = sa
     d["std_all_se"] = std_all_se
     return d
+
+
+def _definitions(comp: "Compiled") -> "_Definitions":
+    plan = comp.__dict__.get("_definitions")
+    if plan is None:
+        plan = comp.__dict__["_definitions"] = _Definitions(comp.pt, comp.struct)
+    return plan
+
+
+class _Definitions:
+    """The `:=` definitions of a model, planned once: each compiled expression with, for
+    every name it uses, the structural row (label or plabel) or the earlier definition
+    that name refers to.
+
+    Values and delta-method Jacobians take time linear in the number of definitions: a
+    definition is evaluated once, on numpy arrays holding the point and central
+    differences in each of its own names (step 1e-7 max(1, |value|)), and its Jacobian
+    with respect to theta is chained from those partial derivatives and the Jacobians
+    of the names (a unit row for a free parameter, the closed-form standardization
+    Jacobian for ``std.all``, the row of an earlier definition).
+    """
+
+    def __init__(self, pt, struct: pd.DataFrame):
+        row_of: dict[str, int] = {}
+        for k, (pl, lab) in enumerate(zip(struct["plabel"], struct["label"])):
+            row_of.setdefault(pl, k)
+            if lab:
+                row_of.setdefault(lab, k)
+        self.row_of = row_of
+        self.funcs = pt.compiled_defined()
+        def_pos: dict[str, int] = {}
+        level = np.zeros(len(self.funcs), int)
+        groups: dict[tuple[int, int], list[int]] = {}
+        refs = []
+        for i, (name, f) in enumerate(self.funcs):
+            rows = [row_of.get(n, -1) if n not in def_pos else -1 for n in f.names]
+            dpos = [def_pos.get(n, -1) for n in f.names]
+            refs.append((rows, dpos))
+            level[i] = 1 + max((level[d] for d in dpos if d >= 0), default=-1)
+            groups.setdefault((int(level[i]), len(rows)), []).append(i)
+            def_pos[name] = i
+        # definitions of one level (no reference between them) with the same number of
+        # names are processed together, in chunks that bound the (m, k, K) Jacobian blocks
+        self.groups = []
+        for (_, k), ids in sorted(groups.items()):
+            for c in range(0, len(ids), 2048):
+                part = np.array(ids[c:c + 2048], int)
+                R = np.array([refs[i][0] for i in part], int).reshape(len(part), k)
+                D = np.array([refs[i][1] for i in part], int).reshape(len(part), k)
+                self.groups.append((part, k, np.maximum(R, 0), np.maximum(D, 0), R >= 0))
+        self.names = [name for name, _ in self.funcs]
+
+    def values(self, est_vec: np.ndarray) -> np.ndarray:
+        """The value of every definition at the structural values ``est_vec``."""
+        env = {nm: float(est_vec[k]) for nm, k in self.row_of.items()}
+        out = np.empty(len(self.funcs))
+        for i, (name, f) in enumerate(self.funcs):
+            env[name] = out[i] = f(env)
+        return out
+
+    def evaluate(self, est_vec, lv_vec, all_vec, free, J_all, K):
+        """Values at the estimates, std.lv and std.all values; with ``J_all`` (the std.all
+        Jacobian, rows = structural rows) also the Jacobians of the values and of the
+        std.all values with respect to theta (one row per definition)."""
+        n = len(self.funcs)
+        jac = J_all is not None
+        vals = np.stack([est_vec, lv_vec, all_vec], axis=1)  # (struct rows, 3)
+        defs = np.full((n, 3), np.nan)
+        J = Js = Dtheta = None
+        if jac:
+            J, Js = np.zeros((n, K)), np.zeros((n, K))
+            Dtheta = np.zeros((len(est_vec), K))  # d row value / d theta: unit rows of the free parameters
+            m = free > 0
+            Dtheta[np.flatnonzero(m), free[m] - 1] = 1.0
+        funcs = self.funcs
+        with np.errstate(all="ignore"):
+            for ids, k, R, D, isrow in self.groups:
+                m = len(ids)
+                base = np.where(isrow[:, :, None], vals[R], defs[D])  # (m, k, 3)
+                if not jac or k == 0:
+                    for r, i in enumerate(ids):
+                        defs[i] = _eval_points(funcs[i][1], base[r])[:3]
+                    continue
+                e, a = base[:, :, 0], base[:, :, 2]
+                he = 1e-7 * np.maximum(1.0, np.abs(e))
+                ha = 1e-7 * np.maximum(1.0, np.abs(a))
+                X = np.empty((m, k, 3 + 4 * k))
+                X[:, :, :3] = base
+                X[:, :, 3:] = np.tile(np.stack([e, e, a, a], axis=2), (1, 1, k))
+                idx = np.arange(k)
+                c = 3 + 4 * idx
+                X[:, idx, c] += he
+                X[:, idx, c + 1] -= he
+                X[:, idx, c + 2] += ha
+                X[:, idx, c + 3] -= ha
+                out = np.empty((m, 3 + 4 * k))
+                for r, i in enumerate(ids):
+                    out[r] = _eval_points(funcs[i][1], X[r])
+                defs[ids] = out[:, :3]
+                st = out[:, 3:].reshape(m, k, 4)
+                ge = (st[:, :, 0] - st[:, :, 1]) / (2.0 * he)
+                ga = (st[:, :, 2] - st[:, :, 3]) / (2.0 * ha)
+                J[ids] = np.einsum("mk,mkq->mq", ge, np.where(isrow[:, :, None], Dtheta[R], J[D]))
+                Js[ids] = np.einsum("mk,mkq->mq", ga, np.where(isrow[:, :, None], J_all[R], Js[D]))
+        return defs[:, 0].copy(), defs[:, 1].copy(), defs[:, 2].copy(), J, Js
+
+
+def _eval_points(f, X: np.ndarray) -> np.ndarray:
+    """``f`` at several points at once: ``X[j, m]`` is the value of ``f.names[j]`` at point m
+    (:meth:`asymtrust.syntax.CompiledExpression.at_points`; another expression type is
+    called point by point)."""
+    if hasattr(f, "at_points"):
+        return f.at_points(X)
+    return np.array([f({nm: X[j, c] for j, nm in enumerate(f.names)}) for c in range(X.shape[1])], float)
 
 
 def _check_improper(comp: Compiled, model, theta, imp, warnings: list[str], labels) -> None:
@@ -973,6 +1268,8 @@ def refit(result, data: pd.DataFrame, *, start: np.ndarray | None = None) -> Ref
         for g in result.group_labels:
             s, _ = _prepare(data[lab == g], ov, None, opts["missing"], ov_x)
             samples.extend(s)
+        if any(s.missing for s in samples):  # FIML: patterns in every group (see _fiml_samples)
+            samples = [s if s.missing else incomplete_sample(s.X) for s in samples]
     else:
         samples, _ = _prepare(data, ov, None, opts["missing"], ov_x)
     return _refit_samples(result, samples, start)
@@ -986,6 +1283,7 @@ def refit_arrays(result, arrays: Sequence[np.ndarray], *, start: np.ndarray | No
     pt = result.partable
     xpos = [list(pt.ov_names).index(x) for x in (getattr(pt, "ov_x", []) or [])] if opts.get("fixed_x", True) else []
     samples = []
+    blocks = []
     for X in arrays:
         X = np.asarray(X, float)
         if opts["missing"] == "listwise":
@@ -994,7 +1292,9 @@ def refit_arrays(result, arrays: Sequence[np.ndarray], *, start: np.ndarray | No
         else:
             if xpos:
                 X = X[~np.isnan(X[:, xpos]).any(axis=1)]
-            samples.append(incomplete_sample(X) if np.isnan(X).any() else complete_sample(X))
+            blocks.append(X[~np.isnan(X).all(axis=1)] if np.isnan(X).any() else X)
+    if blocks:
+        samples = _fiml_samples(blocks)
     return _refit_samples(result, samples, start)
 
 

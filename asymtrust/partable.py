@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import LabelError, OptionError, SyntaxModelError, UnknownVariableError
-from .syntax import CompiledExpression, ParsedModel, compile_expression, parse_syntax
+from .syntax import CompiledExpression, ParsedModel, compile_expression, expression_names, parse_syntax
 
 __all__ = ["ParTable", "build_partable", "GROUP_EQUAL_TYPES", "MISSING_OPTIONS"]
 
@@ -179,12 +179,18 @@ class ParTable:
         return out
 
     def compiled_defined(self) -> list[tuple[str, CompiledExpression]]:
-        """``:=`` definitions compiled in order (each may use earlier ones)."""
-        names = [n for n in self.expression_names() if n not in {d[0] for d in self.defined}]
+        """``:=`` definitions compiled in order (each may use earlier ones). Compiled once
+        (by :func:`build_partable`), in time linear in the number of definitions."""
+        cached = self.__dict__.get("_compiled_defined")
+        if cached is not None and len(cached) == len(self.defined):
+            return list(cached)
+        def_names = {d[0] for d in self.defined}
+        known = {n: None for n in self.expression_names() if n not in def_names}
         out = []
         for name, expr, line in self.defined:
-            out.append((name, compile_expression(expr, names, line=line)))
-            names.append(name)
+            out.append((name, compile_known(expr, known, line=line)))
+            known[name] = None
+        self.__dict__["_compiled_defined"] = tuple(out)
         return out
 
     def evaluate_defined(self, values: Sequence[float] | np.ndarray) -> dict[str, Any]:
@@ -200,12 +206,12 @@ class ParTable:
 
         ``==`` means g = 0, ``>`` means g > 0 and ``<`` means g < 0.
         """
-        names = self.expression_names()
+        names = dict.fromkeys(self.expression_names())
         out = []
         t = self.table
         for lhs, op, rhs, line in zip(t["lhs"], t["op"], t["rhs"], t["line"]):
             if op in ("==", "<", ">"):
-                out.append((op, compile_expression(f"({lhs})-({rhs})", names, line=int(line) or None)))
+                out.append((op, compile_known(f"({lhs})-({rhs})", names, line=int(line) or None)))
         return out
 
     def to_lavaan_frame(self) -> pd.DataFrame:
@@ -226,6 +232,30 @@ class ParTable:
 # --------------------------------------------------------------------------------------
 def _unique(seq: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(seq))
+
+
+#: what separates names in a ``:=``/constraint expression (operators, parentheses, commas, blanks)
+_EXPR_SEPARATORS = re.compile(r"[\s+\-*/^(),]+")
+
+
+def compile_known(expr: str, known, *, line: int | None = None) -> CompiledExpression:
+    """:func:`~asymtrust.syntax.compile_expression` against a large set of known names
+    (a set or dict), in time independent of its size.
+
+    ``compile_expression(expr, names)`` copies ``names`` into a set on every call, so
+    compiling n definitions against the growing list of earlier ones took O(n^2) time
+    (60,000 ``:=`` lines: minutes). Here only the known words of ``expr`` are passed; if
+    that selection misses a name the parser sees (it never should), the expression's own
+    names are looked up exactly, so the result and every error are those of
+    ``compile_expression``.
+    """
+    cand = [t for t in _EXPR_SEPARATORS.split(expr) if t in known]
+    try:
+        return compile_expression(expr, cand, line=line)
+    except LabelError:
+        where = f"line {line}" if line else "expression"
+        exact = [n for n in expression_names(expr, where) if n in known]
+        return compile_expression(expr, exact, line=line)
 
 
 @dataclass
@@ -650,16 +680,18 @@ def build_partable(
     allowed = set(by_label) | {rec["label"] for rec in recs if rec["label"]} | {rec["plabel"] for rec in recs}
     defined: list[tuple[str, str, int]] = []
     constraints: list[tuple[str, str, str, int]] = []
-    known_defs: set[str] = set()
+    compiled_defs: list[tuple[str, CompiledExpression]] = []
+    known = set(allowed)  # grows by each := name (linear time, see compile_known)
     for st in model.user_cons:
         if st.op == ":=":
-            compile_expression(st.expr, allowed | known_defs, line=st.line)
-            known_defs.add(st.lhs[0])
+            compiled_defs.append((st.lhs[0], compile_known(st.expr, known, line=st.line)))
+            known.add(st.lhs[0])
             defined.append((st.lhs[0], st.expr, st.line))
+    known |= def_names
     for st in model.user_cons:
         if st.op != ":=":
-            compile_expression(st.lhs[0], allowed | def_names, line=st.line)
-            compile_expression(st.expr, allowed | def_names, line=st.line)
+            compile_known(st.lhs[0], known, line=st.line)
+            compile_known(st.expr, known, line=st.line)
             constraints.append((st.lhs[0], st.op, st.expr, st.line))
     # keep the written order of := and constraints
     con_recs = [
@@ -691,7 +723,7 @@ def build_partable(
         vals = [r[c] for r in rows]
         cols[c] = np.array(vals, dtype=dtypes[c]) if c in dtypes else np.array(vals, dtype=object)
     table = pd.DataFrame(cols)
-    return ParTable(
+    pt = ParTable(
         table=table,
         ov_names=ov_names,
         lv_names=lv_names,
@@ -710,6 +742,8 @@ def build_partable(
         constraints=constraints,
         warnings=warnings,
     )
+    pt.__dict__["_compiled_defined"] = tuple(compiled_defs)  # compiled once, reused by fit()
+    return pt
 
 
 def _con_rec(lhs: str, op: str, rhs: str, user: int, label: str, line: int) -> dict[str, Any]:

@@ -45,6 +45,18 @@ class FitResult:
     warnings : list of str
         Non-convergence, Heywood cases, non-positive-definite matrices, huge SEs,
         a singular information matrix. Never empty when something is improper.
+        Also the data notes below (``notes``), so that every consumer shows them.
+    notes : list of str
+        The warnings that are about the data, not the estimates: rows dropped (one line
+        per reason), variances more than 1000 times apart (lavaan's warning), ``:=``
+        values that are not finite. They do not make a solution improper
+        (:attr:`proper`, :attr:`problems`).
+    n_read : int
+        Rows given (``len(data)``); ``nobs`` sums to :attr:`n_used`.
+    dropped : dict
+        Reason -> number of rows left out, e.g. ``{"missing group value": 3,
+        "all model variables missing": 2, "incomplete (listwise)": 10}``;
+        ``n_read == n_used + sum(dropped.values())``.
     """
 
     partable: Any
@@ -67,6 +79,9 @@ class FitResult:
     samples: Any = field(default=None, repr=False)
     objective: Any = field(default=None, repr=False)
     reparam: Any = field(default=None, repr=False)
+    n_read: int | None = None
+    dropped: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
 
     def __getattribute__(self, name):
         # tables that are costly to build (the estimates with standardized SEs, labelled
@@ -84,9 +99,22 @@ class FitResult:
         return len(self.nobs)
 
     @property
+    def n_used(self) -> int:
+        """Rows used in the estimation (the sum of ``nobs`` over groups)."""
+        return int(sum(self.nobs))
+
+    @property
+    def problems(self) -> list:
+        """The warnings about the estimates (improper solutions, no SEs, non-convergence):
+        :attr:`warnings` without the data notes (:attr:`notes`)."""
+        notes = set(self.notes)
+        return [w for w in self.warnings if w not in notes]
+
+    @property
     def proper(self) -> bool:
-        """True when the fit converged and no improper-solution warning was raised."""
-        return self.converged and not self.warnings
+        """True when the fit converged and no improper-solution warning was raised
+        (data notes such as dropped rows do not count)."""
+        return self.converged and not self.problems
 
     def parameter_estimates(self, *, free_only: bool = False) -> pd.DataFrame:
         """The public estimates table (optionally only free parameters and `:=` rows)."""
@@ -112,6 +140,10 @@ class FitResult:
             "warnings": list(self.warnings),
             "options": self.options,
             "nobs": [int(n) for n in self.nobs],
+            "n_read": int(self.n_read if self.n_read is not None else self.n_used),
+            "n_used": self.n_used,
+            "dropped": {str(k): int(v) for k, v in self.dropped.items()},
+            "notes": list(self.notes),
             "group_labels": self.group_labels,
             "fit_indices": self.fit_indices,
             "estimates": self.parameter_estimates(),
@@ -129,10 +161,16 @@ class FitResult:
         lines.append(f"  Estimator                         {opt.get('estimator')}")
         lines.append(f"  Missing data                      {opt.get('missing')}")
         lines.append(f"  Number of model parameters        {int(fi['npar'])}")
+        n_read = self.n_read if self.n_read is not None else self.n_used
+        if self.dropped or n_read != self.n_used:
+            # lavaan: "Number of observations   Used   Total", with the reasons
+            lines.append(f"  Number of observations            Used {self.n_used} of {n_read} read")
+            for reason, k in self.dropped.items():
+                lines.append(f"    dropped: {reason:<30}{k}")
         if self.group_labels:
             for lab, n in zip(self.group_labels, self.nobs):
                 lines.append(f"  Number of observations ({lab})    {n}")
-        else:
+        elif not (self.dropped or n_read != self.n_used):
             lines.append(f"  Number of observations            {self.nobs[0]}")
         if self.warnings:
             lines.append("")
@@ -175,6 +213,9 @@ class FitResult:
                     name = f"{r.lhs} {r.op} {r.rhs}".strip() if op != ":=" else f"{r.lhs} := {r.rhs}"
                     if r.label and op != ":=":
                         name += f" ({r.label})"
+                    if op == ":=":  # a value that is not finite prints as Inf/NaN, never blank
+                        lines.append(f"  {name[:28]:<28}{_fd(r.est)}{_f(r.se)}{_f(r.z, 2)}{_f(r.pvalue)}{_fd(r.std_lv)}{_fd(r.std_all)}")
+                        continue
                     lines.append(f"  {name[:28]:<28}{_f(r.est)}{_f(r.se)}{_f(r.z, 2)}{_f(r.pvalue)}{_f(r.std_lv)}{_f(r.std_all)}")
                 lines.append("")
         return "\n".join(lines)
@@ -202,6 +243,18 @@ class FitResult:
 
 
 def _f(v, nd: int = 3) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+    """A number in a 10-wide column; blank when not available (None, NaN), but an
+    infinite value prints as ``Inf``/``-Inf`` (R's spelling)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
         return f"{'':>10}"
+    if isinstance(v, float) and math.isinf(v):
+        return f"{'Inf' if v > 0 else '-Inf':>10}"
     return f"{v:>10.{nd}f}"
+
+
+def _fd(v, nd: int = 3) -> str:
+    """As :func:`_f`, for a ``:=`` value: NaN prints as ``NaN`` (the definition was
+    evaluated and is not a number), not blank."""
+    if isinstance(v, float) and math.isnan(v):
+        return f"{'NaN':>10}"
+    return _f(v, nd)

@@ -846,6 +846,16 @@ class CompiledExpression:
     def __repr__(self) -> str:
         return f"CompiledExpression({self.expr!r})"
 
+    def at_points(self, X: np.ndarray) -> np.ndarray:
+        """The expression at several points at once: ``X[j, m]`` is the value of
+        ``self.names[j]`` at point m (one pass over the tree with numpy arrays, with the
+        same R semantics as a single call)."""
+        X = np.asarray(X, float)
+        m = X.shape[1]
+        with np.errstate(all="ignore"):
+            out = self._eval(self._node, dict(zip(self.names, X)))
+        return np.array(np.broadcast_to(np.asarray(out, float), (m,)))
+
     def _eval(self, node: ast.AST, env: Mapping[str, Any]) -> Any:
         if isinstance(node, ast.Constant):
             return float(node.value)
@@ -864,8 +874,11 @@ class CompiledExpression:
                 return a - b
             if op is ast.Mult:
                 return a * b
+            arrays = isinstance(a, np.ndarray) or isinstance(b, np.ndarray)
             if op is ast.Div:
-                return np.divide(a, b) if b == 0 else a / b
+                return np.divide(a, b) if arrays or b == 0 else a / b
+            if arrays:  # R semantics elementwise: overflow Inf, negative base ** fraction NaN
+                return np.power(np.asarray(a, float), b)
             return np.power(a, b) if isinstance(a, complex) or isinstance(b, complex) else _rpow(a, b)
         if isinstance(node, ast.Call):
             fname = self._names[node.func.id]  # type: ignore[attr-defined]

@@ -60,26 +60,36 @@ def first_order_information(scores: list[np.ndarray], N: int) -> np.ndarray:
 
 
 def constrained_inverse(A: np.ndarray, rep: Reparam) -> tuple[np.ndarray, bool]:
-    """``K (K' A K)^-1 K'``; returns (matrix, ok). ``ok`` is False for a singular matrix
-    (smallest eigenvalue <= 1e-10 x the largest, or not positive definite)."""
+    """``K (K' A K)^-1 K'``; returns (matrix, ok). ``ok`` is False for a singular matrix.
+
+    The test is scale-free: M = K' A K is first conjugated by D = diag(M)^-1/2 (Jacobi
+    preconditioning, as lavaan 0.7 does before inverting), so that M_p = D M D has a unit
+    diagonal, and M_p is singular when its smallest eigenvalue is <= 1e-10 x the largest
+    (or it is not positive definite). A variable on a 100 times larger scale multiplies
+    the information of its parameters by up to 10^-8 but leaves M_p unchanged, so its
+    SEs are computed (lavaan computes them too); M^-1 = D M_p^-1 D.
+    """
     M = rep.hess(A)
     if not np.all(np.isfinite(M)):
         return np.full_like(A, np.nan), False
     M = (M + M.T) / 2.0
-    L, info = potrf(M, lower=True, clean=False)
-    d = np.diag(L) ** 2 if info == 0 else None
-    if d is None or d.min() <= 1e-8 * d.max():
+    d = np.sqrt(np.abs(np.diag(M)))
+    d[~(d > 1e-150)] = 1.0  # a zero diagonal: singular anyway, decided below
+    s = 1.0 / d
+    Mp = M * s[:, None] * s[None, :]
+    L, info = potrf(Mp, lower=True, clean=False)
+    ld = np.diag(L) ** 2 if info == 0 else None
+    if ld is None or ld.min() <= 1e-8 * ld.max():
         # not positive definite, or possibly near-singular: decide on the eigenvalues
-        w = np.linalg.eigvalsh(M)
+        w = np.linalg.eigvalsh(Mp)
         if w.size and (w.min() <= max(1e-10 * abs(w.max()), 1e-14)):
             return np.full_like(A, np.nan), False
-        Minv = linalg.inv(M)
+        Minv = linalg.inv(Mp)
     else:
         inv, info = potri(L, lower=True)
         Minv = sym_from_lower(inv)
+    Minv = Minv * s[:, None] * s[None, :]
     if rep._identity:
         return Minv, True
     Kmat = rep.K
     return Kmat @ Minv @ Kmat.T, True
-
-

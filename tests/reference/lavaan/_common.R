@@ -170,3 +170,25 @@ write_case <- function(rec, script) {
                   rec$npar, rec$fit_measures$chisq, rec$converged))
   invisible(path)
 }
+
+# --- shared by scaled/ and dropped/ ---------------------------------------------------
+# Evaluate `expr`, collecting lavaan's warnings (whitespace collapsed) instead of printing them.
+with_warnings <- function(expr) {
+  warns <- character(0)
+  value <- withCallingHandlers(expr, warning = function(w) {
+    warns <<- c(warns, gsub("\\s+", " ", conditionMessage(w)))
+    invokeRestart("muffleWarning")
+  })
+  list(value = value, warnings = warns)
+}
+
+HS_MODEL <- "visual =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+speed =~ x7 + x8 + x9"
+
+# The repository's copy of HolzingerSwineford1939 (301 rows).
+read_hs1939 <- function(repo_root) {
+  hs <- read.csv(file.path(repo_root, "datasets", "hs1939.csv"))  # the path recorded as hs_file
+  stopifnot(nrow(hs) == 301L)
+  hs
+}
