@@ -14,7 +14,7 @@ Golub & LeVeque (1983)::
 
 which is as accurate as a two-pass computation on the whole file: every chunk is
 centred on its own mean before its cross-products are formed. Memory use is one
-chunk (``chunksize`` rows of the requested columns) plus a ``p x p`` matrix,
+chunk (``chunksize`` rows of the file's columns) plus a ``p x p`` matrix,
 whatever the number of rows.
 
 The result plugs into :func:`asymtrust.fit` as summary statistics (lavaan's
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,8 +190,8 @@ def read_moments(path: str | os.PathLike, columns: Sequence[str] | None = None, 
         Columns to use, in this order (typically ``spec.items()``). Default: every
         column whose first chunk is numeric.
     chunksize : int
-        Rows per chunk (memory use is about ``chunksize * len(columns) * 8`` bytes per
-        copy held).
+        Rows per chunk (memory use is about ``chunksize`` x 8 bytes per column of the
+        file, per copy held).
     missing_codes : iterable
         Values that mean "missing" besides empty cells and ``NA`` (e.g. ``(-9, 99)``).
     sep : str
@@ -207,7 +208,10 @@ def read_moments(path: str | os.PathLike, columns: Sequence[str] | None = None, 
     Raises
     ------
     SurveyReadError
-        The file is missing or unreadable.
+        The file is missing or unreadable, or a row has more fields than the header (an
+        unquoted separator inside a text answer): the message names the line, as
+        :func:`asymtrust.read_survey` does. Every column is parsed for that check,
+        not only ``columns``.
     DataError
         A requested column is not in the header, or holds text or infinite values
         (the message names the column and the line).
@@ -269,10 +273,16 @@ def read_moments(path: str | os.PathLike, columns: Sequence[str] | None = None, 
     n_incomplete = 0
     first = 0
     try:
-        reader = pd.read_csv(p, sep=sep, usecols=cols or None, chunksize=int(chunksize), na_values=na_values,
+        # every column is parsed (not only ``usecols``), so that a row with more fields than
+        # the header is an error naming its line, as in read_survey, instead of being cut
+        reader = pd.read_csv(p, sep=sep, chunksize=int(chunksize), na_values=na_values,
                              encoding=encoding, low_memory=False)
         with reader:
             for chunk in reader:
+                if not (isinstance(chunk.index, pd.RangeIndex) and chunk.index.start == first):
+                    raise SurveyReadError(
+                        f"cannot read {p}: data rows have more fields than the header ({len(header)} names); check "
+                        f"the separator and quoting")
                 if not cols:  # default: the numeric columns of the first chunk, in file order
                     cols = [str(c) for c in chunk.columns
                             if pd.api.types.is_numeric_dtype(chunk[c]) or chunk[c].isna().all()]
@@ -298,7 +308,10 @@ def read_moments(path: str | os.PathLike, columns: Sequence[str] | None = None, 
                 M2 = M2 + M2b + np.outer(d, d) * (n * nb / tot)
                 n = tot
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
+        if m:
+            msg = f"line {m.group(2)} has {m.group(3)} fields but the header has {m.group(1)}"
         raise SurveyReadError(f"cannot read {p} after {first} data rows: {msg}") from None
     if n < 2 or mean is None or M2 is None:
         raise InsufficientDataError(

@@ -41,6 +41,7 @@ from .survey import (
     _is_texty,
     _norm_label,
     _numeric_or_none,
+    _other_sheets_hint,
     _parse_scale_labels,
     _recode_missing,
     read_survey,
@@ -363,13 +364,26 @@ def _delimiter_hint(columns: Sequence[str], missing: Sequence[str]) -> str:
     return f"; the data have a single column {_short_name(name)!r}: check the delimiter (use , ; tab or |)"
 
 
+def _sheet_hint(attrs: dict) -> str:
+    """A hint naming the other sheets when the data came from one sheet of a workbook
+    that has several (a read-me or codebook sheet often comes first)."""
+    sheet, sheets = attrs.get("sheet"), attrs.get("sheets")
+    if not isinstance(sheet, str) or not sheets or len(sheets) < 2:
+        return ""
+    return f"; the data were read from sheet {sheet!r}{_other_sheets_hint(list(sheets), sheet)}"
+
+
+#: how to turn scale labels into codes, through the API
+LABELS_HINT_API = "read the file with read_survey(path, codebook=...) to turn them into codes"
+
+
 def _short_name(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _fmt_num(v: float) -> str:
     v = float(v)
-    return str(int(v)) if v.is_integer() else f"{v:g}"
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:g}"
 
 
 def _rows_list(positions: Sequence[int], k: int = 5) -> str:
@@ -397,6 +411,7 @@ def validate(
     codebook: pd.DataFrame | str | os.PathLike | None | bool = None,
     missing_codes: Iterable[Any] = (),
     raise_on_error: bool = False,
+    labels_hint: str | None = None,
 ) -> ValidationReport:
     """Check survey data against a model before fitting.
 
@@ -416,6 +431,11 @@ def validate(
         the checks and counted.
     raise_on_error : bool, default False
         Raise :class:`~asymtrust.exceptions.ValidationError` if there are errors.
+    labels_hint : str, optional
+        What to tell the user when text answers look like the codebook's scale
+        labels (default: :data:`LABELS_HINT_API`, naming ``read_survey``'s
+        ``codebook`` argument). A front end passes its own wording, e.g. the
+        command-line option that maps labels, where the command has one.
 
     Returns
     -------
@@ -517,7 +537,7 @@ def validate(
             None,
             f"{len(missing)} of {len(items)} model variables missing from the data: "
             f"{', '.join(missing) if bundled else _with_lines(missing, syntax)}"
-            f"{_delimiter_hint(list(work.columns), missing)}",
+            f"{_delimiter_hint(list(work.columns), missing)}{_sheet_hint(data.attrs)}",
         )
     present = [v for v in items if v in present_cols]
 
@@ -568,10 +588,7 @@ def validate(
                 hint = ""
                 labels = _parse_scale_labels(cb_items[col].get("scale_labels")) if col in cb_items else {}
                 if labels and any(_norm_label(v) in labels for v in s[bad].astype(str)):
-                    hint = (
-                        "; they look like scale labels: read the file with read_survey(..., codebook=...) "
-                        "(CLI: --map-labels) to turn them into codes"
-                    )
+                    hint = f"; they look like scale labels: {labels_hint or LABELS_HINT_API}"
                 add(
                     "error",
                     "non_numeric",

@@ -145,6 +145,9 @@ def build() -> dict[str, bytes]:
     files["garbage.lav"] = bytes((i * 91 + 7) % 256 for i in range(300))
     files["typo.lav"] = b"Cap =~ cap1 + cap2 + cap3\nPow =~ pow1 + pow2 + pwo3\nPow ~ Cap\n"
     files["bad.toml"] = b"name = 'x'\ntitle = [unclosed\n"
+    files.update(io_files(rows))  # issue 12: reading (cases_io.toml)
+    # issue 12: a value whose moments overflow (cases_engine.toml)
+    files["huge_value.csv"] = to_text(with_column(rows, "cap2", lambda i, v: "1e200" if i == 3 else v)).encode()
     return files
 
 
@@ -157,6 +160,122 @@ def write(dest: Path = FILES) -> list[Path]:
             path.write_bytes(data)
         written.append(path)
     return written
+
+
+# ----------------------------------------------------------------------------- issue 12: reading
+def xlsx_bytes(sheets: list[tuple[str, list[list[object]]]]) -> bytes:
+    """A minimal, byte-for-byte reproducible XLSX workbook (no styles, inline strings, zip
+    entries stored uncompressed with a fixed date), written without openpyxl so that the
+    corpus does not change with its version or the clock.
+
+    A cell is a number, a text, ``("=", "C2+D2")``: a formula stored *without* a
+    computed value, as written by programs that do not calculate, or
+    ``("=", "C2+D2", 9)``: a formula with its computed value, as Excel saves it.
+    """
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    def col_name(j: int) -> str:
+        out = ""
+        j += 1
+        while j:
+            j, r = divmod(j - 1, 26)
+            out = chr(65 + r) + out
+        return out
+
+    def cell(ref: str, v: object) -> str:
+        if isinstance(v, tuple):
+            cached = f"<v>{v[2]}</v>" if len(v) > 2 else ""
+            return f'<c r="{ref}"><f>{escape(str(v[1]))}</f>{cached}</c>'
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return f'<c r="{ref}"><v>{v}</v></c>'
+        return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{escape(str(v))}</t></is></c>'
+
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    pkg = "http://schemas.openxmlformats.org/package/2006/relationships"
+    ct = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+    parts = {
+        "[Content_Types].xml": (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{ct}.sheet.main+xml"/>'
+            + "".join(f'<Override PartName="/xl/worksheets/sheet{i + 1}.xml" ContentType="{ct}.worksheet+xml"/>'
+                      for i in range(len(sheets)))
+            + "</Types>"
+        ),
+        "_rels/.rels": (
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="{pkg}">'
+            f'<Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+        ),
+        "xl/workbook.xml": (
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<workbook xmlns="{main}" xmlns:r="{rel}">'
+            "<sheets>"
+            + "".join(f'<sheet name="{escape(name)}" sheetId="{i + 1}" r:id="rId{i + 1}"/>'
+                      for i, (name, _) in enumerate(sheets))
+            + "</sheets></workbook>"
+        ),
+        "xl/_rels/workbook.xml.rels": (
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="{pkg}">'
+            + "".join(f'<Relationship Id="rId{i + 1}" Type="{rel}/worksheet" Target="worksheets/sheet{i + 1}.xml"/>'
+                      for i in range(len(sheets)))
+            + "</Relationships>"
+        ),
+    }
+    for i, (_, rows) in enumerate(sheets):
+        body = "".join(
+            f'<row r="{r + 1}">' + "".join(cell(f"{col_name(j)}{r + 1}", v) for j, v in enumerate(row) if v != "")
+            + "</row>"
+            for r, row in enumerate(rows)
+        )
+        parts[f"xl/worksheets/sheet{i + 1}.xml"] = (
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{main}">'
+            f"<sheetData>{body}</sheetData></worksheet>"
+        )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, text in parts.items():
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, text.encode("utf-8"))
+    return buf.getvalue()
+
+
+def io_files(rows: list[list[str]]) -> dict[str, bytes]:
+    """Files of the reading cases (issue 12, ``cases_io.toml``)."""
+    files: dict[str, bytes] = {}
+    numeric = [rows[0]] + [[int(v) if v.lstrip("-").isdigit() else v for v in r] for r in rows[1:]]
+
+    # a long free-text answer (2,000 characters, refused under ASYMTRUST_MAX_FIELD_CHARS=1000)
+    long_rows = [rows[0] + ["comment"]] + [r + ["x" * 2000 if i == 3 else "fine"] for i, r in enumerate(rows[1:])]
+    files["long_field.csv"] = to_text(long_rows).encode()
+
+    # Stata's missing values as a CSV export writes them: ".", ".a", ".b"
+    files["stata_missing.csv"] = to_text(
+        with_column(rows, "pow1", lambda i, v: (".a", ".b", ".")[i % 3] if i % 10 == 4 else v)
+    ).encode()
+
+    # a text answer with an unquoted comma on data line 12 (one field too many), not the first
+    lines = to_text([rows[0] + ["comment"]] + [r + ["fine"] for r in rows[1:]]).split("\n")
+    lines[12] = lines[12][: -len("fine")] + "good, but slow"
+    files["unquoted_comma.csv"] = "\n".join(lines).encode()
+
+    # a workbook whose first sheet is a read-me; the answers are on the sheet named "2024"
+    readme = [["This workbook holds the staff survey of 2023 and 2024 (SYNTHETIC data)."],
+              ["The answers are on the sheets named after the year; codes run from 1 to 7."]]
+    files["readme_first.xlsx"] = xlsx_bytes([("ReadMe", readme), ("2023", numeric[:21]), ("2024", numeric)])
+
+    # formulas without computed values: cap3 = ROUND((cap1 + cap2) / 2, 0), never calculated
+    j1, j2, j3 = (rows[0].index(c) for c in ("cap1", "cap2", "cap3"))
+    formula_rows = [list(numeric[0])]
+    for r, row in enumerate(numeric[1:], start=2):
+        row = list(row)
+        row[j3] = ("=", f"ROUND(({chr(65 + j1)}{r}+{chr(65 + j2)}{r})/2,0)")
+        formula_rows.append(row)
+    files["formula_no_values.xlsx"] = xlsx_bytes([("answers", formula_rows)])
+    return files
 
 
 if __name__ == "__main__":  # pragma: no cover
