@@ -29,8 +29,17 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from .compare import ResultTable, data_usage, fit_problems, result_table
 from .exceptions import OptionError, SpecError
-from .resample import bc_ci, bootstrap_draws, check_replicates, percentile_ci
+from .resample import (
+    _planned_workers,
+    bc_ci,
+    bootstrap_draws,
+    bootstrap_memory,
+    check_memory,
+    check_replicates,
+    percentile_ci,
+)
 
 COLUMNS = ["effect", "path", "est", "se", "ci_lower", "ci_upper", "std_all", "method",
            "group", "group_label", "source", "target", "z", "pvalue", "std_all_se",
@@ -229,7 +238,7 @@ def _check_level(ci_level: Any) -> float:
 def effects(fit_result: Any, *, bootstrap: int = 1000, seed: int | None = None, n_jobs: int = 1,
             backend: str = "loky", scheduler: Any = None, progress: bool = False,
             ci_level: float = 0.95, ci_method: str | Sequence[str] | None = None,
-            data: pd.DataFrame | None = None) -> pd.DataFrame:
+            data: pd.DataFrame | None = None) -> ResultTable:
     """Indirect, direct and total effects of every asymmetry -> trust -> outcome chain.
 
     Parameters
@@ -259,8 +268,12 @@ def effects(fit_result: Any, *, bootstrap: int = 1000, seed: int | None = None, 
 
     Returns
     -------
-    pandas.DataFrame
-        One row per effect and CI method, columns:
+    ResultTable
+        A :class:`pandas.DataFrame` (:class:`asymtrust.compare.ResultTable`) with one row
+        per effect and CI method. ``.warnings`` carries the fit's problems (Heywood
+        cases, non-convergence, ...; prefixed ``fit:``) and failed bootstrap replicates
+        (``bootstrap:``); ``.data_usage`` the rows read, used and dropped; ``str()``
+        and ``to_dict()`` show both. Columns:
 
         ``effect``
             ``"indirect"`` (one chain), ``"total_indirect"``, ``"direct"`` or ``"total"``;
@@ -287,7 +300,8 @@ def effects(fit_result: Any, *, bootstrap: int = 1000, seed: int | None = None, 
     SpecError
         The model has no chain with a mediator, or a feedback loop.
     OptionError
-        ``bootstrap < 0``, a bad ``ci_level`` or ``ci_method``.
+        ``bootstrap < 0``, a bad ``ci_level`` or ``ci_method``, or a bootstrap whose
+        stored replicates would not fit in memory (checked before it starts).
     ResourceLimitError
         ``bootstrap`` above ``ASYMTRUST_MAX_REPLICATES``.
 
@@ -330,6 +344,11 @@ def effects(fit_result: Any, *, bootstrap: int = 1000, seed: int | None = None, 
     model = fit_result.model
     theta = np.asarray(fit_result.theta, float)
     defs = effect_definitions(fit_result.partable)
+    if bootstrap:
+        p = len(getattr(fit_result.partable, "ov_names", []) or [])
+        check_memory(bootstrap_memory(bootstrap, theta.size, n_extra=len(defs), n_rows=max(fit_result.nobs or [0]),
+                                      n_vars=p, workers=_planned_workers(n_jobs)),
+                     option="bootstrap", value=bootstrap)
     ev = _Evaluator(model, defs)
     est = ev.values(theta)
     vcov = getattr(fit_result, "vcov", None)
@@ -388,9 +407,13 @@ def effects(fit_result: Any, *, bootstrap: int = 1000, seed: int | None = None, 
     out = pd.concat(frames, ignore_index=True)[COLUMNS]
     out.attrs["bootstrap"] = {"B": bootstrap, "n_ok": n_ok, "n_failed": n_failed, "seed": seed,
                               "ci_level": level}
+    problems = fit_problems(fit_result, "fit")
     if bootstrap and n_failed:
         import warnings
 
-        warnings.warn(f"{n_failed} of {bootstrap} bootstrap replicates failed or did not converge; "
-                      f"the intervals use the other {n_ok}", RuntimeWarning, stacklevel=2)
-    return out
+        msg = (f"{n_failed} of {bootstrap} bootstrap replicates failed or did not converge; "
+               f"the intervals use the other {n_ok}")
+        problems.append(f"bootstrap: {msg}")
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
+    return result_table(out, kind="effects", warnings=problems, data=[data_usage(fit_result, "", data)],
+                        title=f"Indirect, direct and total effects ({', '.join(methods)} intervals)")

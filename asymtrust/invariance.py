@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .compare import difference_test
+from .compare import ResultTable, data_usage, difference_test, fit_problems, result_table
 from .exceptions import (
     DataError,
     GroupError,
@@ -197,7 +197,7 @@ def _passes(rule: str, value: float, threshold: float) -> Any:
 # ----------------------------------------------------------------------------- invariance
 def invariance(model: Any, data: pd.DataFrame, group: str, *,
                levels: Sequence[str] = ("configural", "metric", "scalar", "strict"),
-               estimator: str = "ML", missing: str = "listwise") -> pd.DataFrame:
+               estimator: str = "ML", missing: str = "listwise") -> ResultTable:
     """Measurement-invariance ladder across the groups of ``group``.
 
     Parameters
@@ -233,7 +233,10 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
         ``delta_cfi`` passes the cut-off (Cheung & Rensvold 2002: ΔCFI ≥ −.01);
         ``chisq_ok``: ``p_delta > .05``. ``verdict`` states both. ``attrs`` holds
         ``group``, ``group_labels``, ``nobs``, ``estimator``, ``syntax``, ``model_note``,
-        ``cutoff`` (rule and citation), ``alpha`` and ``warnings``.
+        ``cutoff`` (rule and citation), ``alpha``, ``warnings`` (each level's fit
+        problems, e.g. ``"metric: Heywood case: ..."``, and the tests' warnings) and
+        ``data`` (rows read, used and dropped). The table is a
+        :class:`~asymtrust.compare.ResultTable`: ``str()`` and ``to_dict()`` show both.
 
     Raises
     ------
@@ -267,6 +270,7 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
     estimator = str(estimator).upper()
     msgs: list[str] = []
     fits = []
+    usage = []
     for level in levels:
         res = _fit(syntax, data, estimator=estimator, missing=missing, group=group, group_equal=LEVELS[level])
         fits.append(res)
@@ -274,6 +278,7 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
             msgs.append(f"the {level} model did not converge; its row is not trustworthy")
         for w in res.warnings:
             msgs.append(f"{level}: {w}")
+        usage.append(data_usage(res, f"{level} model", data))
     scaled = estimator == "MLR"
     cfi_key = "cfi_robust" if scaled else "cfi"
     rows = []
@@ -319,7 +324,8 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
     )
     for m in msgs:
         _warnings.warn(m, UserWarning, stacklevel=2)
-    return out
+    return result_table(out, kind="invariance", warnings=msgs, data=usage,
+                        title=f"Measurement invariance across {group} ({', '.join(out.attrs['group_labels'])})")
 
 
 def _check_levels(levels: Sequence[str]) -> list[str]:
@@ -427,7 +433,7 @@ def _free_label(base: str, taken: set[str]) -> str:
 
 
 def path_equality(model: Any, data: pd.DataFrame, group: str, *, paths: Sequence[Any] | None = None,
-                  estimator: str = "ML", missing: str = "listwise") -> pd.DataFrame:
+                  estimator: str = "ML", missing: str = "listwise") -> ResultTable:
     """Test, path by path, whether a structural coefficient is equal across groups.
 
     For each path ``lhs ~ rhs`` two multi-group models are compared, both with metric
@@ -460,8 +466,10 @@ def path_equality(model: Any, data: pd.DataFrame, group: str, *, paths: Sequence
         ``delta_df``, ``p_delta``, ``chisq_diff_raw``, ``scaling_factor_d`` (MLR),
         ``differs`` (``p_delta < .05``), ``strongest`` (the group with the largest
         |unstandardized coefficient|) and ``verdict``. ``attrs`` holds ``group``,
-        ``group_labels``, ``estimator``, ``free_fit`` (fit indices of the free model)
-        and ``warnings``.
+        ``group_labels``, ``estimator``, ``free_fit`` (fit indices of the free model),
+        ``warnings`` (the fits' problems, prefixed with the model they came from, and
+        the tests' warnings) and ``data`` (rows read, used and dropped); a
+        :class:`~asymtrust.compare.ResultTable`.
 
     Raises
     ------
@@ -525,6 +533,8 @@ def path_equality(model: Any, data: pd.DataFrame, group: str, *, paths: Sequence
     free = _fit(base, data, estimator=estimator, missing=missing, group=group, group_equal=("loadings",))
     if not free.converged:
         msgs.append("the model with all paths free did not converge; the tests are not trustworthy")
+    msgs += [w for w in fit_problems(free, "model with all paths free") if free.converged or "converge" not in w]
+    usage = [data_usage(free, "model with all paths free", data)]
     glabels = list(free.group_labels or labels)
     taken = set(_labels_in(parsed)) | set(columns) | set(free.partable.lv_names)
     est = free.estimates
@@ -535,6 +545,8 @@ def path_equality(model: Any, data: pd.DataFrame, group: str, *, paths: Sequence
         con = _fit(con_syntax, data, estimator=estimator, missing=missing, group=group, group_equal=("loadings",))
         if not con.converged:
             msgs.append(f"the model with {lhs}~{rhs} equal across groups did not converge")
+        msgs += [w for w in fit_problems(con, f"model with {lhs}~{rhs} equal") if con.converged or "converge" not in w]
+        usage.append(data_usage(con, f"model with {lhs}~{rhs} equal", data))
         test = difference_test(free, con)
         for w in test.pop("warnings"):
             msgs.append(f"{lhs}~{rhs}: {w}")
@@ -564,7 +576,8 @@ def path_equality(model: Any, data: pd.DataFrame, group: str, *, paths: Sequence
                      free_fit={k: float(v) for k, v in free.fit_indices.items()}, warnings=list(msgs))
     for m in msgs:
         _warnings.warn(m, UserWarning, stacklevel=2)
-    return out
+    return result_table(out, kind="path_equality", warnings=msgs, data=usage,
+                        title=f"Equality of structural paths across {group} (loadings equal)")
 
 
 def _labels_in(parsed) -> list[str]:

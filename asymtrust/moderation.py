@@ -269,6 +269,11 @@ class ModerationResult:
     model : FitResult or statsmodels RegressionResults
     data : DataFrame
         The data the model was fitted to (with product indicators or composites).
+    warnings : list of str
+        Latent: the SEM fit's problems (Heywood cases, non-convergence, ...), prefixed
+        ``latent model:``. Shown by :meth:`summary` and :meth:`to_dict`.
+    usage : dict
+        Rows ``n_read``, ``n_used`` and ``dropped`` (reason -> count).
     """
 
     method: str
@@ -285,14 +290,35 @@ class ModerationResult:
     interaction: str
     model: Any = field(repr=False, default=None)
     data: pd.DataFrame | None = field(repr=False, default=None)
+    warnings: list = field(default_factory=list)
+    usage: dict = field(default_factory=dict)
 
     @property
     def jn_boundaries(self) -> tuple[float, ...]:
         return self.jn.boundaries
 
+    def summary(self) -> str:
+        """Rows used, warnings, the coefficients, simple slopes and Johnson-Neyman region."""
+        from .compare import provenance_lines
+
+        lines = [f"Moderation of {self.x} -> {self.y} by {self.w} ({self.method})"]
+        lines += provenance_lines(self.warnings, [self.usage] if self.usage else [])
+        fmt = lambda v: f"{v:.3f}"  # noqa: E731
+        lines += ["", "Coefficients", self.coefficients.to_string(index=False, float_format=fmt),
+                  "", "Simple slopes", self.simple_slopes.to_string(index=False, float_format=fmt),
+                  "", f"Johnson-Neyman: {self.jn.region}"]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
     def to_dict(self) -> dict:
-        """JSON-ready summary (tables as lists of records)."""
+        """JSON-ready summary (tables as lists of records), with ``warnings`` and ``data``
+        (rows read, used and dropped)."""
+        from ._json import json_safe
+
         return {
+            "warnings": list(self.warnings), "data": json_safe(self.usage),
             "method": self.method, "x": self.x, "w": self.w, "y": self.y,
             "interaction": self.interaction, "nobs": self.nobs, "w_mean": self.w_mean, "w_sd": self.w_sd,
             "coefficients": self.coefficients.to_dict(orient="records"),
@@ -435,10 +461,14 @@ def _observed(data, sp, x, w, y, covariates, level, n_points) -> ModerationResul
                   n_points=n_points, df=dfr, ci_level=level, w_name=w)
     return ModerationResult(method="observed", x=x, w=w, y=y, coefficients=coefs, simple_slopes=slopes,
                             johnson_neyman=jn.table, jn=jn, w_mean=w_mean, w_sd=w_sd, nobs=n,
-                            interaction=inter, model=res, data=comp)
+                            interaction=inter, model=res, data=comp,
+                            usage={"source": "composites", "n_read": len(data), "n_used": n,
+                                   "dropped": {"rows with a missing item (listwise)": len(data) - n}
+                                   if len(data) > n else {}})
 
 
 def _latent(data, sp, x, w, y, level, n_points, fit_kwargs) -> ModerationResult:
+    from .compare import data_usage, fit_problems
     from .fit import fit
 
     inter = None
@@ -501,4 +531,5 @@ def _latent(data, sp, x, w, y, level, n_points, fit_kwargs) -> ModerationResult:
                   df=None, ci_level=level, w_name=w)
     return ModerationResult(method="latent", x=x, w=w, y=y, coefficients=coefs, simple_slopes=slopes,
                             johnson_neyman=jn.table, jn=jn, w_mean=0.0, w_sd=w_sd, nobs=int(sum(res.nobs)),
-                            interaction=inter, model=res, data=data2)
+                            interaction=inter, model=res, data=data2,
+                            warnings=fit_problems(res, "latent model"), usage=data_usage(res, "", data))

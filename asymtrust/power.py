@@ -60,7 +60,14 @@ from .exceptions import (
     OptionError,
     SpecError,
 )
-from .resample import check_replicates, replicate_seeds, run_replicates
+from .resample import (
+    _REPLICATE_OVERHEAD,
+    _planned_workers,
+    check_memory,
+    check_replicates,
+    replicate_seeds,
+    run_replicates,
+)
 
 __all__ = ["PowerTarget", "SpecGenerator", "population_targets", "power", "simulate_power"]
 
@@ -290,6 +297,10 @@ class _Estimator:
         opos = {v: i for i, v in enumerate(self.ov)}
         self.exo = [((str(r.lhs), str(r.op), str(r.rhs)), str(r.op), opos[r.lhs], opos[r.rhs] if r.op == "~~" else -1)
                     for r in tab[(tab["group"] == 1) & (tab["exo"] == 1)].itertuples(index=False)]
+        # free variances: a negative estimate is a Heywood case (an improper solution)
+        var = tab[(tab["op"] == "~~") & (tab["lhs"] == tab["rhs"]) & (tab["free"] > 0)]
+        self.variances = var["free"].to_numpy(dtype=int) - 1
+        self._improper = False
         self._stdz = None
 
     def __getstate__(self) -> dict:
@@ -327,6 +338,15 @@ class _Estimator:
 
     def estimate(self, X: np.ndarray) -> np.ndarray | None:
         """As ``__call__``, from the data matrix of the model's observed variables."""
+        return self.estimate_flagged(X)[0]
+
+    def estimate_flagged(self, X: np.ndarray) -> tuple[np.ndarray | None, bool]:
+        """``(estimate(X), improper)``: ``improper`` is True when a variance estimate is
+        negative (a Heywood case; the replicate is kept, and counted)."""
+        self._improper = False
+        return self._estimate(X), self._improper
+
+    def _estimate(self, X: np.ndarray) -> np.ndarray | None:
         from .estimate import Objective, optimise
         from .fit import compile_model
         from .samplestats import complete_sample
@@ -349,6 +369,7 @@ class _Estimator:
         if not opt.converged:
             return None
         theta = opt.theta
+        self._improper = bool(self.variances.size and np.any(theta[self.variances] < 0))
         imp = model.implied(theta)
         if self.estimator == "MLR":
             A = obj.observed_information(theta, imp)
@@ -395,22 +416,29 @@ class _PowerReplicate:
         self.ns = ns
         self.estimator = estimator
 
-    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``ok`` (per N), estimates ``(nN, T, 4)``, ``improper`` (per N: a negative
+        variance estimate) and the rows read and used per N."""
         T = len(self.estimator.links)
         ok = np.zeros(len(self.ns), bool)
+        improper = np.zeros(len(self.ns), bool)
+        rows = np.zeros((len(self.ns), 2), np.int64)
         out = np.full((len(self.ns), T, 4), np.nan)
         for i, (n, child) in enumerate(zip(self.ns, rng.spawn(len(self.ns)))):
             X = self.estimator._matrix(self.generate(n, child))
+            rows[i] = X.shape[0], int((~np.isnan(X).any(axis=1)).sum())
             try:
                 with np.errstate(all="ignore"), warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    res = self.estimator.estimate(X)
+                    res, improper[i] = self.estimator.estimate_flagged(X)
             except (AsymtrustError, np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError):
                 res = None
             if res is not None:
                 ok[i] = True
                 out[i] = res
-        return ok, out
+            else:
+                improper[i] = False
+        return ok, out, improper, rows
 
 
 # ----------------------------------------------------------------------------- checks
@@ -451,7 +479,7 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
                    seed: int | None = None, population: Mapping[str, float] | None = None,
                    alpha: float = 0.05, n_jobs: int = 1, backend: str = "loky", scheduler: Any = None,
                    progress: bool = False, estimator: str = "ML", base_n: int = DEFAULT_BASE_N,
-                   fixed_x: bool = True) -> pd.DataFrame:
+                   fixed_x: bool = True) -> "ResultTable":
     """Monte Carlo power of every structural path and indirect effect of a model.
 
     Parameters
@@ -509,10 +537,17 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
         power >= 0.80 (None if none reaches it); ``attrs`` also records ``reps``,
         ``seed``, ``alpha``, ``estimator``, ``base_n`` and ``metric`` (``"std_all"``).
 
+        The table is a :class:`~asymtrust.compare.ResultTable`: ``warnings`` holds the
+        base fit's problems and, per N, failed replicates and replicates with a negative
+        variance estimate (``attrs["n_improper"]`` counts them); ``data`` the rows
+        simulated and used (base sample, and per N summed over replicates).
+
     Raises
     ------
     OptionError
-        ``reps <= 0``, an n below 2, a bad ``alpha``, ``estimator`` or backend.
+        ``reps <= 0``, an n below 2, a bad ``alpha``, ``estimator`` or backend; the
+        stored replicates or the simulated data would not fit in memory (checked
+        before any data are simulated; the message names ``reps`` or ``n``).
     ResourceLimitError
         ``reps`` above ``ASYMTRUST_MAX_REPLICATES``.
     InsufficientDataError
@@ -533,14 +568,21 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
     if isinstance(base_n, bool) or not isinstance(base_n, (numbers.Integral, np.integer)) or base_n < 2:
         raise OptionError(f"base_n must be an integer >= 2, not {base_n!r}")
     base_seq, rep_seq = replicate_seeds(seed, 2)
+    n_base = max(int(base_n), max(ns))
+    _check_power_memory(model, ns, reps, n_base, n_jobs)
 
-    base_data = generate(max(int(base_n), max(ns)), np.random.default_rng(base_seq))
+    base_data = generate(n_base, np.random.default_rng(base_seq))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         base = fit(model, base_data, se="none", fixed_x=bool(fixed_x))
     if not base.converged:
         raise EstimationError(f"the model did not converge on the base sample of {len(base_data)} simulated "
                               "respondents; check the population values")
+    from .compare import data_usage, fit_problems
+
+    problems = fit_problems(base, f"base sample (N = {len(base_data)})")
+    usage = [data_usage(base, f"base sample of {len(base_data)}", base_data)]
+    del base_data
     npar = int(base.fit_indices["npar"])
     small = [v for v in ns if v < npar]
     if small:
@@ -561,9 +603,65 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
                          progress=progress, desc="power")
     ok = np.stack([o[0] for o in out])  # (reps, nN)
     vals = np.stack([o[1] for o in out])  # (reps, nN, T, 4)
-    return _summarise(ns, targets, pop, ok, vals, reps=reps, alpha=alpha,
-                      attrs={"reps": reps, "seed": seed, "alpha": alpha, "estimator": est_name, "base_n": int(base_n),
-                                 "metric": "std_all"})
+    improper = np.stack([o[2] for o in out])  # (reps, nN)
+    rows = np.stack([o[3] for o in out])  # (reps, nN, 2): rows read, rows used
+    del out
+    for i, n_i in enumerate(ns):
+        failed = reps - int(ok[:, i].sum())
+        if failed:
+            problems.append(f"n = {n_i}: {failed} of {reps} replicates failed (no convergence, a singular "
+                            "information matrix or unusable data) and are left out of every column but convergence")
+        bad = int(improper[:, i].sum())
+        if bad:
+            problems.append(f"n = {n_i}: {bad} of {reps} replicates have a negative variance estimate "
+                            "(Heywood case); they are kept in power, bias and coverage")
+        n_read, n_used = int(rows[:, i, 0].sum()), int(rows[:, i, 1].sum())
+        usage.append({"source": f"{reps} replicates of n = {n_i}", "n_read": n_read, "n_used": n_used,
+                      "dropped": {"rows with a missing value (listwise)": n_read - n_used} if n_read > n_used else {}})
+    tab = _summarise(ns, targets, pop, ok, vals, reps=reps, alpha=alpha,
+                     attrs={"reps": reps, "seed": seed, "alpha": alpha, "estimator": est_name, "base_n": int(base_n),
+                            "metric": "std_all", "n_improper": {int(n_i): int(improper[:, i].sum())
+                                                                for i, n_i in enumerate(ns)}})
+    from .compare import result_table
+
+    return result_table(tab, kind="power", warnings=problems, data=usage,
+                        title=f"Monte Carlo power ({reps} replicates per sample size, {est_name}, alpha = {alpha:g})")
+
+
+def power_memory(n_vars: int, n_targets: int, ns: Sequence[int], reps: int, n_base: int,
+                 workers: int = 1) -> tuple[int, int]:
+    """Estimated peak memory (bytes) of a power run: ``(stored replicates, simulated data)``.
+
+    Every replicate keeps, per sample size, four numbers per target (held twice: the
+    list of results and the stacked array) and its flags; the base sample and, in
+    each worker, one replicate's data of the largest N are simulated at about four
+    copies of ``N x n_vars`` floats (latent draws, item codes, the frame, the matrix).
+    """
+    nN = len(ns)
+    stored = int(reps) * (nN * (2 * 8 * 4 * int(n_targets) + 2 * 8 * 3) + 2 * _REPLICATE_OVERHEAD)
+    data = 4 * 8 * int(n_vars) * (int(n_base) + max(1, int(workers)) * max(ns))
+    return stored, data
+
+
+def _check_power_memory(model: Any, ns: list[int], reps: int, n_base: int, n_jobs: Any) -> None:
+    """Refuse a power run whose replicates or data would not fit in memory, before any
+    data are simulated (best effort: a model that cannot be read here is left to fit())."""
+    from .fit import model_syntax
+    from .partable import build_partable
+
+    try:
+        pt = build_partable(model_syntax(model))
+        n_targets = len(_targets(pt)[0])
+        n_vars = len(pt.ov_names)
+    except (AsymtrustError, ValueError, KeyError, TypeError):
+        return
+    stored, data = power_memory(n_vars, n_targets, ns, reps, n_base, _planned_workers(n_jobs))
+    if stored >= data:
+        check_memory(stored + data, option="reps", value=reps,
+                     what=f"the stored replicates ({len(ns)} sample size(s) x {n_targets} targets)")
+    else:
+        check_memory(stored + data, option="n", value=max(ns),
+                     what=f"the simulated data ({max(n_base, max(ns))} rows x {n_vars} variables)")
 
 
 def _summarise(ns: list[int], targets: list[PowerTarget], pop: dict[str, float], ok: np.ndarray,
@@ -605,7 +703,7 @@ def _summarise(ns: list[int], targets: list[PowerTarget], pop: dict[str, float],
 def power(spec: Any, n: int | Sequence[int] = (150, 200, 300, 500), *, reps: int = 1000,
           seed: int | None = None, population: Mapping[Any, float] | None = None, alpha: float = 0.05,
           n_jobs: int = 1, backend: str = "loky", scheduler: Any = None, progress: bool = False,
-          estimator: str = "ML") -> pd.DataFrame:
+          estimator: str = "ML") -> "ResultTable":
     """Monte Carlo power of a spec's structural paths and indirect effects by sample size.
 
     Data are simulated from the spec's population values (7-point Likert items, as
@@ -647,7 +745,8 @@ def power(spec: Any, n: int | Sequence[int] = (150, 200, 300, 500), *, reps: int
     SpecError
         Unknown spec or a spec without population values.
     OptionError
-        ``reps <= 0``, an n below 2, a ``population`` key that is not a path of the spec.
+        ``reps <= 0``, an n below 2, a ``population`` key that is not a path of the spec,
+        or a run that would not fit in memory (the message names ``reps`` or ``n``).
     ResourceLimitError
         ``reps`` above ``ASYMTRUST_MAX_REPLICATES``.
 

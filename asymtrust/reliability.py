@@ -489,6 +489,21 @@ def _cfa_parts(fitted: Any, meas: _Measurement) -> _CfaParts:
     )
 
 
+def _cfa_provenance(fitted: Any, data: pd.DataFrame) -> tuple[list[str], list[dict[str, Any]]]:
+    """The CFA's problems (prefixed) and its rows read, used and dropped."""
+    from .compare import data_usage, fit_problems
+
+    return (fit_problems(fitted, "CFA of the measurement model"),
+            [data_usage(fitted, "CFA of the measurement model", data)])
+
+
+def _with_provenance(table: pd.DataFrame, kind: str, fitted: Any, data: pd.DataFrame, title: str) -> pd.DataFrame:
+    from .compare import result_table
+
+    problems, usage = _cfa_provenance(fitted, data)
+    return result_table(table, kind=kind, warnings=problems, data=usage, title=title)
+
+
 def _composite(parts: _CfaParts, meas: _Measurement) -> pd.DataFrame:
     """omega (semTools), avevar (semTools) and CR (std.all) per construct."""
     counts = pd.Series([it for its in meas.constructs.values() for it in its]).value_counts()
@@ -670,7 +685,10 @@ def reliability(
 
         ``attrs``: ``notes`` (reverse recoding, left-out constructs, CFA
         warnings), ``n_obs_cfa``, ``htmt_method``, ``cutoffs`` (statistic ->
-        rule text), ``spec``.
+        rule text), ``spec``, ``warnings`` (the CFA's problems: Heywood cases,
+        non-convergence, ...) and ``data`` (the CFA's rows read, used and
+        dropped). A :class:`~asymtrust.compare.ResultTable`: ``str()`` and
+        ``to_dict()`` show the warnings and rows used.
 
     Raises
     ------
@@ -755,7 +773,8 @@ def reliability(
         cutoffs={s: _cut.rule_text(s) for s, _ in flags.values()},
         spec=meas.name,
     )
-    return table
+    return _with_provenance(table, "reliability", fitted, data,
+                            f"Reliability and convergent validity ({meas.name}); omega, CR and AVE from the CFA")
 
 
 # ====================================================================================
@@ -784,7 +803,9 @@ def fornell_larcker(
         off-diagonal the model-estimated latent correlations of the CFA
         (``lavInspect(fit, "cor.lv")``). ``attrs["pass"]`` maps each construct to
         whether its sqrt(AVE) exceeds all its absolute latent correlations
-        (Fornell & Larcker 1981; None when undefined).
+        (Fornell & Larcker 1981; None when undefined). A
+        :class:`~asymtrust.compare.ResultTable` carrying the CFA's ``warnings`` and
+        rows used (``data``).
     """
     meas = _resolve(spec)
     x, notes = _prepare(data, meas, recode)
@@ -808,7 +829,8 @@ def fornell_larcker(
         {"pass": verdict, "n_obs_cfa": parts.nobs, "notes": notes, "spec": meas.name,
          "cutoff": _cut.rule_text("fornell_larcker")}
     )
-    return out
+    return _with_provenance(out, "fornell_larcker", fitted, data,
+                            f"Fornell-Larcker ({meas.name}): sqrt(AVE) on the diagonal, CFA latent correlations off it")
 
 
 def cross_loadings(
@@ -874,6 +896,8 @@ def cross_loadings(
     highest = {it: bool(out.loc[it].abs().idxmax() == own[it]) for it in meas.items}
     out.attrs.update(method=method, own_construct=own, own_highest=highest, n_obs=n,
                      notes=notes, spec=meas.name)
+    if method == "cfa":
+        return _with_provenance(out, "cross_loadings", fitted, data, f"Cross-loadings from the CFA ({meas.name})")
     return out
 
 
