@@ -176,8 +176,14 @@ def _load_data(source: str, *, missing_codes: Sequence[Any] = (), codebook: Any 
     return read_survey(source, codebook=codebook, missing_codes=missing_codes, sheet=sheet)
 
 
-def _sheet(value: str) -> int | str:
-    return int(value) if value.isdigit() else value
+def _sheet(value: str) -> str:
+    """``--sheet`` as typed: :func:`asymtrust.read_survey` picks the sheet of that name
+    when one exists (a sheet may be called "2024"), else takes a number as an index."""
+    return value
+
+
+LABELS_HINT_CLI = "rerun with --map-labels to turn them into codes"
+SHEET_HELP = "worksheet of an .xlsx file: its name, or its position counting from 0 (default: the first)"
 
 
 # --------------------------------------------------------------------------- specs
@@ -332,7 +338,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     df = simulate(spec, args.n, **kwargs)
     from ._resources import check_memory
 
-    check_memory(df.memory_usage(deep=False).sum() * 4, f"--n {args.n:,} (the CSV text)")
+    check_memory(df.memory_usage(deep=False).sum() * 4, option="--n", value=args.n, what="the CSV text")
     text = frame_to_csv(df, sep=sep)
     if target is not None:
         target.write(text)
@@ -368,9 +374,7 @@ def _register_validate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--map-labels", action="store_true", help="turn text answers that match the codebook's scale labels into codes"
     )
-    p.add_argument(
-        "--sheet", type=_sheet, default=0, metavar="SHEET", help="worksheet of an .xlsx file (index or name)"
-    )
+    p.add_argument("--sheet", type=_sheet, default=0, metavar="SHEET", help=SHEET_HELP)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_validate)
 
@@ -398,7 +402,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         else:
             map_with = codebook
     df = _load_data(args.data, missing_codes=args.missing_codes, codebook=map_with, sheet=args.sheet)
-    report = validate(df, args.spec, codebook=codebook)
+    report = validate(df, args.spec, codebook=codebook, labels_hint=LABELS_HINT_CLI)
     if args.json:
         _emit(report.to_json(indent=2))
     else:
@@ -426,7 +430,9 @@ def _analysis_data(args: argparse.Namespace):
     from .codebook import load_codebook, reverse_items
     from .validation import recode_reverse
 
-    df = _load_data(args.data, missing_codes=getattr(args, "missing_codes", ()) or ())
+    map_with = load_codebook() if getattr(args, "map_labels", False) else None
+    df = _load_data(args.data, missing_codes=getattr(args, "missing_codes", ()) or (), codebook=map_with,
+                    sheet=getattr(args, "sheet", 0))
     specs = getattr(args, "specs", None) or [getattr(args, "spec", None)]
     for spec in specs:
         if spec is not None:
@@ -453,7 +459,7 @@ def _require_valid(df, spec: Any, *, missing: str = "listwise") -> None:
     from .exceptions import ValidationError
     from .validation import validate
 
-    report = validate(df, spec)
+    report = validate(df, spec, labels_hint=LABELS_HINT_CLI)
     skip = {"no_complete_cases", "too_few_cases"} if str(missing).lower() in ("fiml", "ml") else set()
     errors = [i.message for i in report.issues if i.severity == "error" and i.check not in skip]
     if errors:
@@ -468,6 +474,9 @@ def _add_data_args(p: argparse.ArgumentParser, *, spec: bool = True) -> None:
         p.add_argument("--spec", default="fig1", help="bundled spec name or a lavaan-syntax file (default: fig1)")
     p.add_argument("--missing-codes", nargs="+", type=_code, default=(), metavar="CODE",
                    help="codes that mean 'missing' (e.g. -99 -9)")
+    p.add_argument("--sheet", type=_sheet, default=0, metavar="SHEET", help=SHEET_HELP)
+    p.add_argument("--map-labels", action="store_true",
+                   help="turn text answers that match the codebook's scale labels into codes")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
@@ -500,14 +509,22 @@ def cmd_fit(args: argparse.Namespace) -> int:
     res = fit(args.spec, df, estimator=args.estimator.upper(), missing=args.missing, group=args.group,
               group_equal=tuple(args.group_equal))
     if args.json:
+        doc = res.to_dict()
         _dump_json({"converged": res.converged, "warnings": res.warnings, "nobs": res.nobs,
+                    "n_read": doc.get("n_read"), "n_used": doc.get("n_used"), "dropped": doc.get("dropped"),
                     "group_labels": res.group_labels, "fit_indices": res.fit_indices,
                     "estimates": res.parameter_estimates()})
     else:
         _emit(res.summary())
-    for w in res.warnings:
-        print(f"{PROG}: warning: {w}", file=sys.stderr)
+    _warn(res.warnings)
     return 0
+
+
+def _warn(warnings: Sequence[str]) -> None:
+    """The problems a result carries, one ``asymtrust: warning: ...`` line each on stderr
+    (besides the text or JSON on stdout), so that none is missed in a pipeline."""
+    for w in warnings or ():
+        print(f"{PROG}: warning: {' '.join(str(w).split())}", file=sys.stderr)
 
 
 def _register_reliability(sub: argparse._SubParsersAction) -> None:
@@ -527,19 +544,26 @@ def cmd_reliability(args: argparse.Namespace) -> int:
     ht = htmt(df, args.spec, method=args.htmt)
     fl = fornell_larcker(df, args.spec)
     notes = list(rel.attrs.get("notes", []))
+    warnings = list(dict.fromkeys([*rel.warnings, *fl.warnings]))
     if args.json:
         _dump_json({"reliability": rel.reset_index(), "htmt": ht.reset_index(), "htmt_method": args.htmt,
-                    "fornell_larcker": fl.reset_index(), "notes": notes,
-                    "cutoffs": rel.attrs.get("cutoffs")})
+                    "fornell_larcker": fl.reset_index(), "notes": notes, "warnings": warnings,
+                    "data": rel.data_usage, "cutoffs": rel.attrs.get("cutoffs")})
+        _warn(warnings)
         return 0
     import pandas as pd
 
     with pd.option_context("display.width", 200, "display.max_columns", 40):
+        from .compare import provenance_lines
+
+        for line in provenance_lines([], rel.data_usage):
+            _emit(line)
         _emit("Reliability and convergent validity\n" + rel.to_string(float_format=lambda v: f"{v:.3f}"))
         _emit(f"\nHTMT ({args.htmt})\n" + ht.to_string(float_format=lambda v: f"{v:.3f}"))
         _emit("\nFornell-Larcker (sqrt AVE on the diagonal)\n" + fl.to_string(float_format=lambda v: f"{v:.3f}"))
     for n in notes:
         _emit(f"note: {n}")
+    _warn(warnings)
     return 0
 
 
@@ -572,12 +596,10 @@ def cmd_effects(args: argparse.Namespace) -> int:
         kw.update(backend="dask", scheduler=args.dask)
     eff = effects(res, **kw)
     if args.json:
-        _dump_json({"effects": eff, "bootstrap": args.bootstrap, "seed": args.seed})
+        _dump_json({**eff.to_dict(), "replicates": args.bootstrap, "seed": args.seed})
     else:
-        import pandas as pd
-
-        with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500):
-            _emit(eff.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        _emit(str(eff))
+    _warn(eff.warnings)
     return 0
 
 
@@ -598,12 +620,10 @@ def cmd_invariance(args: argparse.Namespace) -> int:
     df = _analysis_data(args)
     tab = invariance(args.spec, df, args.group, estimator=args.estimator.upper(), missing=args.missing)
     if args.json:
-        _dump_json({"invariance": tab.reset_index(), "notes": tab.attrs.get("note")})
+        _dump_json(tab.to_dict())
     else:
-        import pandas as pd
-
-        with pd.option_context("display.width", 200, "display.max_columns", 30):
-            _emit(tab.to_string(float_format=lambda v: f"{v:.3f}"))
+        _emit(str(tab))
+    _warn(tab.warnings)
     return 0
 
 
@@ -628,6 +648,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         _dump_json(cmp.to_dict())
     else:
         _emit(cmp.summary())
+    _warn(cmp.warnings)
     return 0
 
 
@@ -661,12 +682,10 @@ def cmd_power(args: argparse.Namespace) -> int:
 
         _save(power_curve(tab), target)
     if args.json:
-        _dump_json({"power": tab, "smallest_n": tab.attrs.get("smallest_n")})
+        _dump_json({**tab.to_dict(), "smallest_n": tab.attrs.get("smallest_n")})
     else:
-        import pandas as pd
-
-        with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_rows", 500):
-            _emit(tab.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        _emit(str(tab))
+    _warn(tab.warnings)
     return 0
 
 

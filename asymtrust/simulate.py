@@ -500,7 +500,8 @@ def simulate(spec: ModelSpec | str, n: int, *, seed: int | None,
     from ._resources import check_memory
 
     # latent scores, normal draws, codes and the frame: about 6 float arrays per cell
-    check_memory(n * (len(items) + 2 * len(next(iter(models.values())).loadings) + 3) * 8 * 6, f"n = {n:,}")
+    check_memory(n * (len(items) + 2 * len(next(iter(models.values())).loadings) + 3) * 8 * 6, option="n",
+                 value=n, what=f"the simulated data ({n:,} rows)")
     for i in items:
         ncut = scale[i][1] - scale[i][0]
         for pm in models.values():

@@ -354,7 +354,7 @@ def test_non_utf8_file_names_in_report(tmp_path):
 def test_memory_is_estimated_before_allocating(capsys, tmp_path):
     code, _, err = run(capsys, "simulate", "--spec", "fig1", "--n", "100000000", "--out", tmp_path / "big.csv")
     assert code == 2
-    one_error(err, "n = 100,000,000 needs about")
+    one_error(err, "n = 100000000: the simulated data (100,000,000 rows) would need about")
     code, _, err = run(capsys, "figure", "fig1", "--out", tmp_path / "f.png", "--dpi", "100000")
     assert code == 2
     one_error(err, "use --dpi")

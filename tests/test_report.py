@@ -379,7 +379,7 @@ def test_existing_folder_is_refused_and_left_untouched(tmp_path):
         report(out=out, bootstrap=0, seed=1, quiet=True)
     assert tree_digest(out) == before
     # even with force, a folder that is not an earlier report is not replaced
-    with pytest.raises(OutputError, match="holds no report.html"):
+    with pytest.raises(OutputError, match=r"holds files asymtrust did not write \(notes.txt\)"):
         report(out=out, bootstrap=0, seed=1, quiet=True, force=True)
     assert tree_digest(out) == before
     assert not leftovers(tmp_path, "mine")
@@ -390,9 +390,13 @@ def test_force_replaces_an_earlier_report(tmp_path, default_report):
 
     out = tmp_path / "again"
     shutil.copytree(default_report, out)
+    # issue 12: a file asymtrust did not write is never removed, even with force
     (out / "stale.txt").write_text("from an earlier run", encoding="utf-8")
+    with pytest.raises(OutputError, match=r"did not write \(stale.txt\)"):
+        report(out=out, bootstrap=0, seed=2, quiet=True, force=True)
+    assert (out / "stale.txt").read_text(encoding="utf-8") == "from an earlier run"
+    (out / "stale.txt").unlink()
     report(out=out, bootstrap=0, seed=2, quiet=True, force=True)
-    assert not (out / "stale.txt").exists()
     assert "seed 2" in parse(out / "report.html").visible
     eff = pd.read_csv(out / "effects.csv")
     assert set(eff["method"]) == {"delta"}
@@ -417,7 +421,7 @@ def test_output_folder_holding_the_data_is_refused(tmp_path, abilities):
     (out / "report.html").write_text("old", encoding="utf-8")
     data = out / "abilities.csv"
     shutil.copyfile(abilities["data"], data)
-    with pytest.raises(OutputError, match="contains the data file"):
+    with pytest.raises(OutputError, match="contains an input of this command"):
         report(data, spec=abilities["spec"], out=out, bootstrap=0, quiet=True, force=True)
     assert data.read_bytes() == abilities["data"].read_bytes()
 

@@ -211,7 +211,8 @@ def _csv(df: pd.DataFrame, *, index: bool = False) -> str:
 # ====================================================================================
 # inputs
 # ====================================================================================
-def _resolve_data(data: Any, data_path: Any, missing_codes: Sequence[Any]) -> tuple[pd.DataFrame, str, Path | None, bool]:
+def _resolve_data(data: Any, data_path: Any, missing_codes: Sequence[Any], *,
+                  sheet: int | str = 0) -> tuple[pd.DataFrame, str, Path | None, bool]:
     """Return (frame, label, file path or None, synthetic)."""
     from ..datasets import dataset_path, load_dataset
 
@@ -232,7 +233,7 @@ def _resolve_data(data: Any, data_path: Any, missing_codes: Sequence[Any]) -> tu
         if path.exists():
             from ..survey import read_survey
 
-            df = read_survey(path, missing_codes=list(missing_codes))
+            df = read_survey(path, missing_codes=list(missing_codes), sheet=sheet)
             return df, display(path), path, bool(df.attrs.get("synthetic", False))
         from ..datasets import _registry
 
@@ -284,14 +285,19 @@ def _recode(data: pd.DataFrame, items: Iterable[str]) -> tuple[pd.DataFrame, lis
 # ====================================================================================
 # computation
 # ====================================================================================
-def _estimation_problems(fit: Any, label: str) -> list[str]:
+def _estimation_problems(fit: Any, label: str, notes: list | None = None) -> list[str]:
+    """The fit's estimation problems (non-convergence, improper solutions); its data
+    notices (dropped rows, badly scaled variables) go to ``notes`` when given."""
     out = []
     if fit is None:
         return out
     if not getattr(fit, "converged", True):
         out.append(f"{label}: the model did not converge")
-    for w in getattr(fit, "warnings", []) or []:
+    problems = getattr(fit, "problems", None)
+    for w in (problems if problems is not None else getattr(fit, "warnings", []) or []):
         out.append(f"{label}: {w}")
+    if notes is not None:
+        notes += [f"{label}: {n}" for n in getattr(fit, "notes", []) or [] if f"{label}: {n}" not in notes]
     return out
 
 
@@ -332,7 +338,7 @@ def _power_frame(pw: Any) -> pd.DataFrame:
 def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], bootstrap: int, seed: int | None,
             estimator: str, missing: str, quiet: bool, power: Any, command_line: str | None, data_path: Any,
             missing_codes: Sequence[Any] = (), out: Any = None, force: bool = False,
-            n_jobs: int = 2, prog: _Progress | None = None) -> tuple[ReportResults, Path | None]:
+            n_jobs: int = 2, prog: _Progress | None = None, sheet: int | str = 0) -> tuple[ReportResults, Path | None]:
     """Validate and compute everything (no file is written). Returns the results and
     the checked output path (``None`` when ``out`` is ``None``)."""
     from .. import fit as _fit
@@ -370,7 +376,7 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
     names = [spec_obj.name] + [n for n, _ in compare_specs]
     if len(set(names)) != len(names):
         raise OptionError(f"--compare names a model twice or repeats --spec: {', '.join(names)}")
-    frame, label, data_file, synthetic = _resolve_data(data, data_path, missing_codes)
+    frame, label, data_file, synthetic = _resolve_data(data, data_path, missing_codes, sheet=sheet)
     prog.step(f"validating {label} against spec {spec_obj.name!r}")
     rep = validate(frame, spec_obj)
     if not rep.ok:
@@ -416,14 +422,14 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
     with _collect_warnings(r.other_warnings, "SEM: "):
         r.sem = _fit(spec_obj, work, **fit_kw)
     r.n_used = int(sum(r.sem.nobs))
-    r.estimation_warnings += _estimation_problems(r.sem, "SEM")
+    r.estimation_warnings += _estimation_problems(r.sem, "SEM", r.other_warnings)
     # --- measurement model, items, reliability ------------------------------------
     if spec_obj.constructs:
         prog.step("fitting the measurement model (CFA)")
         try:
             with _collect_warnings(r.other_warnings, "CFA: "):
                 r.cfa = _fit(spec_obj.measurement_syntax(), work, **fit_kw)
-            r.estimation_warnings += _estimation_problems(r.cfa, "CFA")
+            r.estimation_warnings += _estimation_problems(r.cfa, "CFA", r.other_warnings)
         except AsymtrustError as exc:
             r.reasons["cfa"] = f"the measurement model could not be estimated: {exc}"
         prog.step("item diagnostics, reliability and validity")
@@ -461,7 +467,7 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
                     r.comparison = _call(cmp_func, models, work, **fit_kw)
                 for name, f in (getattr(r.comparison, "fits", {}) or {}).items():
                     if name != spec_obj.name:
-                        r.estimation_warnings += _estimation_problems(f, f"model {name}")
+                        r.estimation_warnings += _estimation_problems(f, f"model {name}", r.other_warnings)
             except AsymtrustError as exc:
                 r.comparison_error = str(exc)
     # --- power ------------------------------------------------------------------------
@@ -539,7 +545,7 @@ def _groups_block(r: ReportResults, spec: Any, work: pd.DataFrame, group: str, f
     try:
         with _collect_warnings(r.other_warnings, "multi-group: "):
             r.group_fit = _fit(spec, data, group=group, **fit_kw)
-        r.estimation_warnings += _estimation_problems(r.group_fit, f"multi-group model ({group})")
+        r.estimation_warnings += _estimation_problems(r.group_fit, f"multi-group model ({group})", r.other_warnings)
     except AsymtrustError as exc:
         r.group_fit_error = str(exc)
     inv_func, why = _optional("invariance", "invariance")
@@ -726,7 +732,7 @@ def report(data: Any = None, *, spec: Any = "fig1", out: str | os.PathLike, grou
            compare: Sequence[str] = (), bootstrap: int = 1000, seed: int | None = None, estimator: str = "ML",
            missing: str = "listwise", force: bool = False, quiet: bool = False, power: Any = None,
            command_line: str | None = None, data_path: str | os.PathLike | None = None,
-           missing_codes: Sequence[Any] = (), n_jobs: int = 2) -> Path:
+           missing_codes: Sequence[Any] = (), n_jobs: int = 2, sheet: int | str = 0) -> Path:
     """Build the complete report folder for a model and a survey data set.
 
     Parameters
@@ -755,8 +761,9 @@ def report(data: Any = None, *, spec: Any = "fig1", out: str | os.PathLike, grou
     estimator : {"ML", "MLR"}
     missing : {"listwise", "fiml"}
     force : bool
-        Replace an existing ``out`` folder (only one holding a previous report, or an
-        empty one).
+        Replace an existing ``out`` folder, only when it holds nothing but the
+        unchanged files of an earlier report (listed in its
+        ``asymtrust-manifest.json``), or nothing at all.
     quiet : bool
         No progress messages or progress bar on standard error.
     power : None, True, mapping or DataFrame
@@ -772,14 +779,16 @@ def report(data: Any = None, *, spec: Any = "fig1", out: str | os.PathLike, grou
         Values meaning "missing" in a data file (e.g. ``(-99,)``).
     n_jobs : int
         Workers of the bootstrap (default 2).
+    sheet : int or str
+        Worksheet of an ``.xlsx`` data file: its name, or its position from 0.
 
     Returns
     -------
     pathlib.Path
         The report folder, holding ``report.html`` (self-contained), ``report.md``,
         ``fit_indices.json``, ``estimates.csv``, ``reliability.csv``, ``effects.csv``,
-        ``item_stats.csv``, ``validation.json``, ``figures/*.png|svg`` and
-        ``tables/*.tex``.
+        ``item_stats.csv``, ``validation.json``, ``figures/*.png|svg``,
+        ``tables/*.tex`` and ``asymtrust-manifest.json`` (every file with its SHA-256).
 
     Raises
     ------
@@ -798,8 +807,8 @@ def report(data: Any = None, *, spec: Any = "fig1", out: str | os.PathLike, grou
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "bcf_report"
     >>> asymtrust.report(out=out, bootstrap=20, seed=1, quiet=True).name   # 1000 replicates in real use
     'bcf_report'
-    >>> sorted(p.name for p in out.iterdir() if p.is_file())[:3]
-    ['effects.csv', 'estimates.csv', 'fit_indices.json']
+    >>> sorted(p.name for p in out.iterdir() if p.is_file())[:4]
+    ['asymtrust-manifest.json', 'effects.csv', 'estimates.csv', 'fit_indices.json']
     """
     prog = _Progress(quiet)
     if out is None:
@@ -807,7 +816,7 @@ def report(data: Any = None, *, spec: Any = "fig1", out: str | os.PathLike, grou
     r, dest = compute(data=data, spec=spec, group=group, compare=tuple(compare or ()), bootstrap=bootstrap,
                       seed=seed, estimator=estimator, missing=missing, quiet=quiet, power=power,
                       command_line=command_line, data_path=data_path, missing_codes=missing_codes, out=out,
-                      force=force, n_jobs=n_jobs, prog=prog)
+                      force=force, n_jobs=n_jobs, prog=prog, sheet=sheet)
     if dest is None:  # pragma: no cover - compute() checks `out` whenever it is given
         raise OutputError("an output folder is required (out=...)")
     from .sections import build_sections

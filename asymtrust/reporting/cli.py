@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..exceptions import OptionError, OutputError, ValidationError
+from ..exceptions import OptionError, ValidationError
 
 __all__ = ["DEFAULT_OUT", "FIGURE_KINDS", "cmd_figure", "cmd_report", "register"]
 
@@ -81,6 +81,9 @@ def _register_report(sub: argparse._SubParsersAction) -> None:
                    help="listwise deletion (default) or full-information ML")
     p.add_argument("--missing-codes", nargs="+", type=_code, default=[], metavar="CODE",
                    help="values meaning missing in DATA, e.g. --missing-codes -99 -9")
+    from ..cli import SHEET_HELP  # one wording for every command that reads data
+
+    p.add_argument("--sheet", default=0, metavar="SHEET", help=SHEET_HELP)
     p.add_argument("--power", action="store_true", help="add a Monte Carlo power analysis (N = 150, 200, 300, 500)")
     p.add_argument("--jobs", type=_pos_int, default=2, metavar="N", help="bootstrap workers (default 2)")
     p.add_argument("--force", action="store_true", help="replace DIR if it holds only an earlier report asymtrust wrote (never other files)")
@@ -124,6 +127,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             bootstrap=args.bootstrap, seed=args.seed, estimator=args.estimator, missing=args.missing,
             force=args.force, quiet=args.quiet, power=True if args.power else None,
             command_line=_command_line(args), missing_codes=tuple(args.missing_codes), n_jobs=args.jobs,
+            sheet=args.sheet,
         )
     except ValidationError as exc:
         for problem in exc.problems:
@@ -145,6 +149,9 @@ def _register_figure(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", nargs="?", metavar="DATA", help="survey file or bundled dataset (path, reliability, residuals)")
     p.add_argument("--spec", default="fig1", metavar="NAME", help="spec name or .lav/.toml file (default: fig1)")
     p.add_argument("--out", required=True, metavar="FILE", help="output file: .png, .svg or .pdf")
+    from ..cli import SHEET_HELP
+
+    p.add_argument("--sheet", default=0, metavar="SHEET", help=SHEET_HELP)
     p.add_argument("--dpi", type=_pos_int, default=200, metavar="DPI", help="resolution of a PNG (default 200)")
     p.add_argument("--force", action="store_true", help="replace FILE if asymtrust wrote it (never another file)")
     p.set_defaults(func=cmd_figure)
@@ -178,7 +185,7 @@ def _fitted_figure(args: argparse.Namespace, F) -> object:
     from .build import _recode, _resolve_data
 
     spec = load_spec(args.spec)
-    frame, _label, _path, _syn = _resolve_data(args.data, None, ())
+    frame, _label, _path, _syn = _resolve_data(args.data, None, (), sheet=args.sheet)
     rep = validate(frame, spec)
     if not rep.ok:
         raise ValidationError(f"the data fail validation against spec {spec.name!r}: " + "; ".join(rep.errors),
