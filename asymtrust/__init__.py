@@ -2,72 +2,65 @@
 trust and integrated care, with lavaan-parity estimation.
 
 The public API is imported lazily so that ``import asymtrust`` and the CLI stay fast.
-The pipeline, one module per step::
+The package is layered; each layer imports only the layers below it::
 
-    specs / codebook / datasets  ->  survey (read)  ->  validation  ->  reliability
-    syntax -> partable -> model -> samplestats -> estimate -> vcov -> indices/robust
-    -> standardize -> results (FitResult)  ->  effects / invariance / compare / power
-    -> report (tables, figures, html)  ->  cli
+    cli, reporting/      the command line; tables, figures, the HTML/Markdown report
+    analysis/            reliability, effects, moderation, invariance, compare, power
+    engine/              model -> samplestats -> estimate -> vcov -> indices/robust
+                         -> standardize -> results (FitResult); fit(); resampling
+    survey/              read files, moments, validate, datasets, simulate
+    library/             lavaan syntax, the parameter table, bundled specs, codebook
+    exceptions, outputs, _json, _paths, _resources      the ground
+
+``tests/test_layers.py`` fails on an import that runs upward or on any import cycle.
 """
 from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _API = {
     # model library and survey side
-    "ModelSpec": "specs",
-    "list_specs": "specs",
-    "load_spec": "specs",
-    "load_codebook": "codebook",
-    "list_datasets": "datasets",
-    "load_dataset": "datasets",
-    "read_survey": "survey",
-    "validate": "validation",
-    "recode_reverse": "validation",
-    "ValidationReport": "validation",
-    "simulate": "simulate",
+    "ModelSpec": "library.specs",
+    "list_specs": "library.specs",
+    "load_spec": "library.specs",
+    "load_codebook": "library.codebook",
+    "list_datasets": "survey.datasets",
+    "load_dataset": "survey.datasets",
+    "read_survey": "survey.read",
+    "validate": "survey.validation",
+    "recode_reverse": "survey.validation",
+    "ValidationReport": "survey.validation",
+    "simulate": "survey.simulate",
     # estimation
-    "fit": "fit",
-    "FitResult": "results",
+    "fit": "engine.fit",
+    "FitResult": "engine.results",
     # reliability and validity
-    "reliability": "reliability",
-    "item_stats": "reliability",
-    "htmt": "reliability",
-    "fornell_larcker": "reliability",
-    "cross_loadings": "reliability",
-    "harman": "reliability",
-    "cmv_one_factor": "reliability",
+    "reliability": "analysis.reliability",
+    "item_stats": "analysis.reliability",
+    "htmt": "analysis.reliability",
+    "fornell_larcker": "analysis.reliability",
+    "cross_loadings": "analysis.reliability",
+    "harman": "analysis.reliability",
+    "cmv_one_factor": "analysis.reliability",
     # effects, groups, comparison, power
-    "effects": "effects",
-    "moderation": "moderation",
-    "indprod": "moderation",
-    "jn_table": "moderation",
-    "path_equality": "invariance",
-    "Comparison": "compare",
-    "load_cutoffs": "cutoffs",
-    "read_moments": "moments",
-    "invariance": "invariance",
-    "compare": "compare",
-    "power": "power",
+    "effects": "analysis.effects",
+    "moderation": "analysis.moderation",
+    "indprod": "analysis.moderation",
+    "jn_table": "analysis.moderation",
+    "path_equality": "analysis.invariance",
+    "Comparison": "analysis.compare",
+    "load_cutoffs": "analysis.cutoffs",
+    "read_moments": "survey.moments",
+    "invariance": "analysis.invariance",
+    "compare": "analysis.compare",
+    "power": "analysis.power",
     # output
     "report": "reporting",
 }
 
 __all__ = sorted(_API) + ["__version__", "exceptions"]
-
-
-# Public functions that share their module's name (asymtrust.fit lives in asymtrust/fit.py)
-# are bound eagerly: importing a submodule sets the package attribute of the same name to
-# the module, and the ``from`` import below then rebinds it to the function for good.
-from .compare import compare  # noqa: E402,F401
-from .effects import effects  # noqa: E402,F401
-from .fit import fit  # noqa: E402,F401
-from .invariance import invariance  # noqa: E402,F401
-from .moderation import moderation  # noqa: E402,F401
-from .reliability import reliability  # noqa: E402,F401
-from .simulate import simulate  # noqa: E402,F401
 
 
 def __getattr__(name: str):
@@ -77,8 +70,7 @@ def __getattr__(name: str):
     if mod is None:
         raise AttributeError(f"module 'asymtrust' has no attribute {name!r}")
     obj = getattr(importlib.import_module(f".{mod}", __name__), name)
-    # bind the function over a same-named submodule attribute (e.g. asymtrust.simulate)
-    globals()[name] = obj
+    globals()[name] = obj  # later lookups skip __getattr__
     return obj
 
 

@@ -29,8 +29,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from ._version import __version__
 from .exceptions import AsymtrustError, OptionError, OutputError
+from .survey import SHEET_HELP
 
 __all__ = [
     "main",
@@ -156,18 +157,18 @@ def _code(value: str) -> int | float | str:
 
 def _load_data(source: str, *, missing_codes: Sequence[Any] = (), codebook: Any = None, sheet: int | str = 0):
     """A survey file, or (if no such file exists) a bundled dataset name."""
-    from .survey import read_survey
+    from .survey.read import read_survey
 
     if not Path(source).exists():
-        from .datasets import _registry
+        from .survey.datasets import _registry
 
         reg = _registry()
         names = {n.casefold() for n in reg["name"]} | {
             a.strip().casefold() for al in reg["aliases"] for a in str(al).split("|") if a.strip()
         }
         if source.casefold() in names:
-            from .datasets import load_dataset
-            from .survey import _recode_missing
+            from .survey.datasets import load_dataset
+            from .survey.read import _recode_missing
 
             df = load_dataset(source)
             if missing_codes:
@@ -183,7 +184,6 @@ def _sheet(value: str) -> str:
 
 
 LABELS_HINT_CLI = "rerun with --map-labels to turn them into codes"
-SHEET_HELP = "worksheet of an .xlsx file: its name, or its position counting from 0 (default: the first)"
 
 
 # --------------------------------------------------------------------------- specs
@@ -201,7 +201,7 @@ def _register_specs(sub: argparse._SubParsersAction) -> None:
 
 def cmd_specs(args: argparse.Namespace) -> int:
     """``asymtrust specs [NAME] [--syntax]``."""
-    from . import specs
+    from .library import specs
 
     if args.name is None:
         if args.syntax:
@@ -238,7 +238,7 @@ def _register_codebook(sub: argparse._SubParsersAction) -> None:
 
 def cmd_codebook(args: argparse.Namespace) -> int:
     """``asymtrust codebook [--format md|csv|text]``."""
-    from .codebook import load_codebook, render_codebook
+    from .library.codebook import load_codebook, render_codebook
 
     target = _plan(args.out, args.force, inputs=(args.codebook,)) if args.out else None
     cb = load_codebook(args.codebook) if args.codebook else load_codebook()
@@ -303,7 +303,7 @@ def frame_to_csv(df, *, sep: str = ",") -> str:
 def _parse_groups(text: str) -> list[str] | dict[str, float]:
     """``all`` -> every sector; ``a,b`` -> equal shares; ``a=0.5,b=0.5`` -> proportions."""
     if text.strip().lower() == "all":
-        from .codebook import SECTOR_LEVELS
+        from .library.codebook import SECTOR_LEVELS
 
         return list(SECTOR_LEVELS)
     parts = [p.strip() for p in text.split(",") if p.strip()]
@@ -328,8 +328,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.out:  # checked before the (possibly slow) simulation
         target = _plan(args.out, args.force, inputs=(args.spec,), suffixes=(".csv", ".tsv"))
         sep = "\t" if target.path.suffix.lower() == ".tsv" else ","
-    from .simulate import simulate
-    from .specs import load_spec
+    from .survey.simulate import simulate
+    from .library.specs import load_spec
 
     spec = load_spec(args.spec)
     kwargs: dict[str, Any] = {"seed": args.seed, "missing": args.missing}
@@ -381,12 +381,12 @@ def _register_validate(sub: argparse._SubParsersAction) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``asymtrust validate DATA --spec NAME [--missing-codes ...] [--json]``."""
-    from .validation import validate
+    from .survey.validation import validate
 
     if args.no_codebook:
         codebook: Any = False
     elif args.codebook:
-        from .codebook import load_codebook
+        from .library.codebook import load_codebook
 
         codebook = load_codebook(args.codebook)
     else:
@@ -396,7 +396,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if codebook is False:
             raise OptionError("--map-labels needs a codebook; drop --no-codebook")
         if codebook is None:
-            from .codebook import load_codebook
+            from .library.codebook import load_codebook
 
             map_with = load_codebook()
         else:
@@ -427,8 +427,8 @@ def _analysis_data(args: argparse.Namespace):
     The bundled codebook says which items are reverse-keyed; only columns present in
     the data are recoded, and only once (``attrs["reverse_recoded"]``).
     """
-    from .codebook import load_codebook, reverse_items
-    from .validation import recode_reverse
+    from .library.codebook import load_codebook, reverse_items
+    from .survey.validation import recode_reverse
 
     map_with = load_codebook() if getattr(args, "map_labels", False) else None
     df = _load_data(args.data, missing_codes=getattr(args, "missing_codes", ()) or (), codebook=map_with,
@@ -457,7 +457,7 @@ def _require_valid(df, spec: Any, *, missing: str = "listwise") -> None:
         The first problem, with the number of further problems.
     """
     from .exceptions import ValidationError
-    from .validation import validate
+    from .survey.validation import validate
 
     report = validate(df, spec, labels_hint=LABELS_HINT_CLI)
     skip = {"no_complete_cases", "too_few_cases"} if str(missing).lower() in ("fiml", "ml") else set()
@@ -503,7 +503,7 @@ def _register_fit(sub: argparse._SubParsersAction) -> None:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """``asymtrust fit DATA --spec NAME|FILE [--estimator] [--missing] [--group] [--json]``."""
-    from .fit import fit
+    from .engine.fit import fit
 
     df = _analysis_data(args)
     res = fit(args.spec, df, estimator=args.estimator.upper(), missing=args.missing, group=args.group,
@@ -537,7 +537,7 @@ def _register_reliability(sub: argparse._SubParsersAction) -> None:
 
 def cmd_reliability(args: argparse.Namespace) -> int:
     """``asymtrust reliability DATA --spec NAME [--json]``."""
-    from .reliability import fornell_larcker, htmt, reliability
+    from .analysis.reliability import fornell_larcker, htmt, reliability
 
     df = _analysis_data(args)
     rel = reliability(df, args.spec, htmt_method=args.htmt)
@@ -554,7 +554,7 @@ def cmd_reliability(args: argparse.Namespace) -> int:
     import pandas as pd
 
     with pd.option_context("display.width", 200, "display.max_columns", 40):
-        from .compare import provenance_lines
+        from .analysis.compare import provenance_lines
 
         for line in provenance_lines([], rel.data_usage):
             _emit(line)
@@ -583,9 +583,9 @@ def _register_effects(sub: argparse._SubParsersAction) -> None:
 
 def cmd_effects(args: argparse.Namespace) -> int:
     """``asymtrust effects DATA --spec NAME [--bootstrap B --seed S] [--json]``."""
-    from .effects import effects
-    from .fit import fit
-    from .resample import check_replicates
+    from .analysis.effects import effects
+    from .engine.fit import fit
+    from .engine.resample import check_replicates
 
     check_replicates(args.bootstrap, name="bootstrap")  # refuse an excessive B before any work
     df = _analysis_data(args)
@@ -615,7 +615,7 @@ def _register_invariance(sub: argparse._SubParsersAction) -> None:
 
 def cmd_invariance(args: argparse.Namespace) -> int:
     """``asymtrust invariance DATA --spec NAME --group COL [--json]``."""
-    from .invariance import invariance
+    from .analysis.invariance import invariance
 
     df = _analysis_data(args)
     tab = invariance(args.spec, df, args.group, estimator=args.estimator.upper(), missing=args.missing)
@@ -640,7 +640,7 @@ def _register_compare(sub: argparse._SubParsersAction) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``asymtrust compare DATA --specs A B C [--json]``."""
-    from .compare import compare
+    from .analysis.compare import compare
 
     df = _analysis_data(args)
     cmp = compare(list(args.specs), df, estimator=args.estimator.upper(), missing=args.missing)
@@ -671,7 +671,7 @@ def _register_power(sub: argparse._SubParsersAction) -> None:
 def cmd_power(args: argparse.Namespace) -> int:
     """``asymtrust power --spec fig1 --n 150 200 300 500 --reps 1000 [--dask ADDR]``."""
     target = _plan(args.out, args.force, inputs=(args.spec,), suffixes=(".png", ".svg", ".pdf")) if args.out else None
-    from .power import power
+    from .analysis.power import power
 
     kw: dict[str, Any] = dict(reps=args.reps, seed=args.seed, n_jobs=args.jobs, progress=not (args.quiet or args.json))
     if args.dask:

@@ -228,7 +228,7 @@ def profile_fit(top: int = 25) -> str:
 # ----------------------------------------------------------------------------- (b) bootstrap
 def bench_bootstrap(repeats: int) -> dict[str, Any]:
     import asymtrust
-    from asymtrust.effects import effects
+    from asymtrust.analysis.effects import effects
 
     res = asymtrust.fit("fig1", fig1_data(500))
     times = []
@@ -243,7 +243,7 @@ def bench_bootstrap(repeats: int) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- (c) power
 def bench_power(repeats: int) -> dict[str, Any]:
-    from asymtrust.power import power
+    from asymtrust.analysis.power import power
 
     times = []
     tab = None
@@ -263,7 +263,7 @@ _CHILD = textwrap.dedent(
     from threadpoolctl import threadpool_limits
     threadpool_limits(limits=1)
     import asymtrust
-    from asymtrust.moments import read_moments
+    from asymtrust.survey.moments import read_moments
     t1 = time.perf_counter()
     spec = asymtrust.load_spec("fig1")
     m = read_moments(sys.argv[1], spec.items()).recode_reverse()

@@ -8,7 +8,7 @@ its size matches; it is never written inside the repository.
 
 Two fresh ``python`` processes are started the same way:
 
-* the **baseline**: ``import asymtrust`` and ``from asymtrust.survey import read_survey``;
+* the **baseline**: ``import asymtrust`` and ``from asymtrust.survey.read import read_survey``;
 * the **read**: the same imports, then ``read_survey(csv)``.
 
 Each reports its own peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``,
@@ -53,7 +53,7 @@ CHILD = textwrap.dedent(
     if sys.argv[2] == "no-pyarrow":
         sys.modules["pyarrow"] = None  # pandas then keeps text as Python strings
     import asymtrust
-    from asymtrust.survey import read_survey
+    from asymtrust.survey.read import read_survey
     out = {}
     if sys.argv[1] != "-":
         t0 = time.perf_counter()

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 import asymtrust
-from asymtrust.simulate import population_model, simulate
-from asymtrust.specs import load_spec
+from asymtrust.survey.simulate import population_model, simulate
+from asymtrust.library.specs import load_spec
 
 SPEC = "fig1"
 N = 600

@@ -450,7 +450,7 @@ def _reliability_cases() -> list[tuple[str, str, str]]:
 
 def run_reliability_case(case: str, fname: str, key: str) -> Callable[[Section], None]:
     def fn(sec: Section) -> None:
-        from asymtrust.reliability import htmt, reliability
+        from asymtrust.analysis.reliability import htmt, reliability
 
         doc = json.loads((REL_DIR / fname).read_text())
         ref = doc[key]
@@ -504,7 +504,7 @@ def _lrt(rows: list[dict], model: str) -> dict:
 
 
 def run_ladder(name: str, estimator: str, sec_fit: Section, sec_lrt: Section) -> None:
-    from asymtrust.invariance import invariance
+    from asymtrust.analysis.invariance import invariance
 
     ref = json.loads((INV_DIR / f"{name}.json").read_text())
     if name == "hs_ladder":
@@ -539,7 +539,7 @@ def run_ladder(name: str, estimator: str, sec_fit: Section, sec_lrt: Section) ->
 
 
 def run_path_equality(sec: Section) -> None:
-    from asymtrust.invariance import path_equality
+    from asymtrust.analysis.invariance import path_equality
 
     ref = json.loads((INV_DIR / "bcf_path_equality.json").read_text())
     bcf = asymtrust.recode_reverse(pd.read_csv(ROOT / "datasets" / ref["data_name"]))
@@ -567,7 +567,7 @@ COMPARE_FIT = [("npar", TOL_COUNT), ("df", TOL_COUNT), ("chisq", TOL_CHISQ), ("c
 
 
 def run_compare(estimator: str, sec_fit: Section, sec_lrt: Section) -> None:
-    from asymtrust.compare import compare
+    from asymtrust.analysis.compare import compare
 
     ref = json.loads((INV_DIR / "bcf_compare.json").read_text())
     bcf = asymtrust.recode_reverse(pd.read_csv(ROOT / "datasets" / ref["data_name"]))
@@ -607,7 +607,7 @@ EFFECT_FIELDS = ("est", "se", "z", "pvalue", "ci_lower", "ci_upper", "std_all", 
 
 def run_effects_case(case: str) -> Callable[[Section], None]:
     def fn(sec: Section) -> None:
-        from asymtrust.effects import effects
+        from asymtrust.analysis.effects import effects
 
         ref = json.loads((EFF_DIR / f"{case}.json").read_text())
         if case.startswith("fig1"):
@@ -657,7 +657,7 @@ BOOT_B, BOOT_SEED = 200, 20240611
 
 
 def run_pd_boot(sec: Section) -> None:
-    from asymtrust.effects import effects
+    from asymtrust.analysis.effects import effects
 
     ref = json.loads((EFF_DIR / "pd_boot.json").read_text())
     pd_ref = json.loads((EFF_DIR / "pd.json").read_text())

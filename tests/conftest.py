@@ -68,7 +68,7 @@ def tmp_copy(tmp_path: Path) -> Callable[[str | Path], Path]:
 @pytest.fixture(scope="session")
 def hs1939() -> pd.DataFrame:
     """HolzingerSwineford1939 as bundled (301 x 15)."""
-    from asymtrust.datasets import load_dataset
+    from asymtrust.survey.datasets import load_dataset
 
     return load_dataset("hs1939")
 
@@ -76,7 +76,7 @@ def hs1939() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def poldem() -> pd.DataFrame:
     """PoliticalDemocracy as bundled (75 x 11)."""
-    from asymtrust.datasets import load_dataset
+    from asymtrust.survey.datasets import load_dataset
 
     return load_dataset("poldem")
 

@@ -32,7 +32,7 @@ import pytest
 
 import asymtrust
 from asymtrust import cli, exceptions
-from asymtrust.partable import build_partable
+from asymtrust.library.partable import build_partable
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "bad_inputs"
@@ -154,7 +154,7 @@ class Scratch:
 
     def namespace(self) -> dict:
         from asymtrust.cli import write_atomic
-        from asymtrust.invariance import invariance
+        from asymtrust.analysis.invariance import invariance
         from asymtrust.reporting import report
 
         def base_fit():
@@ -369,7 +369,7 @@ def test_file_size_limit_refuses_before_reading(tmp_path, monkeypatch):
 
 
 def test_replicate_limit_names_the_option_and_the_variable(monkeypatch):
-    from asymtrust.resample import check_replicates
+    from asymtrust.engine.resample import check_replicates
 
     monkeypatch.setenv("ASYMTRUST_MAX_REPLICATES", "100")
     assert check_replicates(100, name="bootstrap") == 100

@@ -36,7 +36,7 @@ def assert_one_error_line(err: str, fragment: str) -> None:
 @pytest.fixture
 def good_csv(tmp_path):
     """A clean survey file for fig1 (random 1..7 codes, 150 respondents)."""
-    from asymtrust.codebook import item_codes, load_codebook
+    from asymtrust.library.codebook import item_codes, load_codebook
 
     items = item_codes(load_codebook())
     rng = np.random.default_rng(11)
@@ -102,7 +102,7 @@ def test_oserror_becomes_one_line(capsys, monkeypatch):
 
 # --------------------------------------------------------------------------- specs and codebook
 def test_specs_list_and_describe(capsys):
-    from asymtrust.specs import list_specs
+    from asymtrust.library.specs import list_specs
 
     code, out, _ = run(capsys, "specs")
     assert code == 0
@@ -127,7 +127,7 @@ def test_codebook_formats(capsys, fmt, marker):
     if fmt == "csv":
         import io
 
-        from asymtrust.codebook import load_codebook
+        from asymtrust.library.codebook import load_codebook
 
         back = pd.read_csv(io.StringIO(out), dtype=str, keep_default_na=False)
         assert back["item"].tolist() == load_codebook()["item"].tolist()

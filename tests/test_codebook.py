@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from asymtrust.codebook import (
+from asymtrust.library.codebook import (
     CODEBOOK_COLUMNS,
     codebook_csv,
     codebook_markdown,

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 import asymtrust
-from asymtrust.compare import Comparison, compare, difference_test
+from asymtrust.analysis.compare import Comparison, compare, difference_test
 from asymtrust.exceptions import OptionError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import pytest
 
 from asymtrust import list_datasets, load_dataset
 from asymtrust._paths import datasets_dir
-from asymtrust.datasets import dataset_path
+from asymtrust.survey.datasets import dataset_path
 from asymtrust.exceptions import DataError
 
 REGISTRY_COLUMNS = ["name", "title", "kind", "n_rows", "source", "licence", "citation", "file", "description"]
@@ -104,7 +104,7 @@ def test_bcf_synthetic_is_flagged_and_matches_registry():
     assert "SYNTHETIC" in df.attrs["title"]
     reg = list_datasets().set_index("name")
     assert len(df) == reg.loc["bcf_synthetic", "n_rows"]
-    from asymtrust.codebook import item_codes, load_codebook
+    from asymtrust.library.codebook import item_codes, load_codebook
 
     items = item_codes(load_codebook())
     assert set(items) <= set(df.columns)

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 import asymtrust
-from asymtrust.effects import COLUMNS, effect_definitions, effects
+from asymtrust.analysis.effects import COLUMNS, effect_definitions, effects
 from asymtrust.exceptions import OptionError, ResourceLimitError, SpecError
 
 ATOL = 1e-3
@@ -180,7 +180,7 @@ def test_bootstrap_matches_fit_se_bootstrap(pd_fit, load_reference, poldem):
 
 
 def test_failed_replicates_are_reported(pd_fit, monkeypatch):
-    fitmod = importlib.import_module("asymtrust.fit")
+    fitmod = importlib.import_module("asymtrust.engine.fit")
     real = fitmod.refit_arrays
     calls = {"n": 0}
 
@@ -221,7 +221,7 @@ def test_model_without_mediation_is_an_error(hs1939):
 
 
 def test_feedback_loop_is_an_error():
-    from asymtrust.partable import build_partable
+    from asymtrust.library.partable import build_partable
 
     pt = build_partable("y1 ~ y2 + x1\ny2 ~ y1 + x2\ny3 ~ y1", observed=["y1", "y2", "y3", "x1", "x2"])
     with pytest.raises(SpecError, match="feedback loop"):
@@ -229,7 +229,7 @@ def test_feedback_loop_is_an_error():
 
 
 def test_definitions_follow_structural_paths_only():
-    from asymtrust.partable import build_partable
+    from asymtrust.library.partable import build_partable
 
     # observed covariate -> latent -> latent -> observed outcome, plus a direct path
     pt = build_partable("f1 =~ a1 + a2 + a3\nf2 =~ b1 + b2 + b3\nf1 ~ x\nf2 ~ f1 + x\ny ~ f2",

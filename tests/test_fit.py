@@ -157,7 +157,7 @@ def test_unidentified_parameter_is_reported():
 
 
 def test_refit_matches_a_fresh_fit(bcf):
-    from asymtrust.fit import refit
+    from asymtrust.engine.fit import refit
 
     base = asymtrust.fit("fig1", bcf)
     sample = bcf.sample(frac=1.0, replace=True, random_state=3)

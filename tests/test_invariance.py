@@ -24,7 +24,7 @@ from asymtrust.exceptions import (
     LabelError,
     OptionError,
 )
-from asymtrust.invariance import DELTA_CFI_CUTOFF, LEVELS, invariance, path_equality
+from asymtrust.analysis.invariance import DELTA_CFI_CUTOFF, LEVELS, invariance, path_equality
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = ROOT / "tests" / "reference" / "invariance"
@@ -266,7 +266,7 @@ def test_path_equality_rejects_unknown_and_labelled_paths(hs):
 
 
 def test_delta_cfi_cutoff_is_cheung_rensvold():
-    from asymtrust.cutoffs import load_cutoffs
+    from asymtrust.analysis.cutoffs import load_cutoffs
 
     tab = load_cutoffs()
     row = tab[tab["statistic"] == "delta_cfi"]

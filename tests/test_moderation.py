@@ -16,7 +16,7 @@ import pytest
 
 import asymtrust
 from asymtrust.exceptions import DataError, OptionError, SpecError
-from asymtrust.moderation import (
+from asymtrust.analysis.moderation import (
     JohnsonNeyman,
     ModerationResult,
     indprod,

@@ -1,4 +1,4 @@
-"""Streaming moments of large files (asymtrust.moments) and fits from those moments.
+"""Streaming moments of large files (asymtrust.survey.moments) and fits from those moments.
 
 Reference: ``tests/reference/moments/moments_case.R`` (R cov/colMeans of the complete
 rows of ``moments_case.csv``, and lavaan 0.6-14 ``sem(sample.cov=, sample.mean=,
@@ -19,7 +19,7 @@ from asymtrust.exceptions import (
     OptionError,
     SurveyReadError,
 )
-from asymtrust.moments import Moments, read_moments
+from asymtrust.survey.moments import Moments, read_moments
 
 CASE = "moments/moments_case.json"
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import asymtrust
-from asymtrust import estimate
+from asymtrust.engine import estimate
 
 HS = "visual =~ x1 + x2 + x3; textual =~ x4 + x5 + x6; speed =~ x7 + x8 + x9"
 
@@ -111,7 +111,7 @@ def test_optimiser_starts_from_lavaans_starting_values(case, monkeypatch):
         seen.append(np.array(theta_start, float))
         return optimise(obj, rep, theta_start, **kw)
 
-    monkeypatch.setattr(sys.modules["asymtrust.fit"], "optimise", spy)
+    monkeypatch.setattr(sys.modules["asymtrust.engine.fit"], "optimise", spy)
     res = asymtrust.fit(case["model"], _case_data(case), **(case["fit_args"] or {}))  # R writes list() as []
     ref = {(r["lhs"], r["op"], r["rhs"], r["group"]): r["start"] for r in case["start"] if r["free"] > 0}
     tab = res.partable.table

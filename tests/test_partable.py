@@ -21,7 +21,7 @@ from asymtrust.exceptions import (
     SyntaxModelError,
     UnknownVariableError,
 )
-from asymtrust.partable import ParTable, build_partable
+from asymtrust.library.partable import ParTable, build_partable
 
 REF = Path(__file__).parent / "reference" / "lavaan" / "partable" / "partables.json"
 DATA = json.loads(REF.read_text())

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 import asymtrust
-from asymtrust.effects import effects
+from asymtrust.analysis.effects import effects
 from asymtrust.exceptions import InsufficientDataError, OptionError, ResourceLimitError
-from asymtrust.power import (
+from asymtrust.analysis.power import (
     SpecGenerator,
     _Estimator,
     _targets,

@@ -1,6 +1,6 @@
 """Property-based tests (hypothesis) of the two doors user input comes through.
 
-* the lavaan-syntax parser and :func:`asymtrust.partable.build_partable` (plus the
+* the lavaan-syntax parser and :func:`asymtrust.library.partable.build_partable` (plus the
   ``:=`` expression compiler), on random text, on token soup built from lavaan's own
   operators and modifiers, and on well-formed models whose parameter table is checked
   against lavaan's rules;
@@ -32,8 +32,8 @@ from hypothesis import strategies as st
 
 import asymtrust
 from asymtrust.exceptions import AsymtrustError
-from asymtrust.partable import build_partable
-from asymtrust.syntax import compile_expression, parse_syntax
+from asymtrust.library.partable import build_partable
+from asymtrust.library.syntax import compile_expression, parse_syntax
 
 SPEC = (Path(__file__).resolve().parent / "bad_inputs" / "cfa2.lav").read_text(encoding="utf-8")  # the syntax
 ITEMS = ["cap1", "cap2", "cap3", "pow1", "pow2", "pow3"]

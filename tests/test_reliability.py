@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asymtrust.cutoffs import check, load_cutoffs, rule_text, short_citation
+from asymtrust.analysis.cutoffs import check, load_cutoffs, rule_text, short_citation
 from asymtrust.exceptions import (
     InsufficientDataError,
     OptionError,
@@ -41,7 +41,7 @@ from asymtrust.exceptions import (
     SyntaxModelError,
     ValidationError,
 )
-from asymtrust.reliability import (
+from asymtrust.analysis.reliability import (
     _parse_measurement,
     cmv_one_factor,
     cross_loadings,
@@ -113,8 +113,8 @@ class Case:
     """
 
     def __init__(self, data: pd.DataFrame, spec, ref: dict):
-        from asymtrust.fit import fit
-        from asymtrust.reliability import _prepare, _resolve
+        from asymtrust.engine.fit import fit
+        from asymtrust.analysis.reliability import _prepare, _resolve
 
         self.data, self.spec, self.ref = data, spec, ref
         meas = _resolve(spec)
@@ -280,7 +280,7 @@ def test_fig1_constructs_pass_their_cutoffs(fig1_ref) -> None:
     wherever the population AVE is at least .55, allowing 10% for sampling and the
     attenuation of cutting the responses into 7 categories.
     """
-    import asymtrust.specs as specs
+    import asymtrust.library.specs as specs
 
     rel = _case("fig1", fig1_ref=fig1_ref).rel
     spec = specs.load_spec("fig1")
@@ -296,7 +296,7 @@ def test_fig1_constructs_pass_their_cutoffs(fig1_ref) -> None:
 
 
 def test_fig1_reverse_keyed_items_are_recoded(fig1_ref) -> None:
-    from asymtrust.validation import recode_reverse
+    from asymtrust.survey.validation import recode_reverse
 
     raw = pd.read_csv(DATASETS_DIR / "bcf_synthetic.csv")
     auto = item_stats(raw, "fig1")
@@ -318,7 +318,7 @@ def test_fig1_reverse_keyed_items_are_recoded(fig1_ref) -> None:
 def test_fig1_spec_forms_agree(fig1_ref) -> None:
     """A spec name, a ModelSpec and the lavaan syntax give the same table; the
     latent interaction of fig1_moderated is left out with a note."""
-    import asymtrust.specs as specs
+    import asymtrust.library.specs as specs
 
     data = pd.read_csv(DATASETS_DIR / "bcf_synthetic.csv")
     spec = specs.load_spec("fig1")
@@ -443,7 +443,7 @@ def test_check_applies_the_rule() -> None:
 
 
 def test_fitted_must_be_the_measurement_cfa() -> None:
-    from asymtrust.fit import fit
+    from asymtrust.engine.fit import fit
 
     d = pd.read_csv(DATASETS_DIR / "hs1939.csv")
     sem = fit(HS_MODEL + "\nspeed ~ visual", d)

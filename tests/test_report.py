@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import asymtrust
-from asymtrust.datasets import dataset_path
+from asymtrust.survey.datasets import dataset_path
 from asymtrust.exceptions import OutputError, SpecError, ValidationError
 from asymtrust.reporting.build import OUTPUT_FILES, report
 from asymtrust.reporting.sections import SECTION_TITLES

@@ -16,7 +16,7 @@ import pytest
 
 import asymtrust
 from asymtrust.exceptions import DataError, OptionError, ResourceLimitError
-from asymtrust.resample import (
+from asymtrust.engine.resample import (
     BootstrapDraws,
     bc_ci,
     bootstrap_draws,
@@ -264,7 +264,7 @@ class _FailEvery:
 
 
 def test_failed_replicates_are_counted_and_reported(pd_boot_ref, poldem, monkeypatch):
-    fitmod = importlib.import_module("asymtrust.fit")  # the module (asymtrust.fit is the function)
+    fitmod = importlib.import_module("asymtrust.engine.fit")  # the module (asymtrust.fit is the function)
 
     monkeypatch.setattr(fitmod, "refit_arrays", _FailEvery(fitmod.refit_arrays, 4))
     with pytest.warns(RuntimeWarning, match="3 of 12 bootstrap replicates failed"):
@@ -275,7 +275,7 @@ def test_failed_replicates_are_counted_and_reported(pd_boot_ref, poldem, monkeyp
 
 
 def test_draws_flag_failures_without_dropping(pd_fit, monkeypatch):
-    fitmod = importlib.import_module("asymtrust.fit")  # the module (asymtrust.fit is the function)
+    fitmod = importlib.import_module("asymtrust.engine.fit")  # the module (asymtrust.fit is the function)
 
     monkeypatch.setattr(fitmod, "refit_arrays", _FailEvery(fitmod.refit_arrays, 3))
     d = bootstrap_draws(pd_fit, 9, seed=4)
@@ -306,7 +306,7 @@ def test_multigroup_bootstrap_resamples_within_groups(hs1939):
         d = bootstrap_draws(res, 6, seed=11)
     assert d.n_failed == 0
     # group sizes are kept: each replicate refits both groups with their own N
-    from asymtrust.resample import _BootReplicate, _sample_rows
+    from asymtrust.engine.resample import _BootReplicate, _sample_rows
 
     rows = _sample_rows(res.samples, len(res.partable.ov_names))
     assert [len(r) for r in rows] == res.nobs == [156, 145]
@@ -317,7 +317,7 @@ def test_multigroup_bootstrap_resamples_within_groups(hs1939):
 
 
 def test_fiml_bootstrap_resamples_incomplete_cases(hs1939):
-    from asymtrust.resample import _sample_rows
+    from asymtrust.engine.resample import _sample_rows
 
     hs = hs1939.copy()
     cols = [f"x{i}" for i in range(1, 10)]

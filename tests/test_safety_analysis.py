@@ -26,13 +26,14 @@ import pandas as pd
 import pytest
 
 import asymtrust
-from asymtrust import cli, resample
-from asymtrust.compare import ResultTable, compare
+from asymtrust import cli
+from asymtrust.engine import resample
+from asymtrust.analysis.compare import ResultTable, compare
 from asymtrust import _resources
 from asymtrust.exceptions import OptionError, ResourceLimitError
-from asymtrust.invariance import invariance, path_equality
-from asymtrust.power import power_memory, simulate_power
-from asymtrust.reliability import fornell_larcker, reliability
+from asymtrust.analysis.invariance import invariance, path_equality
+from asymtrust.analysis.power import power_memory, simulate_power
+from asymtrust.analysis.reliability import fornell_larcker, reliability
 
 ROOT = Path(__file__).resolve().parents[1]
 HEYWOOD_CSV = ROOT / "datasets" / "heywood_demo.csv"
@@ -172,9 +173,9 @@ def test_reliability_carries_a_non_converged_cfa(hs1939):
 
 
 def test_moderation_carries_the_sem_fits_problems(monkeypatch):
-    from asymtrust.moderation import moderation
+    from asymtrust.analysis.moderation import moderation
 
-    fit_module = sys.modules["asymtrust.fit"]
+    fit_module = sys.modules["asymtrust.engine.fit"]
     real = fit_module.fit
 
     def improper(*args, **kwargs):  # the SEM fit reports a Heywood case
@@ -193,7 +194,7 @@ def test_moderation_carries_the_sem_fits_problems(monkeypatch):
 
 
 def test_observed_moderation_reports_dropped_rows():
-    from asymtrust.moderation import moderation
+    from asymtrust.analysis.moderation import moderation
 
     data = asymtrust.recode_reverse(asymtrust.load_dataset("bcf_synthetic"))
     data.loc[data.index[:4], "cap2"] = np.nan

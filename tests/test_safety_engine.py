@@ -30,7 +30,7 @@ import pytest
 
 import asymtrust
 from asymtrust import exceptions
-from asymtrust.fit import fit
+from asymtrust.engine.fit import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = ROOT / "tests" / "reference" / "lavaan"
@@ -139,8 +139,8 @@ def test_badly_scaled_item_keeps_its_standard_errors(path):
 def test_information_inverse_is_scale_free():
     """Rescaling parameters (A -> D A D) rescales the inverse exactly (D^-1 A^-1 D^-1) and
     never turns a well-posed information matrix singular."""
-    from asymtrust.estimate import linear_reparam
-    from asymtrust.vcov import constrained_inverse
+    from asymtrust.engine.estimate import linear_reparam
+    from asymtrust.engine.vcov import constrained_inverse
 
     rng = np.random.default_rng(7)
     X = rng.normal(size=(40, 6))
@@ -173,7 +173,7 @@ def test_value_whose_moments_overflow_is_a_data_error(hs, missing, monkeypatch):
     def no_estimation(*a, **k):  # pragma: no cover - must not be reached
         raise AssertionError("estimation started")
 
-    monkeypatch.setattr(sys.modules["asymtrust.fit"], "optimise", no_estimation)
+    monkeypatch.setattr(sys.modules["asymtrust.engine.fit"], "optimise", no_estimation)
     with pytest.raises(exceptions.DataError, match=r"column 'x5' holds 1 value\(s\) too large to analyse \(e\.g\. 1e\+200"):
         fit(HS_MODEL, data, missing=missing)
 

@@ -33,8 +33,8 @@ import pytest
 
 import asymtrust
 from asymtrust import cli, exceptions
-from asymtrust import survey as survey_mod
-from asymtrust.moments import read_moments
+from asymtrust.survey import read as survey_mod
+from asymtrust.survey.moments import read_moments
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "bad_inputs"
@@ -445,7 +445,7 @@ CHILD = textwrap.dedent(
     """
     import json, sys
     import asymtrust
-    from asymtrust.survey import read_survey
+    from asymtrust.survey.read import read_survey
     if sys.argv[1] != "-":
         df = read_survey(sys.argv[1])
         assert df.shape[1] == 32

@@ -21,10 +21,10 @@ import pytest
 import asymtrust
 from asymtrust import cli
 from asymtrust.exceptions import SpecError, SyntaxModelError
-from asymtrust.partable import build_partable
-from asymtrust.specs import load_spec, parse_structure
-from asymtrust import syntax as syntax_module
-from asymtrust.syntax import parse_syntax
+from asymtrust.library.partable import build_partable
+from asymtrust.library.specs import load_spec, parse_structure
+from asymtrust.library import syntax as syntax_module
+from asymtrust.library.syntax import parse_syntax
 
 BOM = "\ufeff"
 HS_ASCII = "visual =~ x1 + a*x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\nd := 2*a\n"

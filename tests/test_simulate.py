@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 
 from asymtrust._paths import datasets_dir
-from asymtrust.codebook import item_codes, load_codebook, reverse_items
+from asymtrust.library.codebook import item_codes, load_codebook, reverse_items
 from asymtrust.exceptions import OptionError, SpecError
-from asymtrust.simulate import population_model, population_moments, population_syntax, simulate
-from asymtrust.specs import load_spec
+from asymtrust.survey.simulate import population_model, population_moments, population_syntax, simulate
+from asymtrust.library.specs import load_spec
 
 REF_DIR = Path(__file__).parent / "reference" / "specs"
 REF = json.loads((REF_DIR / "specs_lavaan.json").read_text())

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from asymtrust._paths import specs_dir
-from asymtrust.codebook import item_codes, load_codebook
+from asymtrust.library.codebook import item_codes, load_codebook
 from asymtrust.exceptions import SpecError, SyntaxModelError
-from asymtrust.specs import (
+from asymtrust.library.specs import (
     GROUP_LEVELS,
     KINDS,
     ROLES,

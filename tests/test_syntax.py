@@ -21,8 +21,8 @@ from asymtrust.exceptions import (
     LabelError,
     SyntaxModelError,
 )
-from asymtrust.partable import build_partable
-from asymtrust.syntax import compile_expression, expression_names, parse_syntax
+from asymtrust.library.partable import build_partable
+from asymtrust.library.syntax import compile_expression, expression_names, parse_syntax
 
 REF = json.loads(
     (Path(__file__).parent / "reference" / "lavaan" / "partable" / "partables.json").read_text()

@@ -117,7 +117,7 @@ def test_fit_table_mlr_uses_scaled_and_robust(fig1_mlr, load_reference):
 
 
 def test_fit_cutoff_table_reads_against_published_cutoffs(fig1_fit, lav_ml):
-    from asymtrust.cutoffs import check, load_cutoffs
+    from asymtrust.analysis.cutoffs import check, load_cutoffs
 
     tab = T.fit_cutoff_table(fig1_fit).set_index("Index")
     fm = lav_ml["fit_measures"]

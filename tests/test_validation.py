@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from asymtrust import recode_reverse, validate
-from asymtrust.codebook import item_codes, load_codebook, reverse_items
+from asymtrust.library.codebook import item_codes, load_codebook, reverse_items
 from asymtrust.exceptions import DataError, ValidationError
-from asymtrust.validation import Issue, ValidationReport
+from asymtrust.survey.validation import Issue, ValidationReport
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_good_data_pass_with_spec_name(likert):
 
 
 def test_spec_object_and_syntax_accepted(likert, repo_root):
-    from asymtrust.specs import load_spec
+    from asymtrust.library.specs import load_spec
 
     spec = load_spec("fig1")
     rep = validate(likert, spec)

@@ -142,7 +142,7 @@ def _versions() -> dict[str, str]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             if name == "asymtrust":
-                from .. import __version__
+                from .._version import __version__
 
                 out[name] = __version__
             continue
@@ -214,7 +214,7 @@ def _csv(df: pd.DataFrame, *, index: bool = False) -> str:
 def _resolve_data(data: Any, data_path: Any, missing_codes: Sequence[Any], *,
                   sheet: int | str = 0) -> tuple[pd.DataFrame, str, Path | None, bool]:
     """Return (frame, label, file path or None, synthetic)."""
-    from ..datasets import dataset_path, load_dataset
+    from ..survey.datasets import dataset_path, load_dataset
 
     if data is None:
         df = load_dataset("bcf_synthetic")
@@ -231,11 +231,11 @@ def _resolve_data(data: Any, data_path: Any, missing_codes: Sequence[Any], *,
     if isinstance(data, (str, os.PathLike)):
         path = Path(os.fspath(data))
         if path.exists():
-            from ..survey import read_survey
+            from ..survey.read import read_survey
 
             df = read_survey(path, missing_codes=list(missing_codes), sheet=sheet)
             return df, display(path), path, bool(df.attrs.get("synthetic", False))
-        from ..datasets import _registry
+        from ..survey.datasets import _registry
 
         reg = _registry()
         names = {str(n).casefold() for n in reg["name"]} | {
@@ -243,7 +243,7 @@ def _resolve_data(data: Any, data_path: Any, missing_codes: Sequence[Any], *,
         if str(data).casefold() in names:
             df = load_dataset(str(data))
             if missing_codes:
-                from ..survey import _recode_missing
+                from ..survey.read import _recode_missing
 
                 _recode_missing(df, list(missing_codes))
             return (df, f"bundled dataset {df.attrs.get('dataset', data)}" + (" (SYNTHETIC)" if df.attrs.get("synthetic") else ""),
@@ -264,8 +264,8 @@ def _check_out(out: Any, force: bool, inputs: Sequence[Any]):
 
 def _recode(data: pd.DataFrame, items: Iterable[str]) -> tuple[pd.DataFrame, list[str], bool]:
     """Recode the codebook's reverse-keyed items among ``items``; return (data, recoded, any item in the codebook)."""
-    from ..codebook import load_codebook
-    from ..validation import recode_reverse
+    from ..library.codebook import load_codebook
+    from ..survey.validation import recode_reverse
 
     try:
         cb = load_codebook()
@@ -341,9 +341,9 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
             n_jobs: int = 2, prog: _Progress | None = None, sheet: int | str = 0) -> tuple[ReportResults, Path | None]:
     """Validate and compute everything (no file is written). Returns the results and
     the checked output path (``None`` when ``out`` is ``None``)."""
-    from .. import fit as _fit
-    from ..specs import load_spec
-    from ..validation import validate
+    from ..engine.fit import fit as _fit
+    from ..library.specs import load_spec
+    from ..survey.validation import validate
 
     prog = prog or _Progress(quiet)
     t0 = time.perf_counter()
@@ -357,7 +357,7 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
         raise OptionError(f"bootstrap must be 0 (delta method only) or a positive number of replicates, not {bootstrap!r}")
     if bootstrap > 0:
-        from ..resample import check_replicates
+        from ..engine.resample import check_replicates
 
         check_replicates(int(bootstrap), name="bootstrap")
     seed_drawn = seed is None
@@ -438,7 +438,7 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
         for k in ("cfa", "items", "reliability"):
             r.reasons[k] = "the model has no latent constructs (no =~ lines), so there is nothing to measure"
     # --- effects --------------------------------------------------------------------
-    eff_func, why = _optional("effects", "effects")
+    eff_func, why = _optional("analysis.effects", "effects")
     if eff_func is None:
         r.reasons["effects"] = why
     else:
@@ -457,7 +457,7 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
     # --- comparison ----------------------------------------------------------------
     if compare_specs:
         prog.step("comparing models: " + ", ".join([spec_obj.name] + [n for n, _ in compare_specs]))
-        cmp_func, why = _optional("compare", "compare")
+        cmp_func, why = _optional("analysis.compare", "compare")
         if cmp_func is None:
             r.reasons["compare"] = why
         else:
@@ -477,7 +477,7 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
         except AsymtrustError as exc:
             r.power_error = str(exc)
     elif power:
-        pw_func, why = _optional("power", "power")
+        pw_func, why = _optional("analysis.power", "power")
         if pw_func is None:
             r.reasons["power"] = why
         else:
@@ -502,7 +502,7 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
 def _reliability_block(r: ReportResults, spec: Any, work: pd.DataFrame, *, listwise: bool) -> None:
     import importlib
 
-    rel_mod = importlib.import_module("asymtrust.reliability")  # the module, not the function of that name
+    rel_mod = importlib.import_module("asymtrust.analysis.reliability")  # the module, not the function of that name
 
     cfa_for_rel = r.cfa if (listwise and r.cfa is not None and not spec.interactions) else None
     try:
@@ -532,7 +532,7 @@ def _reliability_block(r: ReportResults, spec: Any, work: pd.DataFrame, *, listw
 
 
 def _groups_block(r: ReportResults, spec: Any, work: pd.DataFrame, group: str, fit_kw: dict, prog: _Progress) -> None:
-    from .. import fit as _fit
+    from ..engine.fit import fit as _fit
 
     data = work
     n_na = int(work[group].isna().sum())
@@ -548,7 +548,7 @@ def _groups_block(r: ReportResults, spec: Any, work: pd.DataFrame, group: str, f
         r.estimation_warnings += _estimation_problems(r.group_fit, f"multi-group model ({group})", r.other_warnings)
     except AsymtrustError as exc:
         r.group_fit_error = str(exc)
-    inv_func, why = _optional("invariance", "invariance")
+    inv_func, why = _optional("analysis.invariance", "invariance")
     if inv_func is None:
         r.reasons["invariance"] = why
     elif spec.constructs:
@@ -560,7 +560,7 @@ def _groups_block(r: ReportResults, spec: Any, work: pd.DataFrame, group: str, f
             r.invariance_error = str(exc)
     else:
         r.reasons["invariance"] = "the model has no latent constructs, so measurement invariance does not apply"
-    pe_func, why = _optional("invariance", "path_equality")
+    pe_func, why = _optional("analysis.invariance", "path_equality")
     if pe_func is None:
         r.reasons["path_equality"] = why
     elif r.sem is None or not (r.sem.estimates["op"] == "~").any():
@@ -663,7 +663,7 @@ def _png_width(png: bytes) -> int:
 
 
 def _fit_json(r: ReportResults) -> str:
-    from ..cutoffs import load_cutoffs
+    from ..analysis.cutoffs import load_cutoffs
 
     cut = load_cutoffs()
     doc: dict[str, Any] = {

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ..exceptions import OptionError, ValidationError
+from ..survey import SHEET_HELP
 
 __all__ = ["DEFAULT_OUT", "FIGURE_KINDS", "cmd_figure", "cmd_report", "register"]
 
@@ -81,8 +82,6 @@ def _register_report(sub: argparse._SubParsersAction) -> None:
                    help="listwise deletion (default) or full-information ML")
     p.add_argument("--missing-codes", nargs="+", type=_code, default=[], metavar="CODE",
                    help="values meaning missing in DATA, e.g. --missing-codes -99 -9")
-    from ..cli import SHEET_HELP  # one wording for every command that reads data
-
     p.add_argument("--sheet", default=0, metavar="SHEET", help=SHEET_HELP)
     p.add_argument("--power", action="store_true", help="add a Monte Carlo power analysis (N = 150, 200, 300, 500)")
     p.add_argument("--jobs", type=_pos_int, default=2, metavar="N", help="bootstrap workers (default 2)")
@@ -149,8 +148,6 @@ def _register_figure(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", nargs="?", metavar="DATA", help="survey file or bundled dataset (path, reliability, residuals)")
     p.add_argument("--spec", default="fig1", metavar="NAME", help="spec name or .lav/.toml file (default: fig1)")
     p.add_argument("--out", required=True, metavar="FILE", help="output file: .png, .svg or .pdf")
-    from ..cli import SHEET_HELP
-
     p.add_argument("--sheet", default=0, metavar="SHEET", help=SHEET_HELP)
     p.add_argument("--dpi", type=_pos_int, default=200, metavar="DPI", help="resolution of a PNG (default 200)")
     p.add_argument("--force", action="store_true", help="replace FILE if asymtrust wrote it (never another file)")
@@ -179,9 +176,9 @@ def cmd_figure(args: argparse.Namespace) -> int:
 
 
 def _fitted_figure(args: argparse.Namespace, F) -> object:
-    from .. import fit as _fit
-    from ..specs import load_spec
-    from ..validation import validate
+    from ..engine.fit import fit as _fit
+    from ..library.specs import load_spec
+    from ..survey.validation import validate
     from .build import _recode, _resolve_data
 
     spec = load_spec(args.spec)
@@ -194,7 +191,7 @@ def _fitted_figure(args: argparse.Namespace, F) -> object:
     if args.kind == "reliability":
         import importlib
 
-        rel = importlib.import_module("asymtrust.reliability").reliability(work, spec)
+        rel = importlib.import_module("asymtrust.analysis.reliability").reliability(work, spec)
         return F.reliability_chart(rel)
     res = _fit(spec, work)
     if args.kind == "path":

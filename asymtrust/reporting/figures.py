@@ -651,7 +651,7 @@ def figure_fig1(spec: Any = "fig1", out: str | os.PathLike | None = None, *, cap
     """
     from matplotlib.lines import Line2D
 
-    from ..specs import load_spec
+    from ..library.specs import load_spec
 
     spec = load_spec(spec)
     nodes_, edges, _latents, roles = _structure(None, spec)
@@ -746,7 +746,7 @@ def figure_fig1(spec: Any = "fig1", out: str | os.PathLike | None = None, *, cap
 # reliability and validity
 # ====================================================================================
 def _cutoff(stat: str, default: float) -> float:
-    from ..cutoffs import load_cutoffs
+    from ..analysis.cutoffs import load_cutoffs
 
     tab = load_cutoffs().set_index("statistic")
     return float(tab.at[stat, "threshold"]) if stat in tab.index else default

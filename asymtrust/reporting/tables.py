@@ -300,7 +300,7 @@ def to_csv(table: pd.DataFrame, path: str | os.PathLike | None = None, *, format
 # ====================================================================================
 def _cut_row(stat: str) -> tuple[str, float, str] | None:
     """(rule, threshold, short citation) of a published cut-off, None if the table has none."""
-    from ..cutoffs import load_cutoffs, short_citation
+    from ..analysis.cutoffs import load_cutoffs, short_citation
 
     tab = load_cutoffs().set_index("statistic")
     if stat not in tab.index:
@@ -312,7 +312,7 @@ def _cut_row(stat: str) -> tuple[str, float, str] | None:
 def _passes(stat: str, value: float) -> bool | None:
     if not _finite(value):
         return None
-    from ..cutoffs import check
+    from ..analysis.cutoffs import check
 
     return bool(check(stat, float(value)))
 
@@ -438,7 +438,7 @@ def fit_cutoff_table(fit: Any, *, title: str = "Fit indices against published cu
     """Each fit index beside its cut-off, whether it meets it, and a plain-language reading.
 
     The χ² test is read at p ≥ .05; CFI, TLI, RMSEA and SRMR use
-    :mod:`asymtrust.cutoffs` (Hu & Bentler 1999). For MLR the robust versions are read.
+    :mod:`asymtrust.analysis.cutoffs` (Hu & Bentler 1999). For MLR the robust versions are read.
     """
     fi = fit.fit_indices.copy()
     fi["nobs"] = float(sum(fit.nobs))
@@ -735,7 +735,7 @@ def invariance_table(inv: pd.DataFrame, *, title: str = "Measurement invariance"
 
 
 def path_equality_table(pe: pd.DataFrame, *, title: str = "Equality of structural paths across groups") -> pd.DataFrame:
-    """APA view of :func:`asymtrust.invariance.path_equality`: β per group, the
+    """APA view of :func:`asymtrust.analysis.invariance.path_equality`: β per group, the
     χ² difference test of the equality constraint, and whether the path differs."""
     labels = list(pe.attrs.get("group_labels", []) or [])
     if not labels:
@@ -766,7 +766,7 @@ def path_equality_table(pe: pd.DataFrame, *, title: str = "Equality of structura
 def compare_table(cmp: Any, *, title: str = "Model comparison") -> pd.DataFrame:
     """APA view of :func:`asymtrust.compare`: one row per model.
 
-    ``cmp`` is a :class:`~asymtrust.compare.Comparison` (its ``.table``) or a DataFrame
+    ``cmp`` is a :class:`~asymtrust.analysis.compare.Comparison` (its ``.table``) or a DataFrame
     with columns ``name`` (or ``model``), ``npar, chisq, df, cfi, tli, rmsea, srmr,
     aic, bic`` (and optionally ``delta_aic``, ``delta_bic``; the MLR scaled/robust columns
     replace the ML ones when present).

@@ -5,13 +5,13 @@ Run from the repository root::
     python tests/reference/specs/make_inputs.py
     Rscript tests/reference/specs/specs_lavaan.R
 
-Each ``population__<spec>__<group>.lav`` is ``asymtrust.simulate.population_syntax(spec, group)``
+Each ``population__<spec>__<group>.lav`` is ``asymtrust.survey.simulate.population_syntax(spec, group)``
 (group ``base`` = no sector overrides). tests/test_simulate.py checks that these files are
 still what population_syntax() produces, so the R reference cannot go stale silently.
 """
 from pathlib import Path
 
-from asymtrust.simulate import population_syntax
+from asymtrust.survey.simulate import population_syntax
 
 HERE = Path(__file__).resolve().parent
 

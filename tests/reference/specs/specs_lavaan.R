@@ -4,7 +4,7 @@
 #     Rscript tests/reference/specs/specs_lavaan.R
 # Writes tests/reference/specs/specs_lavaan.json.
 #
-# 1. population: every population__<spec>__<group>.lav (asymtrust.simulate.population_syntax,
+# 1. population: every population__<spec>__<group>.lav (asymtrust.survey.simulate.population_syntax,
 #    all values fixed) is built with lavaan(do.fit = FALSE); lavaan's implied latent
 #    covariance (cov.lv), latent means (mean.lv) and implied observed variances are stored.
 # 2. specs: every bundled specs/<name>.lav is set up with sem(do.fit = FALSE) on the bundled

@@ -24,7 +24,7 @@ specific indirect effect the replicates give
 Each replicate is a warm-started refit: the model is first fitted to one large sample
 (``base_n`` respondents) from the same population, and every replicate starts the
 optimiser at that solution and reuses the compiled model. Replicates run on
-:mod:`asymtrust.resample` (joblib or Dask), every replicate with its own random
+:mod:`asymtrust.engine.resample` (joblib or Dask), every replicate with its own random
 stream spawned from ``seed``, so the table is identical for any ``n_jobs`` and backend.
 Within one replicate the data for the different N come from independent child
 streams of the replicate's stream.
@@ -53,14 +53,14 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .exceptions import (
+from ..exceptions import (
     AsymtrustError,
     EstimationError,
     InsufficientDataError,
     OptionError,
     SpecError,
 )
-from .resample import (
+from ..engine.resample import (
     _REPLICATE_OVERHEAD,
     _planned_workers,
     check_memory,
@@ -181,13 +181,13 @@ def population_targets(spec: Any) -> dict[str, float]:
 
     Examples
     --------
-    >>> from asymtrust.power import population_targets
+    >>> from asymtrust.analysis.power import population_targets
     >>> round(population_targets("fig1")["CapImb -> GoodTrust -> PlanBudg"], 6)
     -0.14
     """
     from .effects import _chains
-    from .simulate import population_model
-    from .specs import load_spec
+    from ..survey.simulate import population_model
+    from ..library.specs import load_spec
 
     spec = load_spec(spec)
     pm = population_model(spec)
@@ -218,7 +218,7 @@ class SpecGenerator:
     The data are those of :func:`asymtrust.simulate` with ``groups=None`` (base
     population values), already keyed (reverse-keyed items recoded, as
     :func:`asymtrust.recode_reverse` would), items only; the product indicators of a
-    latent interaction are added as :func:`asymtrust.moderation.indprod` builds them
+    latent interaction are added as :func:`asymtrust.analysis.moderation.indprod` builds them
     (double mean-centred matched products).
 
     Parameters
@@ -228,9 +228,9 @@ class SpecGenerator:
     """
 
     def __init__(self, spec: Any):
-        from .codebook import load_codebook
-        from .simulate import population_model
-        from .specs import load_spec
+        from ..library.codebook import load_codebook
+        from ..survey.simulate import population_model
+        from ..library.specs import load_spec
 
         spec = load_spec(spec)
         self.spec_name = spec.name
@@ -253,7 +253,7 @@ class SpecGenerator:
 
     def __call__(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
         """``n`` respondents (items as columns, keyed codes)."""
-        from .simulate import _draw_group
+        from ..survey.simulate import _draw_group
 
         codes = _draw_group(self.pm, self.items, self.scale, int(n), rng)
         df = pd.DataFrame(codes.astype(float), columns=self.items)
@@ -277,7 +277,7 @@ def _leave_one_out(v: np.ndarray) -> np.ndarray:
 class _Estimator:
     """Warm-started ML/MLR estimation of one data set with SEs of the targets.
 
-    Uses the model compiled once per parameter table (:func:`asymtrust.fit.compile_model`),
+    Uses the model compiled once per parameter table (:func:`asymtrust.engine.fit.compile_model`),
     so a replicate costs the sample moments, a few Fisher-scoring steps from the base
     solution, and one information matrix. Returns, per target, the unstandardized
     estimate and SE and the ``std_all`` estimate and SE (delta method)."""
@@ -310,7 +310,7 @@ class _Estimator:
 
     def _standardizer(self, model: Any) -> Any:
         if self._stdz is None:
-            from .standardize import Standardizer
+            from ..engine.standardize import Standardizer
 
             self._stdz = Standardizer(model, self.paths)
         return self._stdz
@@ -347,10 +347,10 @@ class _Estimator:
         return self._estimate(X), self._improper
 
     def _estimate(self, X: np.ndarray) -> np.ndarray | None:
-        from .estimate import Objective, optimise
-        from .fit import compile_model
-        from .samplestats import complete_sample
-        from .vcov import casewise_scores, constrained_inverse, first_order_information
+        from ..engine.estimate import Objective, optimise
+        from ..engine.fit import compile_model
+        from ..engine.samplestats import complete_sample
+        from ..engine.vcov import casewise_scores, constrained_inverse, first_order_information
 
         X = X[~np.isnan(X).any(axis=1)]
         N = X.shape[0]
@@ -506,7 +506,7 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
         Significance level of the Wald tests; coverage is that of the ``1 - alpha``
         interval.
     n_jobs, backend, scheduler, progress
-        As :func:`asymtrust.resample.run_replicates`.
+        As :func:`asymtrust.engine.resample.run_replicates`.
     estimator : {"ML", "MLR"}
         ``"MLR"``: robust (sandwich) SEs with the observed information, as
         ``asymtrust.fit(estimator="MLR")``; several times slower.
@@ -537,7 +537,7 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
         power >= 0.80 (None if none reaches it); ``attrs`` also records ``reps``,
         ``seed``, ``alpha``, ``estimator``, ``base_n`` and ``metric`` (``"std_all"``).
 
-        The table is a :class:`~asymtrust.compare.ResultTable`: ``warnings`` holds the
+        The table is a :class:`~asymtrust.analysis.compare.ResultTable`: ``warnings`` holds the
         base fit's problems and, per N, failed replicates and replicates with a negative
         variance estimate (``attrs["n_improper"]`` counts them); ``data`` the rows
         simulated and used (base sample, and per N summed over replicates).
@@ -555,7 +555,7 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
     EstimationError
         The model does not converge on the large base sample.
     """
-    from .fit import fit
+    from ..engine.fit import fit
 
     reps = check_replicates(reps, name="reps")
     ns = _check_ns(n)
@@ -646,8 +646,8 @@ def power_memory(n_vars: int, n_targets: int, ns: Sequence[int], reps: int, n_ba
 def _check_power_memory(model: Any, ns: list[int], reps: int, n_base: int, n_jobs: Any) -> None:
     """Refuse a power run whose replicates or data would not fit in memory, before any
     data are simulated (best effort: a model that cannot be read here is left to fit())."""
-    from .fit import model_syntax
-    from .partable import build_partable
+    from ..engine.fit import model_syntax
+    from ..library.partable import build_partable
 
     try:
         pt = build_partable(model_syntax(model))
@@ -729,7 +729,7 @@ def power(spec: Any, n: int | Sequence[int] = (150, 200, 300, 500), *, reps: int
     alpha : float
         Significance level.
     n_jobs, backend, scheduler, progress
-        Parallel execution (:func:`asymtrust.resample.run_replicates`): ``n_jobs`` loky
+        Parallel execution (:func:`asymtrust.engine.resample.run_replicates`): ``n_jobs`` loky
         workers, or ``backend="dask"`` with ``scheduler`` a Dask scheduler address or
         ``Client``.
     estimator : {"ML", "MLR"}
@@ -762,7 +762,7 @@ def power(spec: Any, n: int | Sequence[int] = (150, 200, 300, 500), *, reps: int
     In R: ``simsem::sim(1000, n = c(150, 200, 300, 500), model = fit_model,
     generate = pop_model)`` then ``simsem::getPower()``.
     """
-    from .specs import load_spec
+    from ..library.specs import load_spec
 
     spec = load_spec(spec)
     # validate the cheap options before building anything

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .exceptions import LabelError, OptionError, SyntaxModelError, UnknownVariableError
+from ..exceptions import LabelError, OptionError, SyntaxModelError, UnknownVariableError
 from .syntax import CompiledExpression, ParsedModel, compile_expression, expression_names, parse_syntax
 
 __all__ = ["ParTable", "build_partable", "GROUP_EQUAL_TYPES", "MISSING_OPTIONS"]
@@ -239,7 +239,7 @@ _EXPR_SEPARATORS = re.compile(r"[\s+\-*/^(),]+")
 
 
 def compile_known(expr: str, known, *, line: int | None = None) -> CompiledExpression:
-    """:func:`~asymtrust.syntax.compile_expression` against a large set of known names
+    """:func:`~asymtrust.library.syntax.compile_expression` against a large set of known names
     (a set or dict), in time independent of its size.
 
     ``compile_expression(expr, names)`` copies ``names`` into a set on every call, so

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .exceptions import DataError, OptionError, SpecError
+from ..exceptions import DataError, OptionError, SpecError
 
 __all__ = ["JohnsonNeyman", "ModerationResult", "indprod", "jn_table", "moderation"]
 
@@ -315,7 +315,7 @@ class ModerationResult:
     def to_dict(self) -> dict:
         """JSON-ready summary (tables as lists of records), with ``warnings`` and ``data``
         (rows read, used and dropped)."""
-        from ._json import json_safe
+        from .._json import json_safe
 
         return {
             "warnings": list(self.warnings), "data": json_safe(self.usage),
@@ -342,7 +342,7 @@ def _slopes(b1: float, b3: float, V: np.ndarray, offsets: np.ndarray, w_values: 
 
 
 def _load(spec: Any):
-    from .specs import load_spec
+    from ..library.specs import load_spec
 
     if hasattr(spec, "constructs") and hasattr(spec, "syntax"):
         return spec
@@ -469,7 +469,7 @@ def _observed(data, sp, x, w, y, covariates, level, n_points) -> ModerationResul
 
 def _latent(data, sp, x, w, y, level, n_points, fit_kwargs) -> ModerationResult:
     from .compare import data_usage, fit_problems
-    from .fit import fit
+    from ..engine.fit import fit
 
     inter = None
     for name, pair in (getattr(sp, "interactions", None) or {}).items():

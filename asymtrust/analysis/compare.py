@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from . import indices as ix
-from .exceptions import OptionError
+from ..engine import indices as ix
+from ..exceptions import OptionError
 
 __all__ = ["Comparison", "ResultTable", "compare", "data_usage", "difference_test", "fit_problems", "model_name"]
 
@@ -185,7 +185,7 @@ class ResultTable(pd.DataFrame):
         (JSON-safe); with ``orient`` (``"records"``, ...): :meth:`pandas.DataFrame.to_dict`."""
         if orient is not None or args or kwargs:
             return super().to_dict(orient if orient is not None else "dict", *args, **kwargs)
-        from ._json import json_safe, records
+        from .._json import json_safe, records
 
         attrs = {k: v for k, v in self.attrs.items() if k not in ("warnings", "data", "kind", "title")}
         frame = pd.DataFrame(self)
@@ -373,7 +373,7 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary: ``estimator``, ``models`` (table rows), ``tests``,
         ``warnings`` and ``data`` (rows read, used and dropped)."""
-        from ._json import json_safe
+        from .._json import json_safe
 
         return {"estimator": self.estimator, "models": _records(self.table),
                 "tests": _records(self.tests), "warnings": list(self.warnings),
@@ -397,7 +397,7 @@ class Comparison:
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    from ._json import records
+    from .._json import records
 
     return records(frame)
 
@@ -410,7 +410,7 @@ def compare(specs: Sequence[Any] | Mapping[str, Any], data: pd.DataFrame, *, est
     Parameters
     ----------
     specs : sequence or mapping
-        Spec names (``"fig1"``), :class:`~asymtrust.specs.ModelSpec` objects, ``.lav``/
+        Spec names (``"fig1"``), :class:`~asymtrust.library.specs.ModelSpec` objects, ``.lav``/
         ``.toml`` paths or lavaan syntax strings; a ``{name: model}`` mapping names them.
         Syntax strings in a list are called ``model1``, ``model2``, ...
     data : pandas.DataFrame
@@ -470,7 +470,7 @@ def compare(specs: Sequence[Any] | Mapping[str, Any], data: pd.DataFrame, *, est
     >>> cmp.tests[["general", "restricted", "delta_df"]].values.tolist()
     [['three', 'one', 3.0]]
     """
-    from .fit import fit as _fit
+    from ..engine.fit import fit as _fit
 
     items = _resolve_models(specs)
     nested = _check_nested(nested, [n for n, _ in items])

@@ -8,7 +8,7 @@ in ``specs/README.md``; the mapping from the two papers to the models in
 
 Examples
 --------
->>> from asymtrust.specs import list_specs, load_spec
+>>> from asymtrust.library.specs import list_specs, load_spec
 >>> list_specs()
 ['fig1', 'fig1_cfa', 'fig1_direct', 'fig1_moderated', 'fig1_single_trust', 'hp2018']
 >>> spec = load_spec("fig1")
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from ._paths import specs_dir
-from .exceptions import SpecError
+from .._paths import specs_dir
+from ..exceptions import SpecError
 
 __all__ = [
     "PathMeta",
@@ -190,7 +190,7 @@ def parse_structure(syntax: str, *, where: str = "syntax") -> tuple[
     """Read the ``=~`` and ``~`` statements of lavaan syntax.
 
     This is a light reader for the model library (constructs and paths). Full
-    parsing into a parameter table is :func:`asymtrust.partable.build_partable`.
+    parsing into a parameter table is :func:`asymtrust.library.partable.build_partable`.
 
     Parameters
     ----------
@@ -213,7 +213,7 @@ def parse_structure(syntax: str, *, where: str = "syntax") -> tuple[
     SyntaxModelError
         If a ``=~`` or ``~`` statement has an empty side or a malformed name.
     """
-    from .exceptions import SyntaxModelError
+    from ..exceptions import SyntaxModelError
     from .syntax import clean_source, is_identifier
 
     syntax = clean_source(syntax)
@@ -253,7 +253,7 @@ def list_specs() -> list[str]:
 
     Examples
     --------
-    >>> from asymtrust.specs import list_specs
+    >>> from asymtrust.library.specs import list_specs
     >>> "fig1" in list_specs()
     True
     """
@@ -287,7 +287,7 @@ def load_spec(name_or_path: str | os.PathLike[str] | ModelSpec) -> ModelSpec:
 
     Examples
     --------
-    >>> from asymtrust.specs import load_spec
+    >>> from asymtrust.library.specs import load_spec
     >>> spec = load_spec("fig1_moderated")
     >>> spec.interactions
     {'CapxPow': ('CapImb', 'PowDist')}
@@ -336,7 +336,7 @@ def _leading_comment(syntax: str) -> str:
 
 
 def _load_lav(path: Path) -> ModelSpec:
-    from .exceptions import SyntaxModelError
+    from ..exceptions import SyntaxModelError
     from .syntax import parse_syntax
 
     syntax = _read_text(path)
@@ -621,7 +621,7 @@ def describe_spec(spec: ModelSpec | str) -> str:
 
     Examples
     --------
-    >>> from asymtrust.specs import describe_spec
+    >>> from asymtrust.library.specs import describe_spec
     >>> text = describe_spec("fig1")
     >>> "GoodTrust ~ CapImb" in text and "council" in text
     True

@@ -133,7 +133,7 @@ class FitResult:
     # ------------------------------------------------------------------ export
     def to_dict(self) -> dict:
         """JSON-safe dictionary: options, fit indices, estimates, R^2, warnings."""
-        from ._json import json_safe
+        from .._json import json_safe
 
         return json_safe({
             "converged": bool(self.converged),
@@ -237,7 +237,7 @@ class FitResult:
 
     @staticmethod
     def _version() -> str:
-        from . import __version__
+        from .._version import __version__
 
         return __version__
 

@@ -15,7 +15,7 @@ is computed once in :class:`RamModel`; refits only call :meth:`RamModel.implied`
 
 Parameter vectors: ``theta`` has one entry per free row of the parameter table
 (``free`` = 1..n_free, lavaan's ``ceq.simple=FALSE`` convention). Linear equality
-constraints are handled one level up (:mod:`asymtrust.estimate`) as
+constraints are handled one level up (:mod:`asymtrust.engine.estimate`) as
 ``theta = theta0 + K z``.
 """
 from __future__ import annotations
@@ -92,7 +92,7 @@ class RamModel:
 
     Parameters
     ----------
-    partable : asymtrust.partable.ParTable
+    partable : asymtrust.library.partable.ParTable
         The parameter table.
     exo_values : list of dict, optional
         Per group, values for the fixed-x rows (``exo == 1``), keyed by

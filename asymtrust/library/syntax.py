@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from .exceptions import DuplicateDefinitionError, LabelError, SyntaxModelError
+from ..exceptions import DuplicateDefinitionError, LabelError, SyntaxModelError
 
 __all__ = [
     "Modifier",

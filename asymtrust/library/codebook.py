@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._paths import datasets_dir
-from .exceptions import OptionError, SurveyReadError, ValidationError
+from .._paths import datasets_dir
+from ..exceptions import OptionError, SurveyReadError, ValidationError
 
 __all__ = [
     "CODEBOOK_COLUMNS",
@@ -90,7 +90,7 @@ def load_codebook(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from asymtrust.codebook import load_codebook
+    >>> from asymtrust.library.codebook import load_codebook
     >>> cb = load_codebook()
     >>> int((cb["kind"] == "item").sum())
     32
@@ -160,7 +160,7 @@ def item_codes(codebook: pd.DataFrame) -> list[str]:
 
     Examples
     --------
-    >>> from asymtrust.codebook import load_codebook, item_codes
+    >>> from asymtrust.library.codebook import load_codebook, item_codes
     >>> item_codes(load_codebook())[:4]
     ['rol1', 'rol2', 'rol3', 'inf1']
     """
@@ -172,7 +172,7 @@ def reverse_items(codebook: pd.DataFrame) -> list[str]:
 
     Examples
     --------
-    >>> from asymtrust.codebook import load_codebook, reverse_items
+    >>> from asymtrust.library.codebook import load_codebook, reverse_items
     >>> reverse_items(load_codebook())
     ['rol3', 'cul3', 'ctr4', 'gtr4', 'jmp3']
     """
@@ -190,7 +190,7 @@ def scale_range(codebook: pd.DataFrame, item: str) -> tuple[int, int]:
 
     Examples
     --------
-    >>> from asymtrust.codebook import load_codebook, scale_range
+    >>> from asymtrust.library.codebook import load_codebook, scale_range
     >>> scale_range(load_codebook(), "gtr4")
     (1, 7)
     """
@@ -206,7 +206,7 @@ def sector_levels(codebook: pd.DataFrame, field: str = "sector") -> list[str]:
 
     Examples
     --------
-    >>> from asymtrust.codebook import load_codebook, sector_levels
+    >>> from asymtrust.library.codebook import load_codebook, sector_levels
     >>> sector_levels(load_codebook())
     ['nhs', 'council', 'voluntary']
     """
@@ -243,7 +243,7 @@ def codebook_markdown(codebook: pd.DataFrame) -> str:
 
     Examples
     --------
-    >>> from asymtrust.codebook import load_codebook, codebook_markdown
+    >>> from asymtrust.library.codebook import load_codebook, codebook_markdown
     >>> md = codebook_markdown(load_codebook())
     >>> "`ctr4` (R)" in md
     True
@@ -285,7 +285,7 @@ def codebook_text(codebook: pd.DataFrame, width: int = 88) -> str:
 
     Examples
     --------
-    >>> from asymtrust.codebook import load_codebook, codebook_text
+    >>> from asymtrust.library.codebook import load_codebook, codebook_text
     >>> "Q19 ctr4 (R)" in codebook_text(load_codebook())
     True
     """
@@ -319,7 +319,7 @@ def codebook_csv(codebook: pd.DataFrame) -> str:
 
     Examples
     --------
-    >>> from asymtrust.codebook import load_codebook, codebook_csv
+    >>> from asymtrust.library.codebook import load_codebook, codebook_csv
     >>> codebook_csv(load_codebook()).splitlines()[0]
     'item,construct,construct_label,wording,source,scale_min,scale_max,scale_labels,reverse,kind'
     """

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .exceptions import DataError, InsufficientDataError, OptionError, SurveyReadError
+from ..exceptions import DataError, InsufficientDataError, OptionError, SurveyReadError
 
 __all__ = ["Moments", "read_moments"]
 
@@ -108,7 +108,7 @@ class Moments:
         DataError
             An item is not a column, not in the codebook, or was recoded before.
         """
-        from .codebook import load_codebook
+        from ..library.codebook import load_codebook
 
         cb = load_codebook(codebook) if not isinstance(codebook, pd.DataFrame) else codebook
         cb = cb.loc[cb["kind"] == "item"] if "kind" in cb.columns else cb
@@ -223,7 +223,7 @@ def read_moments(path: str | os.PathLike, columns: Sequence[str] | None = None, 
     Examples
     --------
     >>> import asymtrust, tempfile, os
-    >>> from asymtrust.moments import read_moments
+    >>> from asymtrust.survey.moments import read_moments
     >>> path = os.path.join(tempfile.mkdtemp(), "s.csv")
     >>> asymtrust.simulate("fig1", 300, seed=1).to_csv(path, index=False)
     >>> m = read_moments(path, columns=asymtrust.load_spec("fig1").items(), chunksize=64).recode_reverse()

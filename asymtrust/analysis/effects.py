@@ -16,7 +16,7 @@ Loadings never enter: only ``~`` rows are paths. Standard errors come from the d
 method (numerical Jacobian with respect to the free parameters times ``fit.vcov``, as
 lavaan does for ``:=``); confidence intervals from the delta method or from a
 nonparametric bootstrap (percentile and bias-corrected), run on
-:mod:`asymtrust.resample` so that results are reproducible by seed whatever the number
+:mod:`asymtrust.engine.resample` so that results are reproducible by seed whatever the number
 of workers.
 """
 from __future__ import annotations
@@ -30,8 +30,8 @@ import pandas as pd
 from scipy import special
 
 from .compare import ResultTable, data_usage, fit_problems, result_table
-from .exceptions import OptionError, SpecError
-from .resample import (
+from ..exceptions import OptionError, SpecError
+from ..engine.resample import (
     _planned_workers,
     bc_ci,
     bootstrap_draws,
@@ -248,12 +248,12 @@ def effects(fit_result: Any, *, bootstrap: int = 1000, seed: int | None = None, 
     bootstrap : int
         Bootstrap replicates for the CIs (default 1000). ``0``: delta-method (Wald) CIs
         only. Cases are resampled within groups and each replicate is re-estimated with
-        a warm start (:func:`asymtrust.resample.bootstrap_draws`).
+        a warm start (:func:`asymtrust.engine.resample.bootstrap_draws`).
     seed : int, optional
         Root seed of the bootstrap; the same seed gives identical output whatever
         ``n_jobs`` and ``backend``.
     n_jobs, backend, scheduler, progress
-        Parallel execution, as :func:`asymtrust.resample.run_replicates` (``backend="dask"``
+        Parallel execution, as :func:`asymtrust.engine.resample.run_replicates` (``backend="dask"``
         with ``scheduler`` an address or ``Client`` runs on a Dask cluster).
     ci_level : float
         Confidence level of all intervals.
@@ -269,7 +269,7 @@ def effects(fit_result: Any, *, bootstrap: int = 1000, seed: int | None = None, 
     Returns
     -------
     ResultTable
-        A :class:`pandas.DataFrame` (:class:`asymtrust.compare.ResultTable`) with one row
+        A :class:`pandas.DataFrame` (:class:`asymtrust.analysis.compare.ResultTable`) with one row
         per effect and CI method. ``.warnings`` carries the fit's problems (Heywood
         cases, non-convergence, ...; prefixed ``fit:``) and failed bootstrap replicates
         (``bootstrap:``); ``.data_usage`` the rows read, used and dropped; ``str()``
@@ -308,7 +308,7 @@ def effects(fit_result: Any, *, bootstrap: int = 1000, seed: int | None = None, 
     Examples
     --------
     >>> import asymtrust
-    >>> from asymtrust.effects import effects
+    >>> from asymtrust.analysis.effects import effects
     >>> pd_model = '''ind60 =~ x1 + x2 + x3
     ...   dem60 =~ y1 + y2 + y3 + y4
     ...   dem65 =~ y5 + y6 + y7 + y8

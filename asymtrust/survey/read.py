@@ -51,8 +51,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
-from ._resources import env_positive_int, fmt_bytes
-from .exceptions import OptionError, ResourceLimitError, SurveyReadError
+from .._resources import env_positive_int, fmt_bytes
+from ..exceptions import OptionError, ResourceLimitError, SurveyReadError
 
 __all__ = ["read_survey", "max_file_bytes", "max_field_chars", "SUPPORTED_EXTENSIONS"]
 
@@ -116,7 +116,7 @@ def _as_codebook(codebook: Any) -> pd.DataFrame | None:
         cb = codebook
     elif isinstance(codebook, (str, os.PathLike)):
         try:
-            from .codebook import load_codebook
+            from ..library.codebook import load_codebook
         except ImportError:  # pragma: no cover - codebook module absent
             load_codebook = None
         try:

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .exceptions import AsymtrustError, DataError, OptionError, SpecError, ValidationError
-from .survey import (
+from ..exceptions import AsymtrustError, DataError, OptionError, SpecError, ValidationError
+from .read import (
     _as_codebook,
     _codebook_items,
     _is_texty,
@@ -220,7 +220,7 @@ def _model_variables(syntax: str) -> tuple[list[str], list[str]]:
 
     A light reading of the syntax (operators ``=~ <~ ~ ~~``, modifiers such as
     ``NA*``, ``a*``, ``c(a, b)*`` stripped), used only when
-    :func:`asymtrust.partable.build_partable` is unavailable.
+    :func:`asymtrust.library.partable.build_partable` is unavailable.
 
     Parameters
     ----------
@@ -274,7 +274,7 @@ def _resolve_spec(spec: Any) -> tuple[str, str]:
         looks_like_file = "\n" not in spec and spec.strip().lower().endswith((".lav", ".toml"))
         if "~" in spec and not looks_like_file:
             return "<syntax>", spec
-        from .specs import load_spec
+        from ..library.specs import load_spec
 
         loaded = load_spec(spec)
         return str(loaded.name), str(loaded.syntax)
@@ -284,13 +284,13 @@ def _resolve_spec(spec: Any) -> tuple[str, str]:
 def _model_info(syntax: str) -> tuple[list[str], list[str], int | None, str | None]:
     """Observed and latent names and the number of free parameters of ``syntax``.
 
-    Uses :func:`asymtrust.partable.build_partable` (lavaan ``sem()`` defaults,
+    Uses :func:`asymtrust.library.partable.build_partable` (lavaan ``sem()`` defaults,
     listwise); free parameters are the rows with ``free > 0`` minus the ``==``
     constraints. Falls back to a light reading of the syntax, with
     ``n_free = None`` and a note, if the parameter-table builder is unavailable.
     """
     try:
-        from .partable import build_partable
+        from ..library.partable import build_partable
     except ImportError as exc:
         observed, latent = _model_variables(syntax)
         return (
@@ -318,8 +318,8 @@ _CODEBOOK_CACHE: dict[tuple[str, int, int], pd.DataFrame] = {}
 def _bundled_codebook() -> tuple[pd.DataFrame | None, str | None]:
     """The bundled codebook (cached while the file is unchanged) or a note why not."""
     try:
-        from ._paths import datasets_dir
-        from .codebook import load_codebook
+        from .._paths import datasets_dir
+        from ..library.codebook import load_codebook
 
         path = datasets_dir() / "codebook.csv"
         st = path.stat()
@@ -336,7 +336,7 @@ def _with_lines(names: Sequence[str], syntax: str, k: int = 10) -> str:
     """``"pwo3 (line 2), x9 (line 5)"``: variable names with the syntax line that first uses them."""
     lines: dict[str, int] = {}
     try:
-        from .partable import build_partable
+        from ..library.partable import build_partable
 
         tab = build_partable(syntax).table
         user = tab[(tab["user"] == 1) & (tab["line"] > 0)]
@@ -869,7 +869,7 @@ def recode_reverse(
     if not isinstance(data, pd.DataFrame):
         raise OptionError(f"data must be a DataFrame, got {type(data).__name__}")
     if codebook is None:
-        from .codebook import load_codebook
+        from ..library.codebook import load_codebook
 
         cb = _as_codebook(load_codebook())
     else:

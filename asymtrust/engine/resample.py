@@ -43,8 +43,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ._resources import check_memory, env_positive_int, memory_budget, usable_cores  # noqa: F401 - re-exported
-from .exceptions import AsymtrustError, DataError, OptionError, ResourceLimitError
+from .._resources import check_memory, env_positive_int, memory_budget, usable_cores  # noqa: F401 - re-exported
+from ..exceptions import AsymtrustError, DataError, OptionError, ResourceLimitError
 
 DEFAULT_MAX_REPLICATES = 100_000
 BACKENDS = ("loky", "dask")
@@ -225,7 +225,7 @@ def run_replicates(func: Callable[[np.random.Generator], Any], n: int, *,
 
     Examples
     --------
-    >>> from asymtrust.resample import run_replicates
+    >>> from asymtrust.engine.resample import run_replicates
     >>> out = run_replicates(lambda rng: rng.integers(0, 100), 3, seed=1)
     >>> out == run_replicates(lambda rng: rng.integers(0, 100), 3, seed=1, chunk_size=1)
     True
@@ -444,7 +444,7 @@ def bootstrap_draws(result: Any, B: int = 1000, *, seed: int | None = None, n_jo
 
     Each replicate draws ``N_g`` cases with replacement from the cases group ``g`` used
     (after listwise deletion, or all non-empty rows under FIML) and re-estimates with
-    :func:`asymtrust.fit.refit`, warm-started at the full-sample estimates. Replicates
+    :func:`asymtrust.engine.fit.refit`, warm-started at the full-sample estimates. Replicates
     that fail or do not converge are flagged in ``converged`` (and counted in
     ``n_failed``), never dropped silently.
 

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .compare import ResultTable, data_usage, difference_test, fit_problems, result_table
-from .exceptions import (
+from ..exceptions import (
     DataError,
     GroupError,
     InsufficientDataError,
@@ -98,8 +98,8 @@ def _short_cite(citation: str) -> str:
 
 def _resolve(model: Any) -> tuple[str, Any]:
     """(syntax, spec or None) of a spec name, ModelSpec, path or syntax string."""
-    from .fit import model_syntax
-    from .specs import ModelSpec, load_spec
+    from ..engine.fit import model_syntax
+    from ..library.specs import ModelSpec, load_spec
 
     if isinstance(model, ModelSpec):
         return model.syntax, model
@@ -111,7 +111,7 @@ def _resolve(model: Any) -> tuple[str, Any]:
 
 def _measurement_model(model: Any) -> tuple[str, str]:
     """Syntax of the model to test for invariance, and a note saying where it came from."""
-    from .specs import parse_structure
+    from ..library.specs import parse_structure
 
     syntax, spec = _resolve(model)
     _, regressions, measurement = parse_structure(syntax)
@@ -140,7 +140,7 @@ def _group_levels(data: pd.DataFrame, group: str) -> list[str]:
 def _check_group_sizes(syntax: str, data: pd.DataFrame, group: str, labels: list[str], missing: str) -> None:
     """Raise InsufficientDataError when a group has fewer usable cases than the
     configural model has free parameters per group."""
-    from .partable import build_partable
+    from ..library.partable import build_partable
 
     miss = "ml" if str(missing).lower() in ("fiml", "ml", "direct", "ml.x") else "listwise"
     pt = build_partable(syntax, observed=[str(c) for c in data.columns], ngroups=len(labels),
@@ -203,7 +203,7 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
     Parameters
     ----------
     model : str or ModelSpec
-        A spec name (``"fig1"``), a :class:`~asymtrust.specs.ModelSpec`, a ``.lav``/``.toml``
+        A spec name (``"fig1"``), a :class:`~asymtrust.library.specs.ModelSpec`, a ``.lav``/``.toml``
         path or lavaan syntax. For a structural model (one with ``~`` regressions) the
         ladder uses its **measurement model**: the ``=~`` statements only
         (:meth:`ModelSpec.measurement_syntax`), with all factors correlated, since
@@ -236,7 +236,7 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
         ``cutoff`` (rule and citation), ``alpha``, ``warnings`` (each level's fit
         problems, e.g. ``"metric: Heywood case: ..."``, and the tests' warnings) and
         ``data`` (rows read, used and dropped). The table is a
-        :class:`~asymtrust.compare.ResultTable`: ``str()`` and ``to_dict()`` show both.
+        :class:`~asymtrust.analysis.compare.ResultTable`: ``str()`` and ``to_dict()`` show both.
 
     Raises
     ------
@@ -260,7 +260,7 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
     In R: ``cfa(model, data, group = "school", group.equal = c("loadings", ...))`` per
     level, then ``lavTestLRT(configural, metric, scalar, strict)``.
     """
-    from .fit import fit as _fit
+    from ..engine.fit import fit as _fit
 
     levels = _check_levels(levels)
     syntax, note = _measurement_model(model)
@@ -399,7 +399,7 @@ def _render(parsed, ngroups: int, override: dict[tuple[str, str], str] | None = 
 
 
 def _same_partable(a: str, b: str, columns: list[str], ngroups: int, labels: list[str]) -> bool:
-    from .partable import build_partable
+    from ..library.partable import build_partable
 
     ta = build_partable(a, observed=columns, ngroups=ngroups, group_labels=labels).table
     tb = build_partable(b, observed=columns, ngroups=ngroups, group_labels=labels).table
@@ -469,7 +469,7 @@ def path_equality(model: Any, data: pd.DataFrame, group: str, *, paths: Sequence
         ``group_labels``, ``estimator``, ``free_fit`` (fit indices of the free model),
         ``warnings`` (the fits' problems, prefixed with the model they came from, and
         the tests' warnings) and ``data`` (rows read, used and dropped); a
-        :class:`~asymtrust.compare.ResultTable`.
+        :class:`~asymtrust.analysis.compare.ResultTable`.
 
     Raises
     ------
@@ -491,8 +491,8 @@ def path_equality(model: Any, data: pd.DataFrame, group: str, *, paths: Sequence
     In R: ``lavTestLRT(sem(model, group = g, group.equal = "loadings"),
     sem(model_with_c(b,b,b), group = g, group.equal = "loadings"))``.
     """
-    from .fit import fit as _fit
-    from .syntax import parse_syntax
+    from ..engine.fit import fit as _fit
+    from ..library.syntax import parse_syntax
 
     syntax, _ = _resolve(model)
     labels = _group_levels(data, group)

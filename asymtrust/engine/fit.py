@@ -2,14 +2,14 @@
 
 The steps, each in its own module:
 
-1. :mod:`asymtrust.partable` — parse the syntax, apply lavaan's sem()/cfa() defaults;
-2. :mod:`asymtrust.samplestats` — sample moments per group (missing-data patterns + EM for FIML);
-3. :mod:`asymtrust.model` — the RAM matrices, built once;
-4. :mod:`asymtrust.estimate` — starting values, ML/FIML objective, optimiser;
-5. :mod:`asymtrust.vcov` — information matrices and standard errors;
-6. :mod:`asymtrust.indices` / :mod:`asymtrust.robust` — fit measures, scaled tests;
-7. :mod:`asymtrust.standardize` — standardized solution, R^2;
-8. :mod:`asymtrust.results` — the frozen result object.
+1. :mod:`asymtrust.library.partable` — parse the syntax, apply lavaan's sem()/cfa() defaults;
+2. :mod:`asymtrust.engine.samplestats` — sample moments per group (missing-data patterns + EM for FIML);
+3. :mod:`asymtrust.engine.model` — the RAM matrices, built once;
+4. :mod:`asymtrust.engine.estimate` — starting values, ML/FIML objective, optimiser;
+5. :mod:`asymtrust.engine.vcov` — information matrices and standard errors;
+6. :mod:`asymtrust.engine.indices` / :mod:`asymtrust.engine.robust` — fit measures, scaled tests;
+7. :mod:`asymtrust.engine.standardize` — standardized solution, R^2;
+8. :mod:`asymtrust.engine.results` — the frozen result object.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from scipy import special
 
 from . import indices as ix
 from .estimate import Objective, Reparam, StartPlan, linear_reparam, optimise
-from .exceptions import (
+from ..exceptions import (
     DataError,
     EstimationError,
     GroupError,
@@ -58,7 +58,7 @@ def model_syntax(model) -> str:
     text = model.strip()
     if any(op in text for op in ("=~", "~", ":=", "==")):
         return model
-    from .specs import load_spec
+    from ..library.specs import load_spec
 
     if text in _bundled_names():
         return _bundled_syntax(text)
@@ -67,7 +67,7 @@ def model_syntax(model) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _bundled_names() -> frozenset:
-    from .specs import list_specs
+    from ..library.specs import list_specs
 
     return frozenset(list_specs())
 
@@ -75,7 +75,7 @@ def _bundled_names() -> frozenset:
 @functools.lru_cache(maxsize=32)
 def _bundled_syntax(name: str) -> str:
     """Syntax of a bundled spec (read once: the package data do not change)."""
-    from .specs import load_spec
+    from ..library.specs import load_spec
 
     return load_spec(name).syntax
 
@@ -212,7 +212,7 @@ def _constraint_reparam(tab: pd.DataFrame, model: RamModel) -> tuple[Reparam, in
     labels and ``group.equal``) give H directly; other linear expressions are
     differentiated numerically; nonlinear ones are refused.
     """
-    from .partable import compile_known
+    from ..library.partable import compile_known
 
     cons = tab[tab["op"] == "=="]
     bad = tab[tab["op"].isin(["<", ">"])]
@@ -293,7 +293,7 @@ def _inconsistent(H: np.ndarray, rhs: np.ndarray) -> bool:
 def _raise_contradiction(cons: pd.DataFrame, H: np.ndarray, rhs: np.ndarray, tab: pd.DataFrame) -> None:
     """Name the first constraint that makes the system impossible, with the earlier
     constraints it contradicts (those in the linear combination that its row repeats)."""
-    from .exceptions import SyntaxModelError
+    from ..exceptions import SyntaxModelError
 
     rows = list(cons.itertuples(index=False))
     what = {r.plabel: f"{r.lhs} {r.op} {r.rhs}".strip() for r in tab.itertuples(index=False) if r.plabel}
@@ -509,7 +509,7 @@ def fit(model, data: pd.DataFrame | None = None, *, estimator: str = "ML", missi
     Parameters
     ----------
     model : str or ModelSpec
-        A bundled spec name (``"fig1"``), a :class:`~asymtrust.specs.ModelSpec`, a path to a
+        A bundled spec name (``"fig1"``), a :class:`~asymtrust.library.specs.ModelSpec`, a path to a
         ``.lav``/``.toml`` file, or a lavaan-syntax string.
     data : pandas.DataFrame
         One row per respondent. Reverse-keyed items should already be recoded
@@ -536,7 +536,7 @@ def fit(model, data: pd.DataFrame | None = None, *, estimator: str = "ML", missi
         Fit from summary statistics instead of raw data (lavaan's ``sample.cov``):
         a covariance matrix with divisor N (a DataFrame labelled by variable), the
         means (needed for a meanstructure) and N. Used for very large files, whose
-        moments are computed in one streaming pass (:func:`asymtrust.moments.read_moments`).
+        moments are computed in one streaming pass (:func:`asymtrust.survey.moments.read_moments`).
         ML with complete data only (MLR and FIML need the raw rows).
 
     Returns
@@ -596,7 +596,7 @@ def _cached_partable(syntax, observed, ngroups, group_labels, meanstructure, fix
     """build_partable, memoised: a parameter table is immutable and depends only on its
     arguments, so repeated fits of one model (bootstrap, Monte Carlo, benchmarks) parse
     the syntax and build the model structure once."""
-    from .partable import build_partable
+    from ..library.partable import build_partable
 
     return build_partable(syntax, observed=list(observed), ngroups=ngroups,
                           group_labels=list(group_labels) if group_labels else None,
@@ -605,7 +605,7 @@ def _cached_partable(syntax, observed, ngroups, group_labels, meanstructure, fix
 
 
 def _fit_moments(model, cov, mean, nobs, *, information, std_lv, fixed_x, meanstructure, start, se):
-    from .partable import build_partable
+    from ..library.partable import build_partable
     from .results import FitResult
 
     syntax = model_syntax(model)
@@ -1194,7 +1194,7 @@ class _Definitions:
 
 def _eval_points(f, X: np.ndarray) -> np.ndarray:
     """``f`` at several points at once: ``X[j, m]`` is the value of ``f.names[j]`` at point m
-    (:meth:`asymtrust.syntax.CompiledExpression.at_points`; another expression type is
+    (:meth:`asymtrust.library.syntax.CompiledExpression.at_points`; another expression type is
     called point by point)."""
     if hasattr(f, "at_points"):
         return f.at_points(X)

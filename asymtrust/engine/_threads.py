@@ -4,7 +4,7 @@ SEM fits multiply small matrices (tens of rows), where multi-threaded BLAS only 
 synchronisation cost: on a 2-core machine an oversubscribed OpenBLAS makes a fit 2-15
 times slower. Every fit therefore runs with BLAS pinned to one thread (threadpoolctl);
 parallelism comes from running replicates in separate processes
-(:mod:`asymtrust.resample`).
+(:mod:`asymtrust.engine.resample`).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ diagnostics and common-method checks.
 
 Every function takes the survey ``data`` (a :class:`pandas.DataFrame`, one row per
 respondent) and a ``spec``: a bundled spec name (``"fig1"``), a
-:class:`~asymtrust.specs.ModelSpec`, or a lavaan syntax string. Only the ``=~``
+:class:`~asymtrust.library.specs.ModelSpec`, or a lavaan syntax string. Only the ``=~``
 lines (the measurement model) are used.
 
 Conventions (see ``docs/reliability.md``)
@@ -28,7 +28,7 @@ Conventions (see ``docs/reliability.md``)
   (default; geometric means, Roemer, Schuberth & Henseler 2021) is
   ``htmt2=TRUE``; ``method="htmt"`` (arithmetic means, Henseler, Ringle &
   Sarstedt 2015) is ``htmt2=FALSE``.
-* Cut-offs come from :mod:`asymtrust.cutoffs` (``datasets/cutoffs.csv``).
+* Cut-offs come from :mod:`asymtrust.analysis.cutoffs` (``datasets/cutoffs.csv``).
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ import pandas as pd
 from scipy import special
 
 from . import cutoffs as _cut
-from .exceptions import (
+from ..exceptions import (
     AsymtrustError,
     DataError,
     InsufficientDataError,
@@ -50,7 +50,7 @@ from .exceptions import (
     SpecError,
     ValidationError,
 )
-from .syntax import parse_syntax
+from ..library.syntax import parse_syntax
 
 __all__ = [
     "reliability",
@@ -94,7 +94,7 @@ class _Measurement:
 def _parse_measurement(syntax: str) -> tuple[dict[str, list[str]], dict[str, str]]:
     """Constructs (latent -> indicators) and the =~ right-hand sides of lavaan syntax.
 
-    Parsed by :func:`asymtrust.syntax.parse_syntax` (lavaan's rules; errors name
+    Parsed by :func:`asymtrust.library.syntax.parse_syntax` (lavaan's rules; errors name
     the line). The right-hand sides keep their modifiers (``1*x1``, ``a*x2``).
     """
     constructs: dict[str, list[str]] = {}
@@ -117,7 +117,7 @@ def _resolve(spec: Any) -> _Measurement:
     name = "model"
     skip: set[str] = set()
     if isinstance(spec, str) and not any(op in spec for op in ("=~", "~", ":=", "==")):
-        from .specs import load_spec  # lazy: specs is another module of the package
+        from ..library.specs import load_spec  # lazy: specs is another module of the package
 
         spec = load_spec(spec)
     if isinstance(spec, str):
@@ -164,7 +164,7 @@ def _resolve(spec: Any) -> _Measurement:
 def _codebook() -> pd.DataFrame | None:
     """The bundled codebook indexed by item, or None when it cannot be read."""
     try:
-        from .codebook import load_codebook
+        from ..library.codebook import load_codebook
 
         cb = load_codebook()
     except (ImportError, AttributeError, OSError, AsymtrustError):
@@ -179,7 +179,7 @@ def _reverse_items(items: Sequence[str], cb: pd.DataFrame | None) -> list[str]:
     if cb is None:
         return []
     try:
-        from .codebook import reverse_items
+        from ..library.codebook import reverse_items
 
         rev = set(reverse_items(cb.reset_index()))
     except (ImportError, AttributeError, KeyError):
@@ -190,7 +190,7 @@ def _reverse_items(items: Sequence[str], cb: pd.DataFrame | None) -> list[str]:
 def _recode(frame: pd.DataFrame, targets: list[str], cb: pd.DataFrame) -> pd.DataFrame:
     """Reverse-code ``targets`` (x -> scale_min + scale_max - x)."""
     try:
-        from .validation import recode_reverse
+        from ..survey.validation import recode_reverse
     except ImportError:  # pragma: no cover - the package always ships validation
         recode_reverse = None
     if recode_reverse is not None:
@@ -327,7 +327,7 @@ def item_stats(data: pd.DataFrame, spec: Any, *, recode: bool | None = None) -> 
     data : pandas.DataFrame
         Survey answers, one row per respondent.
     spec : str, ModelSpec or str
-        Spec name, :class:`~asymtrust.specs.ModelSpec` or lavaan syntax.
+        Spec name, :class:`~asymtrust.library.specs.ModelSpec` or lavaan syntax.
     recode : bool or None
         Reverse-keyed item recoding: ``None`` (default) recodes the items the
         codebook marks reverse-keyed, except those ``data.attrs["reverse_recoded"]``
@@ -356,8 +356,8 @@ def item_stats(data: pd.DataFrame, spec: Any, *, recode: bool | None = None) -> 
 
     Examples
     --------
-    >>> from asymtrust.datasets import load_dataset
-    >>> from asymtrust.reliability import item_stats
+    >>> from asymtrust.survey.datasets import load_dataset
+    >>> from asymtrust.analysis.reliability import item_stats
     >>> hs = load_dataset("hs1939")
     >>> st = item_stats(hs, "visual =~ x1 + x2 + x3")
     >>> st[["mean", "sd", "r_drop", "alpha_if_deleted"]].round(3)  # doctest: +NORMALIZE_WHITESPACE
@@ -420,7 +420,7 @@ def item_stats(data: pd.DataFrame, spec: Any, *, recode: bool | None = None) -> 
 # CFA pieces (omega, AVE, CR, latent correlations)
 # ====================================================================================
 def _fit_cfa(syntax: str, x: pd.DataFrame) -> Any:
-    from .fit import fit as _fit  # lazy: estimation is another module
+    from ..engine.fit import fit as _fit  # lazy: estimation is another module
 
     return _fit(syntax, x)
 
@@ -601,8 +601,8 @@ def htmt(
 
     Examples
     --------
-    >>> from asymtrust.datasets import load_dataset
-    >>> from asymtrust.reliability import htmt
+    >>> from asymtrust.survey.datasets import load_dataset
+    >>> from asymtrust.analysis.reliability import htmt
     >>> hs = load_dataset("hs1939")
     >>> model = "visual =~ x1 + x2 + x3\\ntextual =~ x4 + x5 + x6\\nspeed =~ x7 + x8 + x9"
     >>> htmt(hs, model).round(3)  # doctest: +NORMALIZE_WHITESPACE
@@ -649,7 +649,7 @@ def reliability(
     data : pandas.DataFrame
         Survey answers, one row per respondent.
     spec : str, ModelSpec or str
-        Spec name (``"fig1"``), :class:`~asymtrust.specs.ModelSpec` or lavaan
+        Spec name (``"fig1"``), :class:`~asymtrust.library.specs.ModelSpec` or lavaan
         syntax. Only its ``=~`` lines are used; latent interactions (product
         indicators) and higher-order factors are left out.
     recode : bool or None
@@ -676,7 +676,7 @@ def reliability(
         * ``htmt_max``: the construct's largest HTMT with another construct;
           ``fl_margin``: sqrt(AVE) minus its largest absolute latent correlation;
         * pass/fail flags against the published cut-offs
-          (:mod:`asymtrust.cutoffs`): ``alpha_pass``, ``omega_pass``,
+          (:mod:`asymtrust.analysis.cutoffs`): ``alpha_pass``, ``omega_pass``,
           ``cr_pass``, ``ave_pass`` (Fornell & Larcker 1981), ``htmt_pass``
           (Henseler et al. 2015), ``fl_pass``; nullable booleans, ``<NA>`` when
           the statistic is undefined;
@@ -687,7 +687,7 @@ def reliability(
         warnings), ``n_obs_cfa``, ``htmt_method``, ``cutoffs`` (statistic ->
         rule text), ``spec``, ``warnings`` (the CFA's problems: Heywood cases,
         non-convergence, ...) and ``data`` (the CFA's rows read, used and
-        dropped). A :class:`~asymtrust.compare.ResultTable`: ``str()`` and
+        dropped). A :class:`~asymtrust.analysis.compare.ResultTable`: ``str()`` and
         ``to_dict()`` show the warnings and rows used.
 
     Raises
@@ -699,8 +699,8 @@ def reliability(
 
     Examples
     --------
-    >>> from asymtrust.datasets import load_dataset
-    >>> from asymtrust.reliability import reliability
+    >>> from asymtrust.survey.datasets import load_dataset
+    >>> from asymtrust.analysis.reliability import reliability
     >>> hs = load_dataset("hs1939")
     >>> model = "visual =~ x1 + x2 + x3\\ntextual =~ x4 + x5 + x6\\nspeed =~ x7 + x8 + x9"
     >>> rel = reliability(hs, model)
@@ -804,7 +804,7 @@ def fornell_larcker(
         (``lavInspect(fit, "cor.lv")``). ``attrs["pass"]`` maps each construct to
         whether its sqrt(AVE) exceeds all its absolute latent correlations
         (Fornell & Larcker 1981; None when undefined). A
-        :class:`~asymtrust.compare.ResultTable` carrying the CFA's ``warnings`` and
+        :class:`~asymtrust.analysis.compare.ResultTable` carrying the CFA's ``warnings`` and
         rows used (``data``).
     """
     meas = _resolve(spec)
@@ -941,8 +941,8 @@ def harman(
 
     Examples
     --------
-    >>> from asymtrust.datasets import load_dataset
-    >>> from asymtrust.reliability import harman
+    >>> from asymtrust.survey.datasets import load_dataset
+    >>> from asymtrust.analysis.reliability import harman
     >>> hs = load_dataset("hs1939")
     >>> model = "visual =~ x1 + x2 + x3\\ntextual =~ x4 + x5 + x6\\nspeed =~ x7 + x8 + x9"
     >>> h = harman(hs, model)

@@ -34,8 +34,8 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from ._paths import datasets_dir
-from .exceptions import OptionError
+from .._paths import datasets_dir
+from ..exceptions import OptionError
 
 __all__ = ["load_cutoffs", "check", "rule_text", "short_citation"]
 
@@ -78,7 +78,7 @@ def load_cutoffs() -> pd.DataFrame:
 
     Examples
     --------
-    >>> from asymtrust.cutoffs import load_cutoffs
+    >>> from asymtrust.analysis.cutoffs import load_cutoffs
     >>> row = load_cutoffs().set_index("statistic").loc["ave"]
     >>> row["rule"], float(row["threshold"])
     ('>=', 0.5)
@@ -116,7 +116,7 @@ def check(statistic: str, value: float) -> bool:
 
     Examples
     --------
-    >>> from asymtrust.cutoffs import check
+    >>> from asymtrust.analysis.cutoffs import check
     >>> check("alpha", 0.82), check("htmt", 0.91), check("rmsea", float("nan"))
     (True, False, False)
     """

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._paths import datasets_dir
-from .exceptions import DataError
+from .._paths import datasets_dir
+from ..exceptions import DataError
 
 __all__ = ["list_datasets", "load_dataset", "dataset_path"]
 
