@@ -87,6 +87,72 @@ def _nilpotent_depth(A0: np.ndarray, a_pos: list, nv: int) -> int | None:
     return None
 
 
+class _Placement:
+    """Where the rows of one group go (:func:`_place_rows`): the fixed matrices and, for the
+    free rows, flat matrix positions next to 0-based free-parameter indices."""
+
+    __slots__ = ("A0", "S0", "m0", "a_pos", "a_par", "s_pos", "s_par", "s_sym_pos", "s_sym_par",
+                 "s_sym_mult", "m_pos", "m_par", "exo_pos")
+
+    def __init__(self, nv: int):
+        self.A0 = np.zeros((nv, nv))
+        self.S0 = np.zeros((nv, nv))
+        self.m0 = np.zeros(nv)
+        self.a_pos, self.a_par, self.s_pos, self.s_par, self.m_pos, self.m_par = [], [], [], [], [], []
+        self.s_sym_pos, self.s_sym_par, self.s_sym_mult = [], [], []
+        self.exo_pos = []
+
+
+def _place_rows(rows, node_index: dict, nv: int, exo: dict) -> _Placement:
+    """Place each parameter row of one group in the RAM matrices: loadings and regressions in
+    ``A[to, from]``, (co)variances in ``S`` (both triangles), intercepts/means in ``m``. Fixed
+    rows write their value (a fixed-x row its sample moment from ``exo``; no value: 0), free
+    rows their position; the fixed-x rows are listed in ``exo_pos`` for :meth:`RamModel.with_exo`."""
+    pl = _Placement(nv)
+    for r in rows.itertuples(index=False):
+        free = int(r.free)
+        val = r.ustart
+        if free == 0 and int(getattr(r, "exo", 0)) == 1 and r.op in ("~~", "~1"):
+            pl.exo_pos.append(((r.lhs, r.op, r.rhs), r.op, node_index[r.lhs],
+                               node_index[r.rhs] if r.op == "~~" else -1))
+        if free == 0:
+            if int(getattr(r, "exo", 0)) == 1 and (r.lhs, r.op, r.rhs) in exo:
+                val = exo[(r.lhs, r.op, r.rhs)]
+            if val is None or not np.isfinite(val):
+                val = 0.0
+        if r.op in ("=~", "~"):
+            # A[to, from]: a loading points from the factor (lhs) to the indicator (rhs),
+            # a regression from the predictor (rhs) to the outcome (lhs)
+            to, frm = (r.rhs, r.lhs) if r.op == "=~" else (r.lhs, r.rhs)
+            i, j = node_index[to], node_index[frm]
+            if free:
+                pl.a_pos.append(i * nv + j)
+                pl.a_par.append(free - 1)
+            else:
+                pl.A0[i, j] = val
+        elif r.op == "~~":
+            i, j = node_index[r.lhs], node_index[r.rhs]
+            if free:
+                pl.s_pos.append(i * nv + j)
+                pl.s_par.append(free - 1)
+                pl.s_sym_pos.append(i * nv + j)
+                pl.s_sym_par.append(free - 1)
+                pl.s_sym_mult.append(1.0 if i == j else 2.0)
+                if i != j:
+                    pl.s_pos.append(j * nv + i)
+                    pl.s_par.append(free - 1)
+            else:
+                pl.S0[i, j] = pl.S0[j, i] = val
+        elif r.op == "~1":
+            i = node_index[r.lhs]
+            if free:
+                pl.m_pos.append(i)
+                pl.m_par.append(free - 1)
+            else:
+                pl.m0[i] = val
+    return pl
+
+
 class RamModel:
     """The RAM structure of a parameter table, built once and reused across refits.
 
@@ -102,6 +168,19 @@ class RamModel:
     def __init__(self, partable, exo_values: list[dict] | None = None):
         self.partable = partable
         tab = partable.table
+        self._layout_nodes(partable)
+        self.n_free = int(tab["free"].max()) if len(tab) and tab["free"].max() > 0 else 0
+        self.groups: list[GroupStructure] = []
+        for g in range(1, self.ngroups + 1):
+            rows = tab[(tab["group"] == g) & tab["op"].isin(_STRUCT_OPS)]
+            exo = (exo_values or [{}] * self.ngroups)[g - 1] if exo_values else {}
+            self.groups.append(self._group_structure(rows, exo))
+        self._eye = np.eye(self.nvar)
+
+    # ------------------------------------------------------------------ structure
+    def _layout_nodes(self, partable) -> None:
+        """The nodes of the RAM matrices: the observed variables first (so that Sigma is the
+        leading p x p block), then the latents; sizes and the group/meanstructure options."""
         self.ov_names: list[str] = list(partable.ov_names)
         self.lv_names: list[str] = list(partable.lv_names)
         self.nodes = self.ov_names + [v for v in self.lv_names if v not in self.ov_names]
@@ -110,78 +189,29 @@ class RamModel:
         self.nvar = len(self.nodes)
         self.ngroups = int(partable.ngroups)
         self.meanstructure = bool(partable.meanstructure)
-        self.n_free = int(tab["free"].max()) if len(tab) and tab["free"].max() > 0 else 0
-        self.groups: list[GroupStructure] = []
+
+    def _group_structure(self, rows, exo: dict) -> GroupStructure:
+        """The :class:`GroupStructure` of one group's parameter rows: the fixed matrices and
+        the positions of the free parameters (:func:`_place_rows`), packed as index arrays."""
         nv = self.nvar
-        for g in range(1, self.ngroups + 1):
-            rows = tab[(tab["group"] == g) & tab["op"].isin(_STRUCT_OPS)]
-            A0 = np.zeros((nv, nv))
-            S0 = np.zeros((nv, nv))
-            m0 = np.zeros(nv)
-            a_pos, a_par, s_pos, s_par, m_pos, m_par = [], [], [], [], [], []
-            s_sym_pos, s_sym_par, s_sym_mult = [], [], []
-            exo = (exo_values or [{}] * self.ngroups)[g - 1] if exo_values else {}
-            exo_pos = []
-            for r in rows.itertuples(index=False):
-                free = int(r.free)
-                val = r.ustart
-                if free == 0 and int(getattr(r, "exo", 0)) == 1 and r.op in ("~~", "~1"):
-                    exo_pos.append(((r.lhs, r.op, r.rhs), r.op, self.node_index[r.lhs],
-                                    self.node_index[r.rhs] if r.op == "~~" else -1))
-                if free == 0:
-                    if int(getattr(r, "exo", 0)) == 1 and (r.lhs, r.op, r.rhs) in exo:
-                        val = exo[(r.lhs, r.op, r.rhs)]
-                    if val is None or not np.isfinite(val):
-                        val = 0.0
-                if r.op in ("=~", "~"):
-                    # A[to, from]: a loading points from the factor (lhs) to the indicator (rhs),
-                    # a regression from the predictor (rhs) to the outcome (lhs)
-                    to, frm = (r.rhs, r.lhs) if r.op == "=~" else (r.lhs, r.rhs)
-                    i, j = self.node_index[to], self.node_index[frm]
-                    if free:
-                        a_pos.append(i * nv + j)
-                        a_par.append(free - 1)
-                    else:
-                        A0[i, j] = val
-                elif r.op == "~~":
-                    i, j = self.node_index[r.lhs], self.node_index[r.rhs]
-                    if free:
-                        s_pos.append(i * nv + j)
-                        s_par.append(free - 1)
-                        s_sym_pos.append(i * nv + j)
-                        s_sym_par.append(free - 1)
-                        s_sym_mult.append(1.0 if i == j else 2.0)
-                        if i != j:
-                            s_pos.append(j * nv + i)
-                            s_par.append(free - 1)
-                    else:
-                        S0[i, j] = S0[j, i] = val
-                elif r.op == "~1":
-                    i = self.node_index[r.lhs]
-                    if free:
-                        m_pos.append(i)
-                        m_par.append(free - 1)
-                    else:
-                        m0[i] = val
-            ov_idx = np.array([self.node_index[v] for v in self.ov_names], dtype=int)
-            assert np.array_equal(ov_idx, np.arange(len(ov_idx)))  # observed nodes come first
-            self.groups.append(
-                GroupStructure(
-                    nvar=nv, ov_idx=ov_idx, A0=A0, S0=S0, m0=m0,
-                    a_pos=np.array(a_pos, int), a_par=np.array(a_par, int),
-                    s_pos=np.array(s_pos, int), s_par=np.array(s_par, int),
-                    s_sym_pos=np.array(s_sym_pos, int), s_sym_par=np.array(s_sym_par, int),
-                    s_sym_mult=np.array(s_sym_mult, float),
-                    m_pos=np.array(m_pos, int), m_par=np.array(m_par, int),
-                    a_unique=len(set(a_par)) == len(a_par), s_unique=len(set(s_sym_par)) == len(s_sym_par),
-                    a_rc=np.divmod(np.array(a_pos, int), nv), s_rc=np.divmod(np.array(s_sym_pos, int), nv),
-                    exo_pos=exo_pos,
-                    active=np.unique(np.array(a_par + s_sym_par + m_par, int)),
-                    depth=_nilpotent_depth(A0, a_pos, nv),
-                    ov_ix=np.ix_(ov_idx, ov_idx),
-                )
-            )
-        self._eye = np.eye(nv)
+        pl = _place_rows(rows, self.node_index, nv, exo)
+        ov_idx = np.array([self.node_index[v] for v in self.ov_names], dtype=int)
+        assert np.array_equal(ov_idx, np.arange(len(ov_idx)))  # observed nodes come first
+        return GroupStructure(
+            nvar=nv, ov_idx=ov_idx, A0=pl.A0, S0=pl.S0, m0=pl.m0,
+            a_pos=np.array(pl.a_pos, int), a_par=np.array(pl.a_par, int),
+            s_pos=np.array(pl.s_pos, int), s_par=np.array(pl.s_par, int),
+            s_sym_pos=np.array(pl.s_sym_pos, int), s_sym_par=np.array(pl.s_sym_par, int),
+            s_sym_mult=np.array(pl.s_sym_mult, float),
+            m_pos=np.array(pl.m_pos, int), m_par=np.array(pl.m_par, int),
+            a_unique=len(set(pl.a_par)) == len(pl.a_par),
+            s_unique=len(set(pl.s_sym_par)) == len(pl.s_sym_par),
+            a_rc=np.divmod(np.array(pl.a_pos, int), nv), s_rc=np.divmod(np.array(pl.s_sym_pos, int), nv),
+            exo_pos=pl.exo_pos,
+            active=np.unique(np.array(pl.a_par + pl.s_sym_par + pl.m_par, int)),
+            depth=_nilpotent_depth(pl.A0, pl.a_pos, nv),
+            ov_ix=np.ix_(ov_idx, ov_idx),
+        )
 
     def with_exo(self, exo_values: list[dict]) -> "RamModel":
         """A copy sharing the structure, with the fixed-x moments set to new sample values.

@@ -16,12 +16,16 @@ Defaults applied (lavaan's ``sem()``/``cfa()``):
   ``free=0, exo=1`` (their values are the sample moments);
 * ``meanstructure`` - observed intercepts free, latent means fixed at 0;
 * ``group.equal`` - equality through shared plabels and ``==`` rows (lavaan's ``ceq.simple=FALSE``).
+
+:func:`build_partable` is a short driver over the steps of lavaan's ``lavaanify()``, one function
+each in :mod:`asymtrust.library.partable_steps`: flatten the user's rows, add the default rows,
+expand them per group, apply the user's modifiers, fixed labels and ``group.equal``, number the
+free parameters, then the constraints (``:=``, ``==``, ``<``, ``>`` and the ``==`` rows of shared
+labels).
 """
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,27 +33,33 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..exceptions import LabelError, OptionError, SyntaxModelError, UnknownVariableError
-from .syntax import CompiledExpression, ParsedModel, compile_expression, expression_names, parse_syntax
-
-__all__ = ["ParTable", "build_partable", "GROUP_EQUAL_TYPES", "MISSING_OPTIONS"]
-
-#: group_equal items understood by :func:`build_partable`
-GROUP_EQUAL_TYPES = (
-    "loadings",
-    "intercepts",
-    "means",
-    "residuals",
-    "residual.covariances",
-    "lv.variances",
-    "lv.covariances",
-    "regressions",
+from ..exceptions import OptionError
+from .partable_steps import (
+    COLUMNS,
+    GROUP_EQUAL_TYPES,
+    MISSING_OPTIONS,
+    apply_group_equal,
+    assemble_table,
+    check_labels,
+    check_observed,
+    check_options,
+    compile_known,
+    default_rows,
+    expand_groups,
+    flatten_user_rows,
+    free_group_parameters,
+    label_equalities,
+    marker_rows,
+    meanstructure_rule,
+    number_free,
+    reorder_covariances,
+    share_fixed_labels,
+    user_constraints,
+    variable_names,
 )
-#: accepted values of ``missing``
-MISSING_OPTIONS = ("listwise", "ml", "fiml", "ml.x", "direct", "pairwise", "available.cases")
-_MEANS_MISSING = ("ml", "fiml", "ml.x", "direct")
+from .syntax import CompiledExpression, parse_syntax
 
-COLUMNS = ["id", "lhs", "op", "rhs", "user", "group", "free", "ustart", "exo", "label", "plabel", "line"]
+__all__ = ["ParTable", "build_partable", "GROUP_EQUAL_TYPES", "MISSING_OPTIONS", "COLUMNS", "compile_known"]
 
 
 # --------------------------------------------------------------------------------------
@@ -228,85 +238,6 @@ class ParTable:
 
 
 # --------------------------------------------------------------------------------------
-# helpers
-# --------------------------------------------------------------------------------------
-def _unique(seq: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(seq))
-
-
-#: what separates names in a ``:=``/constraint expression (operators, parentheses, commas, blanks)
-_EXPR_SEPARATORS = re.compile(r"[\s+\-*/^(),]+")
-
-
-def compile_known(expr: str, known, *, line: int | None = None) -> CompiledExpression:
-    """:func:`~asymtrust.library.syntax.compile_expression` against a large set of known names
-    (a set or dict), in time independent of its size.
-
-    ``compile_expression(expr, names)`` copies ``names`` into a set on every call, so
-    compiling n definitions against the growing list of earlier ones took O(n^2) time
-    (60,000 ``:=`` lines: minutes). Here only the known words of ``expr`` are passed; if
-    that selection misses a name the parser sees (it never should), the expression's own
-    names are looked up exactly, so the result and every error are those of
-    ``compile_expression``.
-    """
-    cand = [t for t in _EXPR_SEPARATORS.split(expr) if t in known]
-    try:
-        return compile_expression(expr, cand, line=line)
-    except LabelError:
-        where = f"line {line}" if line else "expression"
-        exact = [n for n in expression_names(expr, where) if n in known]
-        return compile_expression(expr, exact, line=line)
-
-
-@dataclass
-class _UserRow:
-    lhs: str
-    op: str
-    rhs: str
-    term: Any  # syntax.Term
-    line: int
-
-
-def _flatten(model: ParsedModel) -> list[_UserRow]:
-    rows: list[_UserRow] = []
-    for st in model.statements:
-        for t in st.terms:
-            rows.append(_UserRow(st.lhs[0], st.op, t.name if st.op != "~1" else "", t, st.line))
-    return rows
-
-
-def _pairs(names: Sequence[str], diag: bool) -> list[tuple[str, str]]:
-    """Lower-triangle pairs in R's column-major ``lower.tri`` order (lhs = earlier name)."""
-    out = []
-    n = len(names)
-    for j in range(n):
-        for i in range(j if diag else j + 1, n):
-            out.append((names[j], names[i]))
-    return out
-
-
-def _parse_partial(items: Iterable[str]) -> set[tuple[str, str, str]]:
-    out: set[tuple[str, str, str]] = set()
-    for item in items:
-        if not isinstance(item, str):
-            raise OptionError(f"group_partial: {item!r} is not a string such as 'f=~x2'")
-        s = re.sub(r"\s+", "", item)
-        m = re.match(r"^([A-Za-z_.][A-Za-z0-9_.]*)(=~|~~|~)(.*)$", s)
-        if not m:
-            raise OptionError(f"group_partial: cannot read {item!r} (expected e.g. 'f=~x2' or 'x1~1')")
-        lhs, op, rhs = m.groups()
-        if op == "~" and rhs == "1":
-            out.add((lhs, "~1", ""))
-        elif rhs and re.match(r"^[A-Za-z_.][A-Za-z0-9_.]*$", rhs):
-            out.add((lhs, op, rhs))
-            if op == "~~":
-                out.add((rhs, op, lhs))
-        else:
-            raise OptionError(f"group_partial: cannot read {item!r} (expected e.g. 'f=~x2' or 'x1~1')")
-    return out
-
-
-# --------------------------------------------------------------------------------------
 # main entry
 # --------------------------------------------------------------------------------------
 def build_partable(
@@ -374,378 +305,34 @@ def build_partable(
     >>> (first["lhs"], first["op"], first["rhs"], int(first["free"]), float(first["ustart"]))
     ('visual', '=~', 'x1', 0, 1.0)
     """
-    # ---- options ------------------------------------------------------------------------
-    if isinstance(ngroups, bool) or not isinstance(ngroups, (int, np.integer)) or ngroups < 1:
-        raise OptionError(f"ngroups must be a positive integer, got {ngroups!r}")
-    ngroups = int(ngroups)
-    if missing not in MISSING_OPTIONS:
-        raise OptionError(f"missing={missing!r} is not one of {', '.join(MISSING_OPTIONS)}")
-    if isinstance(group_equal, str):
-        group_equal = [group_equal]
-    group_equal = list(group_equal)
-    for item in group_equal:
-        if item not in GROUP_EQUAL_TYPES:
-            raise OptionError(f"group_equal item {item!r} is not one of {', '.join(GROUP_EQUAL_TYPES)}")
-    if isinstance(group_partial, str):
-        group_partial = [group_partial]
-    partial = _parse_partial(group_partial)
-    if group_labels is None:
-        glabels = [str(g) for g in range(1, ngroups + 1)]
-    else:
-        glabels = [str(g) for g in group_labels]
-        if len(glabels) != ngroups:
-            raise OptionError(f"group_labels has {len(glabels)} entries but ngroups is {ngroups}")
-
-    # ---- parse ----------------------------------------------------------------------------
+    opts = check_options(ngroups, missing, group_equal, group_partial, group_labels)
+    # flatten the user's rows; the variables they name
     model = parse_syntax(syntax)
-    urows = _flatten(model)
-
-    # per-group modifier lengths
-    for r in urows:
-        if r.term.per_group and len(r.term.modifiers) != ngroups:
-            raise SyntaxModelError(
-                f"line {r.line}: c(...) modifier of '{r.lhs} {r.op} {r.rhs}' has "
-                f"{len(r.term.modifiers)} elements but the model has {ngroups} group(s)"
-            )
-
-    # ---- variable names (lavaan's lav_partable_vnames) ------------------------------------
-    lv_names = _unique(r.lhs for r in urows if r.op == "=~")
-    lv_set = set(lv_names)
-    v_ind = _unique(r.rhs for r in urows if r.op == "=~")
-    ov_ind = [v for v in v_ind if v not in lv_set]
-    eqs_y = _unique(r.lhs for r in urows if r.op == "~")
-    eqs_x = _unique(r.rhs for r in urows if r.op == "~")
-    ov_y_part = [v for v in eqs_y if v not in lv_set and v not in ov_ind]
-    ov_x_part = [v for v in eqs_x if v not in lv_set and v not in ov_ind and v not in ov_y_part]
-    ov_cov = [r.lhs for r in urows if r.op == "~~" and r.lhs not in lv_set] + [
-        r.rhs for r in urows if r.op == "~~" and r.rhs not in lv_set
-    ]
-    ov_int = [r.lhs for r in urows if r.op == "~1" and r.lhs not in lv_set]
-    ov_names = _unique(ov_ind + ov_y_part + ov_x_part + ov_cov + ov_int)
-
-    warnings: list[str] = []
-    mentioned = {r.lhs for r in urows if r.op in ("~~", "~1")} | {r.rhs for r in urows if r.op == "~~"}
-    ov_x = []
-    for v in ov_x_part:
-        if v in mentioned:
-            warnings.append(
-                f"covariate {v!r} has a variance, covariance or intercept in the syntax; "
-                "it is treated as a random (not fixed.x) variable"
-            )
-        else:
-            ov_x.append(v)
-    ov_x_set = set(ov_x)
-    ov_nox = [v for v in ov_names if v not in ov_x_set]
-    eqs_y_set, eqs_x_set, v_ind_set = set(eqs_y), set(eqs_x), set(v_ind)
-    lv_x = [v for v in lv_names if v not in v_ind_set and v not in eqs_y_set]
-    lv_y = [v for v in lv_names if v in eqs_y_set and v not in eqs_x_set and v not in v_ind_set]
-    ov_y = [v for v in ov_names if v in eqs_y_set and v not in eqs_x_set and v not in set(ov_ind)]
-
-    # ---- covariances: lhs is the variable that comes first in lv_names + ov_names (lavaan) -----
-    order = {v: i for i, v in enumerate(lv_names + [v for v in ov_names if v not in lv_set])}
-    for r in urows:
-        if r.op == "~~" and r.lhs != r.rhs and order.get(r.lhs, 0) > order.get(r.rhs, 0):
-            r.lhs, r.rhs = r.rhs, r.lhs
-
-    # ---- observed variables present? --------------------------------------------------------
-    first_line: dict[str, int] = {}
-    for r in urows:
-        for v in (r.lhs, r.rhs):
-            if v and v not in first_line:
-                first_line[v] = r.line
-    if observed is not None:
-        obs = set(str(c) for c in observed)
-        for v in lv_names:
-            if v in obs:
-                raise SyntaxModelError(
-                    f"line {first_line.get(v, 0)}: latent variable name {v!r} collides with a data column"
-                )
-        for v in ov_names:
-            if v not in obs:
-                hint = ""
-                if len(obs) == 1 and v in next(iter(obs)):
-                    col = next(iter(obs))
-                    col = col if len(col) <= 40 else col[:37] + "..."
-                    hint = f"; the data have a single column {col!r}: check the delimiter of the file"
-                raise UnknownVariableError(
-                    f"line {first_line.get(v, 0)}: variable {v!r} is neither a latent variable "
-                    f"(lhs of '=~') nor a data column{hint}"
-                )
-
-    # ---- labels -------------------------------------------------------------------------------
-    var_names = set(ov_names) | lv_set
-    user_labels: dict[str, int] = {}
-    for r in urows:
-        for m in r.term.modifiers:
-            if m.label:
-                if m.label in var_names:
-                    raise LabelError(
-                        f"line {r.line}: label {m.label!r} is also the name of a variable"
-                    )
-                user_labels.setdefault(m.label, r.line)
-    def_names: set[str] = set()
-    for st in model.definitions:
-        name = st.lhs[0]
-        if name in user_labels:
-            raise LabelError(
-                f"line {st.line}: ':=' name {name!r} is already a parameter label (line {user_labels[name]})"
-            )
-        if name in var_names:
-            raise LabelError(f"line {st.line}: ':=' name {name!r} is also the name of a variable")
-        def_names.add(name)
-
-    # ---- meanstructure --------------------------------------------------------------------------
-    has_int = any(r.op == "~1" for r in urows)
-    if meanstructure is None:
-        meanstructure = (
-            has_int
-            or ngroups > 1
-            or missing in _MEANS_MISSING
-            or "intercepts" in group_equal
-            or "means" in group_equal
-        )
-    else:
-        meanstructure = bool(meanstructure) or has_int
-
-    # ---- default rows ---------------------------------------------------------------------------
-    defaults: list[tuple[str, str, str]] = []
-    defaults += [(v, "~~", v) for v in ov_nox + lv_names]
-    defaults += [(a, "~~", b) for a, b in _pairs(lv_x, diag=False)]
-    defaults += [(a, "~~", b) for a, b in _pairs(lv_y + ov_y, diag=False)]
-    defaults += [(a, "~~", b) for a, b in _pairs(ov_x, diag=True)]
-    if meanstructure:
-        defaults += [(v, "~1", "") for v in ov_names + lv_names]
-    user_keys = set()
-    for r in urows:
-        user_keys.add((r.lhs, r.op, r.rhs))
-        if r.op == "~~":
-            user_keys.add((r.rhs, r.op, r.lhs))
-    defaults = [d for d in _unique(defaults) if d not in user_keys]  # type: ignore[arg-type]
-
-    # ---- first loadings, single indicators -----------------------------------------------------
-    first_loading: set[int] = set()
-    seen_lv: set[str] = set()
-    n_ind: dict[str, int] = {}
-    for i, r in enumerate(urows):
-        if r.op == "=~":
-            n_ind[r.lhs] = n_ind.get(r.lhs, 0) + 1
-            if r.lhs not in seen_lv:
-                seen_lv.add(r.lhs)
-                first_loading.add(i)
-    single_ind = {
-        r.rhs for r in urows if r.op == "=~" and n_ind[r.lhs] == 1 and r.rhs not in lv_set
-    }
-
-    # ---- rows per group -----------------------------------------------------------------------
-    recs: list[dict[str, Any]] = []
-    stdlv_fixed: list[bool] = []  # lv variance fixed by std_lv (may be freed by group_equal)
-    lvmean_default: list[bool] = []
-    user_fixed: list[bool] = []
-    for g in range(1, ngroups + 1):
-        items: list[tuple[str, str, str, int, Any, int]] = [
-            (r.lhs, r.op, r.rhs, 1, r.term.modifier(g), r.line) for r in urows
-        ]
-        items += [(lhs, op, rhs, 0, None, 0) for lhs, op, rhs in defaults]
-        for k, (lhs, op, rhs, user, mod, line) in enumerate(items):
-            free, ustart, exo = 1, math.nan, 0
-            is_stdlv = False
-            is_lvmean = False
-            if op == "=~":
-                if k in first_loading and not std_lv:
-                    free, ustart = 0, 1.0
-            elif op == "~~":
-                if lhs in ov_x_set and rhs in ov_x_set:
-                    if fixed_x:
-                        free, exo = 0, 1
-                elif lhs == rhs and lhs in single_ind and user == 0:  # lavaan: not when written by the user
-                    free, ustart = 0, 0.0
-                elif lhs == rhs and lhs in lv_set and std_lv:
-                    free, ustart = 0, 1.0
-                    is_stdlv = True
-            elif op == "~1":
-                if lhs in ov_x_set:
-                    if fixed_x:
-                        free, exo = 0, 1
-                elif lhs in lv_set and user == 0:
-                    free, ustart = 0, 0.0
-                    is_lvmean = True
-            label = ""
-            if mod is not None:
-                if mod.fixed is not None:
-                    free, ustart, exo = 0, float(mod.fixed), 0
-                    is_stdlv = is_lvmean = False
-                elif mod.free:
-                    free, ustart, exo = 1, math.nan, 0
-                    is_stdlv = is_lvmean = False
-                if mod.start is not None:
-                    ustart = float(mod.start)
-                label = mod.label
-            recs.append(
-                dict(lhs=lhs, op=op, rhs=rhs, user=user, group=g, free=free, ustart=ustart,
-                     exo=exo, label=label, line=line)
-            )
-            stdlv_fixed.append(is_stdlv)
-            user_fixed.append(mod is not None and mod.fixed is not None)
-            lvmean_default.append(is_lvmean)
-    for i, rec in enumerate(recs):
-        rec["plabel"] = f".p{i + 1}."
-
-    # ---- multigroup: free latent means / variances --------------------------------------------
-    if ngroups > 1:
-        if "intercepts" in group_equal and "means" not in group_equal:
-            for i, rec in enumerate(recs):
-                if rec["group"] > 1 and lvmean_default[i]:
-                    rec["free"], rec["ustart"] = 1, math.nan
-        if std_lv and "loadings" in group_equal:
-            for i, rec in enumerate(recs):
-                if rec["group"] > 1 and stdlv_fixed[i]:
-                    rec["free"], rec["ustart"] = 1, math.nan
-
-    # ---- fixed labels: all rows of a label share the fixed value --------------------------------
-    by_label: dict[str, list[int]] = {}
-    for i, rec in enumerate(recs):
-        if rec["label"]:
-            by_label.setdefault(rec["label"], []).append(i)
-    for lab, idx in by_label.items():
-        fixed_vals = {recs[i]["ustart"] for i in idx if recs[i]["free"] == 0 and recs[i]["user"] == 1}
-        if len(fixed_vals) > 1:
-            lines = sorted({recs[i]["line"] for i in idx})
-            raise LabelError(
-                f"line {lines[-1]}: label {lab!r} is used with different fixed values "
-                f"{sorted(fixed_vals)} (lines {lines})"
-            )
-        if len(fixed_vals) == 1:
-            v = next(iter(fixed_vals))
-            for i in idx:
-                recs[i]["free"], recs[i]["ustart"] = 0, v
-
-    # ---- group_equal labels ----------------------------------------------------------------------
-    if ngroups > 1 and group_equal:
-        ov_nox_set = set(ov_nox)
-
-        def eq_type(rec: dict[str, Any]) -> str | None:
-            op, lhs, rhs = rec["op"], rec["lhs"], rec["rhs"]
-            if op == "=~":
-                return "loadings"
-            if op == "~":
-                return "regressions"
-            if op == "~1":
-                return "means" if lhs in lv_set else "intercepts"
-            if op == "~~":
-                if lhs in lv_set and rhs in lv_set:
-                    return "lv.variances" if lhs == rhs else "lv.covariances"
-                if lhs in ov_nox_set and rhs in ov_nox_set:
-                    return "residuals" if lhs == rhs else "residual.covariances"
-            return None
-
-        g1: dict[tuple[str, str, str], int] = {}
-        copies: dict[tuple[str, str, str], list[int]] = {}
-        for i, rec in enumerate(recs):
-            k = (rec["lhs"], rec["op"], rec["rhs"])
-            copies.setdefault(k, []).append(i)
-            if rec["group"] == 1:
-                g1[k] = i
-        # a value fixed by the user in one group is fixed in every group (lavaan)
-        for key, idx in copies.items():
-            if key in partial or eq_type(recs[idx[0]]) not in group_equal:
-                continue
-            vals = {recs[i]["ustart"] for i in idx if user_fixed[i]}
-            if len(vals) == 1:
-                v = next(iter(vals))
-                for i in idx:
-                    recs[i]["free"], recs[i]["ustart"] = 0, v
-        for key, i1 in g1.items():
-            r1 = recs[i1]
-            if key in partial or eq_type(r1) not in group_equal or r1["free"] == 0 or r1["exo"]:
-                continue
-            if not r1["label"]:
-                r1["label"] = r1["plabel"]
-            for i, rec in enumerate(recs):
-                if (
-                    rec["group"] > 1
-                    and (rec["lhs"], rec["op"], rec["rhs"]) == key
-                    and rec["free"] > 0
-                    and not rec["label"]
-                ):
-                    rec["label"] = r1["label"]
-
-    # ---- free slots -----------------------------------------------------------------------------
-    slot = 0
-    for rec in recs:
-        if rec["free"]:
-            slot += 1
-            rec["free"] = slot
-
-    # ---- user constraints and definitions --------------------------------------------------------
-    allowed = set(by_label) | {rec["label"] for rec in recs if rec["label"]} | {rec["plabel"] for rec in recs}
-    defined: list[tuple[str, str, int]] = []
-    constraints: list[tuple[str, str, str, int]] = []
-    compiled_defs: list[tuple[str, CompiledExpression]] = []
-    known = set(allowed)  # grows by each := name (linear time, see compile_known)
-    for st in model.user_cons:
-        if st.op == ":=":
-            compiled_defs.append((st.lhs[0], compile_known(st.expr, known, line=st.line)))
-            known.add(st.lhs[0])
-            defined.append((st.lhs[0], st.expr, st.line))
-    known |= def_names
-    for st in model.user_cons:
-        if st.op != ":=":
-            compile_known(st.lhs[0], known, line=st.line)
-            compile_known(st.expr, known, line=st.line)
-            constraints.append((st.lhs[0], st.op, st.expr, st.line))
-    # keep the written order of := and constraints
-    con_recs = [
-        _con_rec(st.lhs[0], st.op, st.expr, 1, st.lhs[0] if st.op == ":=" else "", st.line)
-        for st in model.user_cons
-    ]
-
-    # ---- equalities from shared labels (first occurrence is the reference) ------------------------
-    # lavaan's order: labels in the order of their first duplicate, then the copies in row order
-    members: dict[str, list[int]] = {}
-    dup_order: list[str] = []
-    for i, rec in enumerate(recs):
-        lab = rec["label"]
-        if not lab or rec["free"] == 0:
-            continue
-        members.setdefault(lab, []).append(i)
-        if len(members[lab]) == 2:
-            dup_order.append(lab)
-    for lab in dup_order:
-        ref, *others = members[lab]
-        for i in others:
-            con_recs.append(_con_rec(recs[ref]["plabel"], "==", recs[i]["plabel"], 2, "", 0))
-
-    rows = recs + con_recs
-    dtypes = {"user": np.int64, "group": np.int64, "free": np.int64, "ustart": np.float64,
-              "exo": np.int64, "line": np.int64}
-    cols: dict[str, Any] = {"id": np.arange(1, len(rows) + 1, dtype=np.int64)}
-    for c in COLUMNS[1:]:
-        vals = [r[c] for r in rows]
-        cols[c] = np.array(vals, dtype=dtypes[c]) if c in dtypes else np.array(vals, dtype=object)
-    table = pd.DataFrame(cols)
+    urows = flatten_user_rows(model, opts.ngroups)
+    vn, warnings = variable_names(urows)
+    reorder_covariances(urows, vn)
+    check_observed(urows, vn, observed)
+    def_names = check_labels(urows, model, vn)
+    # the default rows; every row expanded per group
+    meanstructure = meanstructure_rule(meanstructure, urows, opts, missing)
+    defaults = default_rows(urows, vn, meanstructure)
+    marks = marker_rows(urows, vn)
+    rows = expand_groups(urows, defaults, vn, marks, opts.ngroups, fixed_x=fixed_x, std_lv=std_lv)
+    free_group_parameters(rows, opts, std_lv)
+    # labels: fixed labels, group.equal; the free parameters
+    by_label = share_fixed_labels(rows.recs)
+    apply_group_equal(rows, vn, opts)
+    number_free(rows.recs)
+    # constraints: the user's :=, ==, <, >, then == from shared labels
+    cons = user_constraints(model, rows.recs, by_label, def_names)
+    equalities = label_equalities(rows.recs)
+    table = assemble_table(rows.recs + cons.rows + equalities)
     pt = ParTable(
-        table=table,
-        ov_names=ov_names,
-        lv_names=lv_names,
-        ov_x=ov_x,
-        ov_y=ov_y,
-        lv_x=lv_x,
-        lv_y=lv_y,
-        ov_ind=ov_ind,
-        ov_nox=ov_nox,
-        meanstructure=bool(meanstructure),
-        ngroups=ngroups,
-        group_labels=glabels,
-        fixed_x=bool(fixed_x),
-        std_lv=bool(std_lv),
-        defined=defined,
-        constraints=constraints,
-        warnings=warnings,
+        table=table, ov_names=vn.ov_names, lv_names=vn.lv_names, ov_x=vn.ov_x, ov_y=vn.ov_y,
+        lv_x=vn.lv_x, lv_y=vn.lv_y, ov_ind=vn.ov_ind, ov_nox=vn.ov_nox,
+        meanstructure=bool(meanstructure), ngroups=opts.ngroups, group_labels=opts.group_labels,
+        fixed_x=bool(fixed_x), std_lv=bool(std_lv), defined=cons.defined,
+        constraints=cons.constraints, warnings=warnings,
     )
-    pt.__dict__["_compiled_defined"] = tuple(compiled_defs)  # compiled once, reused by fit()
+    pt.__dict__["_compiled_defined"] = tuple(cons.compiled)  # compiled once, reused by fit()
     return pt
-
-
-def _con_rec(lhs: str, op: str, rhs: str, user: int, label: str, line: int) -> dict[str, Any]:
-    return dict(lhs=lhs, op=op, rhs=rhs, user=user, group=0, free=0, ustart=math.nan, exo=0,
-                label=label, plabel="", line=line)
