@@ -10,6 +10,7 @@
 #   hs pd mg fig1      the estimation cases in tests/reference/lavaan/
 #   partable start scaled dropped   lavaan's parTable/start values; badly scaled data; dropped rows
 #   datasets effects improper invariance moments power reliability specs
+#   lavaan-check       lavaan's own regression harness (tests/reference/lavaan-check/)
 #                      the other folders (each folder's Python input maker, if any, then its R scripts)
 #   all                every group
 # The HS/PD CSVs are read from $ASYMTRUST_REF_DATA (default /work/shared/reference)
@@ -29,7 +30,7 @@ fi
 
 cases=("$@")
 [[ ${#cases[@]} -eq 0 ]] && cases=(hs pd mg fig1)
-[[ "${cases[0]}" == all ]] && cases=(hs pd mg fig1 partable start scaled dropped datasets effects improper invariance moments power reliability specs)
+[[ "${cases[0]}" == all ]] && cases=(hs pd mg fig1 partable start scaled dropped datasets effects improper invariance moments power reliability specs lavaan-check)
 
 run_folder() {  # $1 = folder under tests/reference; Python input makers first, then the R scripts
   local dir="$ROOT/tests/reference/$1" f
@@ -57,6 +58,8 @@ for c in "${cases[@]}"; do
       Rscript "$REF/start/start_cases.R" ;;
     scaled|dropped)
       Rscript "$REF/$c/${c}_cases.R" ;;
+    lavaan-check)
+      Rscript "$ROOT/tests/reference/lavaan-check/run_lavaan_check.R" ;;
     datasets|effects|improper|invariance|moments|power|reliability|specs)
       run_folder "$c" ;;
     *)
