@@ -180,7 +180,7 @@ def test_bootstrap_matches_fit_se_bootstrap(pd_fit, load_reference, poldem):
 
 
 def test_failed_replicates_are_reported(pd_fit, monkeypatch):
-    fitmod = importlib.import_module("asymtrust.engine.fit")
+    fitmod = importlib.import_module("asymtrust.engine.refit")
     real = fitmod.refit_arrays
     calls = {"n": 0}
 

@@ -148,3 +148,34 @@ def test_the_checker_sees_upward_and_cyclic_imports(tmp_path):
     assert "asymtrust.library.syntax" in GRAPH["asymtrust.library.partable"]
     # lazy imports inside functions count
     assert any(t.startswith("asymtrust.analysis") for t in GRAPH["asymtrust.cli"])
+
+
+# ----------------------------------------------------------------------------- small rooms
+#: the largest function the engine (and the parameter-table builder) may hold, in lines of
+#: code: the body without its docstring (issue 13: "no function over about 80 lines")
+MAX_FUNCTION_LINES = 80
+
+
+def _long_functions(paths) -> list[str]:
+    out = []
+    for path in paths:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                body = body[1:]
+            if not body:
+                continue
+            lines = body[-1].end_lineno - body[0].lineno + 1
+            if lines > MAX_FUNCTION_LINES:
+                out.append(f"{path.relative_to(PKG.parent)}:{node.lineno} {node.name} ({lines} lines)")
+    return out
+
+
+def test_engine_functions_are_small():
+    paths = sorted((PKG / "engine").rglob("*.py")) + sorted((PKG / "library").glob("partable*.py")) + sorted(
+        (PKG / "library").rglob("partable/*.py"))
+    assert _long_functions(paths) == []

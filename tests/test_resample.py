@@ -264,7 +264,7 @@ class _FailEvery:
 
 
 def test_failed_replicates_are_counted_and_reported(pd_boot_ref, poldem, monkeypatch):
-    fitmod = importlib.import_module("asymtrust.engine.fit")  # the module (asymtrust.fit is the function)
+    fitmod = importlib.import_module("asymtrust.engine.refit")  # the module that refit_arrays lives in
 
     monkeypatch.setattr(fitmod, "refit_arrays", _FailEvery(fitmod.refit_arrays, 4))
     with pytest.warns(RuntimeWarning, match="3 of 12 bootstrap replicates failed"):
@@ -275,7 +275,7 @@ def test_failed_replicates_are_counted_and_reported(pd_boot_ref, poldem, monkeyp
 
 
 def test_draws_flag_failures_without_dropping(pd_fit, monkeypatch):
-    fitmod = importlib.import_module("asymtrust.engine.fit")  # the module (asymtrust.fit is the function)
+    fitmod = importlib.import_module("asymtrust.engine.refit")  # the module that refit_arrays lives in
 
     monkeypatch.setattr(fitmod, "refit_arrays", _FailEvery(fitmod.refit_arrays, 3))
     d = bootstrap_draws(pd_fit, 9, seed=4)

@@ -30,7 +30,17 @@ from asymtrust.library.specs import (
 )
 
 REF = json.loads((Path(__file__).parent / "reference" / "specs" / "specs_lavaan.json").read_text())
-SEED_DIR = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+def _seed_dir() -> Path:
+    """shared/seeds beside the clone (CI), else $ASYMTRUST_SEED_DIR, else /work/shared/seeds
+    (a clone elsewhere on the development machine)."""
+    for cand in (Path(__file__).resolve().parents[2] / "shared" / "seeds",
+                 Path(os.environ.get("ASYMTRUST_SEED_DIR", "/nonexistent")), Path("/work/shared/seeds")):
+        if cand.is_dir():
+            return cand
+    return Path(__file__).resolve().parents[2] / "shared" / "seeds"
+
+
+SEED_DIR = _seed_dir()
 NAMES = ["fig1", "fig1_cfa", "fig1_direct", "fig1_moderated", "fig1_single_trust", "hp2018"]
 CONTRACT_LATENTS = ["RoleAmb", "InfoAsym", "CapImb", "PowDist", "CultDiff",
                     "CompTrust", "GoodTrust", "ServCons", "PlanBudg", "JointMgmt"]

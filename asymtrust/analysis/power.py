@@ -277,7 +277,7 @@ def _leave_one_out(v: np.ndarray) -> np.ndarray:
 class _Estimator:
     """Warm-started ML/MLR estimation of one data set with SEs of the targets.
 
-    Uses the model compiled once per parameter table (:func:`asymtrust.engine.fit.compile_model`),
+    Uses the model compiled once per parameter table (:func:`asymtrust.engine.compile.compile_model`),
     so a replicate costs the sample moments, a few Fisher-scoring steps from the base
     solution, and one information matrix. Returns, per target, the unstandardized
     estimate and SE and the ``std_all`` estimate and SE (delta method)."""
@@ -348,7 +348,7 @@ class _Estimator:
 
     def _estimate(self, X: np.ndarray) -> np.ndarray | None:
         from ..engine.estimate import Objective, optimise
-        from ..engine.fit import compile_model
+        from ..engine.compile import compile_model
         from ..engine.samplestats import complete_sample
         from ..engine.vcov import casewise_scores, constrained_inverse, first_order_information
 

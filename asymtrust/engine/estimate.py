@@ -560,6 +560,83 @@ def optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter:
         return _optimise(obj, rep, theta_start, max_iter=max_iter, gtol=gtol, info0=info0)
 
 
+class _Metric:
+    """The optimiser's metric in z: the scoring information ``H`` (its upper Cholesky
+    factor ``chol``, reused between refreshes: chord steps), and in the BFGS phase the
+    upper triangle of an inverse-Hessian approximation ``Hinv``.
+
+    ``fixed``: a warm start's metric (the original fit's information), kept until a
+    line search fails. ``ratio``: max|g| after the last step over max|g| before it.
+    ``slow``: consecutive slow (linearly converging) scoring steps; two switch to BFGS.
+    """
+
+    __slots__ = ("H", "chol", "Hinv", "bfgs", "fixed", "ratio", "slow")
+
+    def __init__(self, info0: np.ndarray | None):
+        self.fixed = info0 is not None
+        self.H = (info0 + info0.T) / 2.0 if self.fixed else None
+        self.chol = self.Hinv = None
+        self.bfgs = False
+        self.ratio = 1.0
+        self.slow = 0
+
+    def reset(self) -> None:
+        self.H = self.chol = self.Hinv = None
+
+    def direction(self, obj: Objective, rep: Reparam, imp, gz: np.ndarray, gmax: float):
+        """The step in z and its slope g'step; steepest descent when the metric gives
+        no descent direction (the metric is then rebuilt)."""
+        # Fisher scoring: refresh the information while far from the optimum; near it the
+        # information hardly changes, so its Cholesky factor is reused (chord steps)
+        if self.fixed:
+            refresh = self.H is None or self.ratio > 0.5
+        else:
+            refresh = self.H is None or (not self.bfgs and (gmax > 1e-2 or self.chol is None or self.ratio > 0.5))
+        if refresh:
+            # symmetric up to rounding; the Cholesky routines read only its upper triangle
+            self.H = rep.hess(obj.scoring_information(imp))
+            self.chol = None
+        step = None
+        if self.chol is None:
+            c, info = _potrf(self.H, lower=False, clean=False)
+            self.chol = c if info == 0 else None
+        if self.bfgs and self.Hinv is None and self.chol is not None:
+            # only the upper triangle of Hinv is kept: BLAS dsymv/dsyr2 read and update it
+            inv, info = _potri(self.chol, lower=False)
+            self.Hinv = inv if info == 0 else None
+        if self.bfgs and self.Hinv is not None:
+            step = -_symv(1.0, self.Hinv, gz)
+        elif self.chol is not None:
+            x, info = _potrs(self.chol, gz, lower=False)
+            step = -x if info == 0 else None
+        slope = gz @ step if step is not None else np.nan
+        if not np.isfinite(slope) or slope >= 0:
+            step, slope = -gz, -(gz @ gz)
+            self.reset()
+        return step, slope
+
+    def update(self, s_vec: np.ndarray, gz: np.ndarray, gz_new: np.ndarray, gmax: float, gmax_new: float) -> None:
+        """After an accepted step ``s_vec``: the gradient ratio, the switch to BFGS after
+        two slow scoring steps, and in the BFGS phase the inverse update."""
+        self.ratio = gmax_new / gmax if gmax > 0 else 0.0
+        if not self.bfgs:
+            self.slow = self.slow + 1 if (gmax_new < 1e-2 and gmax_new > 0.1 * gmax) else 0
+            if self.slow >= 2:
+                self.bfgs = True  # linear convergence: let BFGS updates add the missing curvature
+        elif self.Hinv is not None:
+            # inverse BFGS update: no solve per step
+            y_vec = gz_new - gz
+            sy = s_vec @ y_vec
+            if sy > 1e-12 * np.linalg.norm(s_vec) * np.linalg.norm(y_vec):
+                # H+ = H + c s s' - (h s' + s h'), h = H y / sy: in place as the symmetric
+                # rank-two update s u' + u s' with u = c/2 s - h
+                h = _symv(1.0 / sy, self.Hinv, y_vec)
+                c = (sy + y_vec @ h * sy) / sy ** 2
+                self.Hinv = _syr2(1.0, s_vec, 0.5 * c * s_vec - h, a=self.Hinv, overwrite_a=True)
+            else:
+                self.reset()  # restart from the expected information
+
+
 def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter: int = 500,
               gtol: float = 1e-8, info0: np.ndarray | None = None) -> OptimResult:
     """Minimise ``obj`` over ``z`` (theta = theta0 + K z).
@@ -569,8 +646,8 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
     lavaan-style starting values. When the model misfits, the expected information
     misses part of the curvature and scoring slows to a linear rate; the optimiser
     then switches to BFGS updates started from the current expected information,
-    which restores superlinear convergence. A failed line search resets the
-    approximation to the expected information.
+    which restores superlinear convergence (:class:`_Metric`). A failed line search
+    resets the approximation to the expected information.
 
     "Converged" means, as in lavaan, that the iterations stopped normally and
     max |grad f| <= 1e-3; we iterate to a far tighter gradient so that estimates
@@ -582,85 +659,35 @@ def _optimise(obj: Objective, rep: Reparam, theta_start: np.ndarray, *, max_iter
         return _bfgs(obj, rep, z, note="non-finite objective at the starting values")
     gz = rep.grad(g)
     gmax = np.max(np.abs(gz))
-    H = None
-    chol = None
-    ratio = 1.0
     t_last = 1.0
-    bfgs = False
-    slow = 0
     # a warm start (bootstrap, Monte Carlo) may pass the information of the original fit:
     # chord steps with it need no information matrix per iteration
-    fixed_metric = info0 is not None
-    if fixed_metric:
-        H = (info0 + info0.T) / 2.0
-    else:
+    m = _Metric(info0)
+    if not m.fixed:
         z, f, g, gz, gmax, imp = _variance_step(obj, rep, z, f, g, gz, gmax, imp)
-    Hinv = None  # BFGS phase: approximation of the inverse Hessian in z
-    it = 0
     for it in range(1, max_iter + 1):
         if gmax < gtol:
-            return OptimResult(rep.to_theta(z), f, g, True, it, "fisher-scoring" if not bfgs else "fisher+bfgs", "converged", imp)
-        # Fisher scoring: refresh the information while far from the optimum; near it the
-        # information hardly changes, so its Cholesky factor is reused (chord steps)
-        if fixed_metric:
-            refresh = H is None or ratio > 0.5
-        else:
-            refresh = H is None or (not bfgs and (gmax > 1e-2 or chol is None or ratio > 0.5))
-        if refresh:
-            # symmetric up to rounding; the Cholesky routines read only its upper triangle
-            H = rep.hess(obj.scoring_information(imp))
-            chol = None
-        step = None
-        if chol is None:
-            c, info = _potrf(H, lower=False, clean=False)
-            chol = c if info == 0 else None
-        if bfgs and Hinv is None and chol is not None:
-            # only the upper triangle of Hinv is kept: BLAS dsymv/dsyr2 read and update it
-            inv, info = _potri(chol, lower=False)
-            Hinv = inv if info == 0 else None
-        if bfgs and Hinv is not None:
-            step = -_symv(1.0, Hinv, gz)
-        elif chol is not None:
-            x, info = _potrs(chol, gz, lower=False)
-            step = -x if info == 0 else None
-        slope = gz @ step if step is not None else np.nan
-        if not np.isfinite(slope) or slope >= 0:
-            step, slope = -gz, -(gz @ gz)
-            H = chol = Hinv = None
+            return OptimResult(rep.to_theta(z), f, g, True, it, "fisher-scoring" if not m.bfgs else "fisher+bfgs",
+                               "converged", imp)
+        step, slope = m.direction(obj, rep, imp, gz, gmax)
         # step halving; after a damped step the next trial starts at twice the last
         # accepted length (far from the optimum full steps keep overshooting)
         accepted, t, z_new, f_new, g_new, imp_new = _halving(obj, rep, z, f, step, slope, min(1.0, 2.0 * t_last))
         t_last = t if accepted else 1.0
-        if not accepted and fixed_metric:
-            fixed_metric, H, chol = False, None, None
-            continue
         if not accepted:
+            if m.fixed:  # the warm start's metric failed: continue with fresh information
+                m.fixed, m.H, m.chol = False, None, None
+                continue
             if gmax < 1e-6:
                 return OptimResult(rep.to_theta(z), f, g, True, it, "fisher-scoring", "converged (numerical precision)", imp)
-            if bfgs:
-                bfgs, H, chol, Hinv = False, None, None, None
+            if m.bfgs:
+                m.bfgs = False
+                m.reset()
                 continue
             break
         gz_new = rep.grad(g_new)
         gmax_new = np.max(np.abs(gz_new))
-        ratio = gmax_new / gmax if gmax > 0 else 0.0
-        if not bfgs:
-            slow = slow + 1 if (gmax_new < 1e-2 and gmax_new > 0.1 * gmax) else 0
-            if slow >= 2:
-                bfgs = True  # linear convergence: let BFGS updates add the missing curvature
-        elif Hinv is not None:
-            # inverse BFGS update: no solve per step
-            s_vec = z_new - z
-            y_vec = gz_new - gz
-            sy = s_vec @ y_vec
-            if sy > 1e-12 * np.linalg.norm(s_vec) * np.linalg.norm(y_vec):
-                # H+ = H + c s s' - (h s' + s h'), h = H y / sy: in place as the symmetric
-                # rank-two update s u' + u s' with u = c/2 s - h
-                h = _symv(1.0 / sy, Hinv, y_vec)
-                c = (sy + y_vec @ h * sy) / sy ** 2
-                Hinv = _syr2(1.0, s_vec, 0.5 * c * s_vec - h, a=Hinv, overwrite_a=True)
-            else:
-                H = chol = Hinv = None  # restart from the expected information
+        m.update(z_new - z, gz, gz_new, gmax, gmax_new)
         if abs(f - f_new) < 1e-15 * max(1.0, abs(f)) and gmax_new < 1e-6:
             return OptimResult(rep.to_theta(z_new), f_new, g_new, True, it, "fisher-scoring", "converged (no further decrease)", imp_new)
         z, f, g, gz, gmax, imp = z_new, f_new, g_new, gz_new, gmax_new, imp_new

@@ -399,7 +399,7 @@ class _BootReplicate:
         self.labels = labels
 
     def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
-        from .fit import refit_arrays
+        from .refit import refit_arrays  # looked up per call: a patched refit_arrays is seen
 
         parts = [X[rng.integers(0, X.shape[0], X.shape[0])] for X in self.rows]
         K = len(self.result.theta)
@@ -444,7 +444,7 @@ def bootstrap_draws(result: Any, B: int = 1000, *, seed: int | None = None, n_jo
 
     Each replicate draws ``N_g`` cases with replacement from the cases group ``g`` used
     (after listwise deletion, or all non-empty rows under FIML) and re-estimates with
-    :func:`asymtrust.engine.fit.refit`, warm-started at the full-sample estimates. Replicates
+    :func:`asymtrust.engine.refit.refit_arrays`, warm-started at the full-sample estimates. Replicates
     that fail or do not converge are flagged in ``converged`` (and counted in
     ``n_failed``), never dropped silently.
 
@@ -482,12 +482,14 @@ def bootstrap_draws(result: Any, B: int = 1000, *, seed: int | None = None, n_jo
     if rows is None:
         if data is None:
             raise DataError("the fitted model keeps no case-level rows to resample; pass the data it was fitted to (data=...)")
-        from .fit import _prepare
+        from .data import prepare
+        from .estimators import choose
 
         ov_x = list(getattr(pt, "ov_x", []) or []) if opts.get("fixed_x", True) else []
-        samples, _ = _prepare(data, ov, group, opts.get("missing", "listwise"), ov_x)
+        family = choose(opts.get("estimator", "ML"), opts.get("missing", "listwise"))
+        samples, _ = prepare(data, ov, group, family, ov_x)
         rows = _sample_rows(samples, len(ov))
-        if rows is None:  # pragma: no cover - _prepare always keeps rows
+        if rows is None:  # pragma: no cover - prepare always keeps rows
             raise DataError("cannot recover the cases of the data for the bootstrap")
     check_memory(bootstrap_memory(B, len(result.theta), n_rows=max((r.shape[0] for r in rows), default=0),
                                   n_vars=len(ov), workers=_planned_workers(n_jobs)),

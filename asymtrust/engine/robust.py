@@ -8,15 +8,20 @@
 
 Formulas: lavaan-parity.md §5. The saturated (H1) information under missing data is
 computed in closed form here, pattern by pattern.
+
+The estimator families (:mod:`asymtrust.engine.estimators`) call these pieces from their
+``robust_indices``: :func:`h1_pieces`, :func:`yuan_bentler`, :func:`robust_block` and
+:func:`fiml_corrected_indices`, each given the fitted
+:class:`~asymtrust.engine.estimators.base.Solution` and its baseline model.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import indices as ix
-from .estimate import Objective
+from .estimate import linear_reparam
 from .samplestats import GroupSample, batch_inverse_terms
-from .vcov import casewise_scores, constrained_inverse, first_order_information
+from .vcov import constrained_inverse
 
 
 # ----------------------------------------------------------------------------- saturated pieces
@@ -132,86 +137,98 @@ def _delta_sat(delta_g, p: int, meanstructure: bool) -> np.ndarray:
     return D
 
 
-# ----------------------------------------------------------------------------- main
-def robust_measures(*, pt, model, obj: Objective, theta, imp, delta, rep, samples, E_obs, B0, chisq, df,
-                    base, N, G, mlr: bool, fiml: bool) -> dict[str, float]:
-    base_pt, base_model, base_obj, bopt, chisq0, df0 = base
-    ms = bool(pt.meanstructure) or fiml
-    p = model.p
-    out: dict[str, float] = {}
-
-    # H1 traces per group: tr(A1^-1 B1)
+# ----------------------------------------------------------------------------- pieces used by the families
+def h1_pieces(samples: list[GroupSample], meanstructure: bool) -> tuple[float, list]:
+    """The saturated (H1) model per group at the sample moments: its observed
+    information A1, A1^-1 and first-order information B1, and tr(A1^-1 B1) summed over
+    the groups. Returns ``(tr_h1, [(A1, A1inv, B1) per group])``."""
     tr_h1 = 0.0
-    h1_pieces = []
+    pieces = []
     for s in samples:
-        A1 = saturated_information(s, s.cov, s.mean, ms, observed=True)
-        B1 = _first_order(saturated_scores(s, s.cov, s.mean, ms), s.nobs)
+        A1 = saturated_information(s, s.cov, s.mean, meanstructure, observed=True)
+        B1 = _first_order(saturated_scores(s, s.cov, s.mean, meanstructure), s.nobs)
         A1inv = np.linalg.inv(A1)
         tr_h1 += float(np.trace(A1inv @ B1))
-        h1_pieces.append((A1, A1inv, B1))
-    ndat = sum(len(a[0]) for a in h1_pieces)
+        pieces.append((A1, A1inv, B1))
+    return tr_h1, pieces
 
-    def trace_h0(o: Objective, th, rp, E, B):
-        Einv, ok = constrained_inverse(E, rp)
-        return float(np.trace(B @ Einv)) if ok else float("nan")
 
-    if mlr:
-        from .estimate import linear_reparam
+def _trace_h0(E: np.ndarray, B: np.ndarray, rep) -> float:
+    Einv, ok = constrained_inverse(E, rep)
+    return float(np.trace(B @ Einv)) if ok else float("nan")
 
-        tr0 = trace_h0(obj, theta, rep, E_obs, B0)
-        c = (tr_h1 - tr0) / df if df > 0 else float("nan")
-        # baseline
-        bimp = base_model.implied(bopt.theta)
-        bdelta = base_model.delta(bimp)
-        bE = base_obj.observed_information(bopt.theta, bimp)
-        bB = first_order_information(casewise_scores(base_obj, bimp, bdelta), N)
-        brep = linear_reparam(base_model.n_free, None, None)
-        c0 = (tr_h1 - trace_h0(base_obj, bopt.theta, brep, bE, bB)) / df0 if df0 > 0 else float("nan")
-        npar = model.n_free  # lavaan divides by the free slots, before equality constraints
-        out["chisq_scaled"] = chisq / c
-        out["df_scaled"] = float(df)
-        out["pvalue_scaled"] = ix.chisq_pvalue(chisq / c, df)
-        out["chisq_scaling_factor"] = c
-        out["scaling_factor_h1"] = tr_h1 / ndat
-        out["scaling_factor_h0"] = tr0 / npar
-        out["baseline_chisq_scaled"] = chisq0 / c0
-        out["baseline_df_scaled"] = float(df0)
-        out["baseline_pvalue_scaled"] = ix.chisq_pvalue(chisq0 / c0, df0)
-        out["baseline_chisq_scaling_factor"] = c0
-        out["cfi_scaled"] = ix.cfi(chisq / c, df, chisq0 / c0, df0)
-        out["tli_scaled"] = ix.tli(chisq / c, df, chisq0 / c0, df0)
-        out["nnfi_scaled"] = out["tli_scaled"]
-        out.update({f"{k}_scaled": v for k, v in ix.other_incremental(chisq / c, df, chisq0 / c0, df0).items()})
-        dfs = c * df
-        out["rmsea_scaled"] = ix.rmsea(chisq, dfs, N, G)
-        lo, hi = ix.rmsea_ci(chisq, dfs, N, G)
-        out["rmsea_ci_lower_scaled"], out["rmsea_ci_upper_scaled"] = lo, hi
-        out["rmsea_pvalue_scaled"] = ix.rmsea_pvalue(chisq, dfs, N, G)
-        out["rmsea_notclose_pvalue_scaled"] = ix.rmsea_notclose_pvalue(chisq, dfs, N, G)
-        if not fiml:
-            out.update(_robust_block(chisq, df, chisq0, df0, c, c0, N, G))
 
-    if fiml:
-        # FIML-corrected indices (Zhang & Savalei 2022), lavaan's lav_fit_fiml_corrected:
-        # per group the h1 informations at the EM moments, stacked block-diagonally with
-        # the group weights N_g / N
-        Wc = [saturated_information(s, s.cov, s.mean, True, observed=False) for s in samples]
-        Dm = [_delta_sat(d, p, True) for d in delta]
-        xx3, k = _fiml_corrected(h1_pieces, Wc, Dm, rep.K, samples, imp, mlr)
-        bimp = base_model.implied(bopt.theta)
-        Db = [_delta_sat(d, p, True) for d in base_model.delta(bimp)]
-        xx3_0, k0 = _fiml_corrected(h1_pieces, Wc, Db, np.eye(base_model.n_free), samples, bimp, mlr)
-        c3 = k / df if df > 0 else float("nan")
-        c30 = k0 / df0 if df0 > 0 else float("nan")
-        out.update(_robust_block(xx3, df, xx3_0, df0, c3, c30, N, G))
-    return out
+def _baseline_trace(sol, base) -> float:
+    """tr(B E^-1) of the fitted baseline model, with the family's information and scores."""
+    _, base_model, base_obj, bopt = base.fitted
+    bimp = base_model.implied(bopt.theta)
+    bdelta = base_model.delta(bimp)
+    bE = sol.family.information(base_obj, bopt.theta, bimp, "observed")
+    bB = sol.family.first_order(base_obj, bimp, bdelta)
+    return _trace_h0(bE, bB, linear_reparam(base_model.n_free, None, None))
+
+
+def yuan_bentler(sol, base, chisq: float, h1: tuple[float, list]) -> tuple[dict[str, float], float, float]:
+    """MLR's scaled test: the Yuan-Bentler chi-square (Mplus variant) of the model and of
+    the baseline model, with the ``*.scaled`` indices. Returns ``(measures, c, c0)``
+    (the two scaling factors)."""
+    tr_h1, pieces = h1
+    ndat = sum(len(a[0]) for a in pieces)
+    df, df0, chisq0, N, G = sol.df, base.df, base.chisq, sol.N, sol.G
+    tr0 = _trace_h0(sol.E_obs, sol.B0, sol.rep)
+    c = (tr_h1 - tr0) / df if df > 0 else float("nan")
+    c0 = (tr_h1 - _baseline_trace(sol, base)) / df0 if df0 > 0 else float("nan")
+    npar = sol.model.n_free  # lavaan divides by the free slots, before equality constraints
+    out: dict[str, float] = {}
+    out["chisq_scaled"] = chisq / c
+    out["df_scaled"] = float(df)
+    out["pvalue_scaled"] = ix.chisq_pvalue(chisq / c, df)
+    out["chisq_scaling_factor"] = c
+    out["scaling_factor_h1"] = tr_h1 / ndat
+    out["scaling_factor_h0"] = tr0 / npar
+    out["baseline_chisq_scaled"] = chisq0 / c0
+    out["baseline_df_scaled"] = float(df0)
+    out["baseline_pvalue_scaled"] = ix.chisq_pvalue(chisq0 / c0, df0)
+    out["baseline_chisq_scaling_factor"] = c0
+    out["cfi_scaled"] = ix.cfi(chisq / c, df, chisq0 / c0, df0)
+    out["tli_scaled"] = ix.tli(chisq / c, df, chisq0 / c0, df0)
+    out["nnfi_scaled"] = out["tli_scaled"]
+    out.update({f"{k}_scaled": v for k, v in ix.other_incremental(chisq / c, df, chisq0 / c0, df0).items()})
+    dfs = c * df
+    out["rmsea_scaled"] = ix.rmsea(chisq, dfs, N, G)
+    lo, hi = ix.rmsea_ci(chisq, dfs, N, G)
+    out["rmsea_ci_lower_scaled"], out["rmsea_ci_upper_scaled"] = lo, hi
+    out["rmsea_pvalue_scaled"] = ix.rmsea_pvalue(chisq, dfs, N, G)
+    out["rmsea_notclose_pvalue_scaled"] = ix.rmsea_notclose_pvalue(chisq, dfs, N, G)
+    return out, c, c0
+
+
+def fiml_corrected_indices(sol, base, h1: tuple[float, list], mlr: bool) -> dict[str, float]:
+    """The robust indices lavaan reports for incomplete data (Zhang & Savalei 2022,
+    ``lav_fit_fiml_corrected``): V6 for ML, V3 for MLR. Per group the h1 informations at
+    the EM moments, stacked block-diagonally with the group weights N_g / N."""
+    _, pieces = h1
+    samples, p = sol.samples, sol.model.p
+    _, base_model, _, bopt = base.fitted
+    Wc = [saturated_information(s, s.cov, s.mean, True, observed=False) for s in samples]
+    Dm = [_delta_sat(d, p, True) for d in sol.delta]
+    xx3, k = _fiml_corrected(pieces, Wc, Dm, sol.rep.K, samples, sol.imp, mlr)
+    bimp = base_model.implied(bopt.theta)
+    Db = [_delta_sat(d, p, True) for d in base_model.delta(bimp)]
+    xx3_0, k0 = _fiml_corrected(pieces, Wc, Db, np.eye(base_model.n_free), samples, bimp, mlr)
+    df, df0 = sol.df, base.df
+    c3 = k / df if df > 0 else float("nan")
+    c30 = k0 / df0 if df0 > 0 else float("nan")
+    return robust_block(xx3, df, xx3_0, df0, c3, c30, sol.N, sol.G)
 
 
 def _first_order(scores: np.ndarray, n: int) -> np.ndarray:
     return scores.T @ scores / n
 
 
-def _robust_block(chisq, df, chisq0, df0, c, c0, N, G) -> dict[str, float]:
+def robust_block(chisq, df, chisq0, df0, c, c0, N, G) -> dict[str, float]:
+    """Robust CFI/TLI/RNI/RMSEA from a test statistic and its scaling factors (Brosseau-Liard,
+    Savalei & Li 2012, 2014; with the FIML-corrected statistic, Zhang & Savalei 2022)."""
     out = {}
     out["cfi_robust"] = ix.cfi(chisq, df, chisq0, df0, c, c0)
     out["tli_robust"] = ix.tli(chisq, df, chisq0, df0, c, c0)

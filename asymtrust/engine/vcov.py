@@ -8,6 +8,8 @@
   the model-implied moments (for MLR's sandwich and the Yuan-Bentler correction).
 
 With linear equality constraints, ``A^-1`` is replaced by ``K (K' A K)^-1 K'``.
+:func:`parameter_vcov` assembles the standard or sandwich covariance of a fit from its
+family's information and scores.
 """
 from __future__ import annotations
 
@@ -93,3 +95,27 @@ def constrained_inverse(A: np.ndarray, rep: Reparam) -> tuple[np.ndarray, bool]:
         return Minv, True
     Kmat = rep.K
     return Kmat @ Minv @ Kmat.T, True
+
+
+def parameter_vcov(sol, se: str, information: str) -> tuple[np.ndarray | None, bool]:
+    """The covariance matrix of the free parameters of a fitted model (a
+    :class:`~asymtrust.engine.estimators.base.Solution`), and whether its information
+    matrix could be inverted.
+
+    ``se="standard"``: A^-1 / N with A the ``information`` matrix (expected or observed)
+    of the family; ``se="robust"``: the Huber-White sandwich A^-1 B A^-1 / N with B the
+    first-order information of the case-wise scores; otherwise (bootstrap, none) no
+    matrix, but A is still inverted so that a singular information is reported.
+    """
+    if information == "observed":
+        A = sol.E_obs
+    else:
+        A = sol.family.information(sol.obj, sol.theta, sol.imp, information)
+    Ainv, ok = constrained_inverse(A, sol.rep)
+    if not ok:
+        return None, False
+    if se == "standard":
+        return Ainv / sol.N, True
+    if se == "robust":
+        return (Ainv @ sol.B0 @ Ainv) / sol.N, True
+    return None, True

@@ -1,0 +1,331 @@
+"""The data-independent part of a fit, built once per parameter table (pipeline step:
+model, lavaan's ``lav_lavaan_step*_model``).
+
+* :func:`compile_model` -> :class:`Compiled`: the RAM structure
+  (:class:`~asymtrust.engine.model.RamModel`), the reparametrisation of the linear ``==``
+  constraints (theta = theta0 + K z; contradictory constraints are refused, naming them),
+  lavaan's start-value plan, the standardization map and the label map, the degrees of
+  freedom;
+* :func:`exo_values`: the sample values of the fixed-x moments, per group;
+* :func:`baseline_partable`: the independence (baseline) model's table, with its
+  closed-form estimates.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import IdentificationError, OptionError
+from .estimate import Reparam, StartPlan, linear_reparam
+from .model import RamModel
+from .samplestats import GroupSample
+from .standardize import Standardizer
+
+
+# ----------------------------------------------------------------------------- baseline table
+@dataclass
+class SimpleParTable:
+    """A minimal parameter table (used for the baseline and saturated models)."""
+
+    table: pd.DataFrame
+    ov_names: list
+    lv_names: list
+    ngroups: int
+    meanstructure: bool
+    group_labels: list | None = None
+
+
+def _rows(records: list[tuple]) -> pd.DataFrame:
+    tab = pd.DataFrame(records, columns=["lhs", "op", "rhs", "group", "free", "ustart", "exo"])
+    tab.insert(0, "id", np.arange(1, len(tab) + 1))
+    tab["user"] = 0
+    tab["label"] = ""
+    tab["plabel"] = [f".p{i}." for i in tab["id"]]
+    tab["line"] = 0
+    return tab
+
+
+def baseline_partable(pt, samples: list[GroupSample]) -> tuple[SimpleParTable, np.ndarray]:
+    """The independence model: free variances (and means), zero covariances, the fixed-x
+    block kept as in H0. Returns the table and closed-form estimates."""
+    ov = list(pt.ov_names)
+    ovx = set(getattr(pt, "ov_x", []) or [])
+    recs = []
+    theta = []
+    k = 0
+    for g, s in enumerate(samples, start=1):
+        for i, v in enumerate(ov):
+            if v in ovx:
+                recs.append((v, "~~", v, g, 0, np.nan, 1))
+            else:
+                k += 1
+                recs.append((v, "~~", v, g, k, np.nan, 0))
+                theta.append(_indep_var(s, i))
+        xs = [v for v in ov if v in ovx]
+        for a in range(len(xs)):
+            for b in range(a + 1, len(xs)):
+                recs.append((xs[a], "~~", xs[b], g, 0, np.nan, 1))
+        if pt.meanstructure:
+            for i, v in enumerate(ov):
+                if v in ovx:
+                    recs.append((v, "~1", "", g, 0, np.nan, 1))
+                else:
+                    k += 1
+                    recs.append((v, "~1", "", g, k, np.nan, 0))
+                    theta.append(_indep_mean(s, i))
+    tab = _rows(recs)
+    return SimpleParTable(tab, ov, [], len(samples), bool(pt.meanstructure)), np.array(theta)
+
+
+def _indep_var(s: GroupSample, i: int) -> float:
+    """Closed-form independence-model variance: the available-case variance (divisor n_i)."""
+    return float(s.available_moments()[2][i])
+
+
+def _indep_mean(s: GroupSample, i: int) -> float:
+    return float(s.available_moments()[1][i])
+
+
+def exo_values(pt, samples: list[GroupSample]) -> list[dict]:
+    """Sample values of the fixed-x moments, per group."""
+    tab = pt.table
+    pos = {v: i for i, v in enumerate(pt.ov_names)}
+    out = []
+    for g, s in enumerate(samples, start=1):
+        d = {}
+        rows = tab[(tab["group"] == g) & (tab["exo"] == 1)]
+        for r in rows.itertuples(index=False):
+            if r.op == "~~":
+                d[(r.lhs, r.op, r.rhs)] = float(s.cov[pos[r.lhs], pos[r.rhs]])
+            elif r.op == "~1":
+                d[(r.lhs, r.op, r.rhs)] = float(s.mean[pos[r.lhs]])
+        out.append(d)
+    return out
+
+
+
+class NameMap:
+    """Labels and plabels of the structural rows, mapped to parameter values.
+
+    Built once; ``values(theta)`` returns ``{name: value}`` with a vectorised gather, so
+    constraint Jacobians and `:=` definitions stay cheap for large multi-group models.
+    """
+
+    def __init__(self, tab: pd.DataFrame, model: RamModel):
+        struct = tab[tab["op"].isin(["=~", "~", "~~", "~1"])]
+        self.names: list[str] = []
+        free_idx, fixed_val = [], []
+        seen = set()
+        for r in struct.itertuples(index=False):
+            val = np.nan if r.free > 0 else fixed_value(r, model)
+            for nm in (r.plabel, r.label):
+                if nm and nm not in seen:
+                    seen.add(nm)
+                    self.names.append(nm)
+                    free_idx.append(int(r.free) - 1)
+                    fixed_val.append(val)
+        self.free_idx = np.array(free_idx, int)
+        self.fixed = np.array(fixed_val, float)
+        self.is_free = self.free_idx >= 0
+
+    def vector(self, theta: np.ndarray) -> np.ndarray:
+        out = self.fixed.copy()
+        out[self.is_free] = theta[self.free_idx[self.is_free]]
+        return out
+
+    def values(self, theta: np.ndarray) -> dict[str, float]:
+        return dict(zip(self.names, self.vector(theta).tolist()))
+
+
+def fixed_value(r, model: RamModel) -> float:
+    g = model.groups[int(r.group) - 1]
+    idx = model.node_index
+    if r.op == "=~":
+        return g.A0[idx[r.rhs], idx[r.lhs]]
+    if r.op == "~":
+        return g.A0[idx[r.lhs], idx[r.rhs]]
+    if r.op == "~~":
+        return g.S0[idx[r.lhs], idx[r.rhs]]
+    return g.m0[idx[r.lhs]]
+
+
+def _constraint_reparam(tab: pd.DataFrame, model: RamModel) -> tuple[Reparam, int]:
+    """Linear equality constraints (``==`` rows) as a null-space reparametrisation.
+
+    ``a == b`` rows between two parameter names (the rows lavaan writes for shared
+    labels and ``group.equal``) give H directly; other linear expressions are
+    differentiated numerically; nonlinear ones are refused.
+    """
+    from ..library.partable import compile_known
+
+    cons = tab[tab["op"] == "=="]
+    bad = tab[tab["op"].isin(["<", ">"])]
+    if len(bad):
+        r = bad.iloc[0]
+        raise OptionError(f"line {int(r.line)}: inequality constraint '{r.lhs} {r.op} {r.rhs}' is not supported; use a fixed value or reparametrise")
+    K = model.n_free
+    if not len(cons):
+        return linear_reparam(K, None, None), 0
+    nm = NameMap(tab, model)
+    pos = {n: i for i, n in enumerate(nm.names)}
+    H = np.zeros((len(cons), K))
+    rhs = np.zeros(len(cons))
+    general = []
+    for k, r in enumerate(cons.itertuples(index=False)):
+        a, b = str(r.lhs).strip(), str(r.rhs).strip()
+        if a in pos and b in pos:
+            for name, sign in ((a, 1.0), (b, -1.0)):
+                i = pos[name]
+                if nm.is_free[i]:
+                    H[k, nm.free_idx[i]] += sign
+                else:
+                    rhs[k] -= sign * nm.fixed[i]
+        else:
+            general.append((k, compile_known(a, pos, line=int(r.line) or None),
+                            compile_known(b, pos, line=int(r.line) or None)))
+    if general:
+        def h(theta):
+            v = nm.values(theta)
+            return np.array([fl(v) - fr(v) for _, fl, fr in general])
+
+        def jac(theta):
+            # unit steps: exact (up to rounding) for the linear functions accepted here,
+            # so that 0.5*a has the coefficient 0.5 and not 0.5 + 1e-13, which would make
+            # dependent constraint rows look independent
+            J = np.zeros((len(general), K))
+            h0 = h(theta)
+            for j in range(K):
+                e = np.zeros(K)
+                e[j] = 1.0
+                J[:, j] = h(theta + e) - h0
+            return J
+
+        Jg = jac(np.zeros(K))
+        if not np.allclose(Jg, jac(np.linspace(0.3, 1.7, K)), atol=1e-6):
+            raise OptionError("nonlinear equality constraints are not supported; only linear '==' constraints")
+        Jg[np.abs(Jg) < 1e-9] = 0.0
+        rows = [k for k, _, _ in general]
+        H[rows] = Jg
+        rhs[rows] = -h(np.zeros(K))
+    rank = _rank(H)
+    if np.any(rhs != 0) and _inconsistent(H, rhs):
+        _raise_contradiction(cons, H, rhs, tab)
+    return linear_reparam(K, H, rhs), int(rank)
+
+
+def _rank(M: np.ndarray, scale: np.ndarray | None = None) -> int:
+    """Numerical rank of a constraint matrix, rows scaled to unit length (``scale``: the
+    row norms to divide by), singular values below 1e-9 x the largest counted as zero."""
+    if not M.size:
+        return 0
+    if scale is None:
+        scale = np.linalg.norm(M, axis=1)
+    scale = np.where(scale > 0, scale, 1.0)
+    sv = np.linalg.svd(M / scale[:, None], compute_uv=False)
+    return int(np.sum(sv > 1e-9 * max(sv.max(initial=0.0), 1e-300))) if sv.size else 0
+
+
+def _inconsistent(H: np.ndarray, rhs: np.ndarray) -> bool:
+    """True when ``H theta = rhs`` has no solution: the augmented matrix [H | rhs] has a
+    higher rank than H. Both are ranked with the rows of [H | rhs] scaled to unit length,
+    so the test does not depend on how large the constants are."""
+    aug = np.column_stack([H, rhs])
+    norms = np.linalg.norm(aug, axis=1)
+    return _rank(aug, norms) > _rank(H, norms)
+
+
+def _raise_contradiction(cons: pd.DataFrame, H: np.ndarray, rhs: np.ndarray, tab: pd.DataFrame) -> None:
+    """Name the first constraint that makes the system impossible, with the earlier
+    constraints it contradicts (those in the linear combination that its row repeats)."""
+    from ..exceptions import SyntaxModelError
+
+    rows = list(cons.itertuples(index=False))
+    what = {r.plabel: f"{r.lhs} {r.op} {r.rhs}".strip() for r in tab.itertuples(index=False) if r.plabel}
+
+    def show(r) -> str:
+        if int(r.user) == 1:
+            text = f"'{r.lhs} == {r.rhs}'" + (f" (line {int(r.line)})" if int(r.line) else "")
+        else:  # written by lavaan's rules: a shared label or group.equal
+            text = f"'{what.get(r.lhs, r.lhs)}' == '{what.get(r.rhs, r.rhs)}' (shared label or group_equal)"
+        return text
+
+    for k in range(len(rows)):
+        if not _inconsistent(H[: k + 1], rhs[: k + 1]):
+            continue
+        if k == 0 or not np.any(H[k]):
+            raise SyntaxModelError(f"constraint {show(rows[k])} is impossible: it holds for no parameter value")
+        c = np.linalg.lstsq(H[:k].T, H[k], rcond=None)[0]
+        used = [j for j in np.flatnonzero(np.abs(c) > 1e-8)]
+        others = ", ".join(show(rows[j]) for j in used[:3]) + (", ..." if len(used) > 3 else "")
+        raise SyntaxModelError(f"constraint {show(rows[k])} contradicts {others}: "
+                               "no parameter value satisfies them all")
+    raise SyntaxModelError("the equality constraints contradict each other: no parameter value satisfies them all")  # pragma: no cover
+
+
+# ----------------------------------------------------------------------------- compiled model
+@dataclass
+class Compiled:
+    """Everything about a model that does not depend on the data, built once per
+    parameter table: RAM structure, constraint reparametrisation, start-value plan,
+    standardization map and label map."""
+
+    pt: Any
+    model: RamModel
+    rep: Reparam
+    npar: int
+    struct: pd.DataFrame
+    stdz: Standardizer
+    names: NameMap
+    start: StartPlan
+    x_idx: list
+    ndat: int
+    nexo: int
+    df: int
+    free_rows: list  # (lhs, op, rhs) of each free parameter, for messages
+    var_free: list  # (free index, lhs, group) of free variance rows
+    offdiag: np.ndarray  # positions of off-diagonal ~~ rows in struct
+
+    def model_for(self, samples: list[GroupSample]) -> RamModel:
+        """The RAM model for these samples: fixed-x moments filled in from them (the
+        compiled model itself when there are none)."""
+        return self.model.with_exo(exo_values(self.pt, samples)) if self.x_idx else self.model
+
+
+def compile_model(pt, G: int) -> Compiled:
+    """The data-independent part of a fit (cached per parameter table)."""
+    hit = getattr(pt, "_asymtrust_compiled", None)
+    if hit is not None and hit[0] == G:
+        return hit[1]
+    tab = pt.table
+    model = RamModel(pt)
+    if model.n_free == 0:
+        raise IdentificationError("the model has no free parameters")
+    rep, n_eq = _constraint_reparam(tab, model)
+    npar = model.n_free - n_eq
+    p = model.p
+    ms = bool(pt.meanstructure)
+    # fixed-x covariates: those whose moments sit in the table as exo rows (none when fixed_x=False)
+    exo_vars = set(tab.loc[(tab["exo"] == 1) & (tab["op"] == "~~"), "lhs"])
+    ov_x = [v for v in (getattr(pt, "ov_x", []) or []) if v in exo_vars]
+    q = len(ov_x)
+    ndat = G * (p * (p + 1) // 2 + (p if ms else 0))
+    nexo = G * (q * (q + 1) // 2 + (q if ms else 0))
+    df = ndat - nexo - npar
+    if df < 0:
+        raise IdentificationError(f"the model is not identified: {npar} free parameters but only {ndat - nexo} sample moments (df = {df})")
+    struct = tab[tab["op"].isin(["=~", "~", "~~", "~1"])].copy()
+    free_tab = tab[tab["free"] > 0].sort_values("free")
+    free_rows = list(zip(free_tab["lhs"], free_tab["op"], free_tab["rhs"]))
+    var = struct[(struct["op"] == "~~") & (struct["lhs"] == struct["rhs"]) & (struct["free"] > 0)]
+    comp = Compiled(pt=pt, model=model, rep=rep, npar=npar, struct=struct, stdz=Standardizer(model, struct),
+                    names=NameMap(tab, model), start=StartPlan(pt, model),
+                    x_idx=[list(pt.ov_names).index(x) for x in ov_x], ndat=ndat, nexo=nexo, df=df,
+                    free_rows=free_rows,
+                    var_free=list(zip(var["free"].astype(int) - 1, var["lhs"], var["group"].astype(int))),
+                    offdiag=np.flatnonzero(((struct["op"] == "~~") & (struct["lhs"] != struct["rhs"])).to_numpy()))
+    object.__setattr__(pt, "_asymtrust_compiled", (G, comp))  # works on frozen dataclasses too
+    return comp
+
