@@ -460,3 +460,29 @@ def test_single_files_are_replaced_only_when_asymtrust_wrote_them(tmp_path_facto
     if not wrote:
         assert tree(root) == before
     assert sorted(p.name for p in root.iterdir()) == (["x.csv"] if (wrote or existing) else [])
+
+
+# ----------------------------------------------------------------------------- problems reach every output
+HEYWOOD_CSV = Path(__file__).resolve().parent.parent / "datasets" / "heywood_demo.csv"
+HEYWOOD_LAV = Path(__file__).resolve().parent.parent / "datasets" / "heywood_demo.lav"
+
+
+def test_a_figure_of_an_improper_fit_says_so(capsys, tmp_path):
+    code, _, err = run(capsys, "figure", "path", HEYWOOD_CSV, "--spec", HEYWOOD_LAV, "--out", tmp_path / "p.png")
+    assert code == 0, err
+    assert "asymtrust: warning: Heywood case: negative variance estimate for cap1" in err
+
+
+def test_report_json_carries_rows_and_notes(tmp_path):
+    import json
+
+    import asymtrust
+
+    data = asymtrust.load_dataset("hs1939")
+    data.loc[[0, 5], "x1"] = float("nan")
+    spec = tmp_path / "hs.lav"
+    spec.write_text("visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n")
+    out = asymtrust.report(data, spec=str(spec), out=tmp_path / "rep", bootstrap=0, seed=1, quiet=True)
+    doc = json.loads((out / "fit_indices.json").read_text())
+    assert doc["rows"] == {"n_read": 301, "n_used": 299, "dropped": {"incomplete (listwise)": 2}}
+    assert any("2 incomplete rows" in n for n in doc["notes"])

@@ -673,6 +673,8 @@ def _fit_json(r: ReportResults) -> str:
         "nobs": [int(n) for n in r.sem.nobs],
         "converged": bool(r.sem.converged),
         "warnings": list(r.estimation_warnings),
+        "notes": list(r.other_warnings),
+        "rows": {"n_read": r.sem.n_read, "n_used": r.sem.n_used, "dropped": dict(r.sem.dropped or {})},
         "sem": dict(r.sem.fit_indices.items()),
         "cfa": dict(r.cfa.fit_indices.items()) if r.cfa is not None else None,
         "cutoffs": {row["statistic"]: {"rule": row["rule"], "threshold": row["threshold"], "citation": row["citation"]}

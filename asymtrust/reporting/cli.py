@@ -192,11 +192,18 @@ def _fitted_figure(args: argparse.Namespace, F) -> object:
         import importlib
 
         rel = importlib.import_module("asymtrust.analysis.reliability").reliability(work, spec)
+        _warn_lines(rel.warnings)
         return F.reliability_chart(rel)
     res = _fit(spec, work)
+    _warn_lines(res.warnings)  # a figure of an improper fit says so, as every command does
     if args.kind == "path":
         return F.path_diagram(res, spec)
     return F.residual_heatmap(res)
+
+
+def _warn_lines(warnings) -> None:
+    for w in warnings or ():
+        print(f"asymtrust: warning: {' '.join(str(w).split())}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- registration
