@@ -26,6 +26,7 @@ _API = {
     "list_specs": "library.specs",
     "load_spec": "library.specs",
     "load_codebook": "library.codebook",
+    "parameter_table": "library.partable",
     "list_datasets": "survey.datasets",
     "load_dataset": "survey.datasets",
     "read_survey": "survey.read",

@@ -70,7 +70,7 @@ def toy(monkeypatch):
 # ----------------------------------------------------------------------------- the registry
 def test_registry_holds_ml_and_fiml():
     assert FAMILIES["ML"] is ML and FAMILIES["FIML"] is FIML
-    assert estimators.estimator_names() == ["ML", "MLR"]
+    assert estimators.estimator_names() == ["ML", "GLS", "WLS", "ULS", "MLR"]  # LS families: issue 14
     assert estimators.ROBUST == {"MLR": "ML"}
 
 
@@ -99,8 +99,8 @@ def test_choose_with_samples_runs_fiml_on_complete_data_as_ml(hs, hs_missing):
 
 
 def test_choose_refuses_unknown_options(toy):
-    with pytest.raises(OptionError, match="estimator must be one of ML, TOY, MLR, not 'GLS'"):
-        choose("GLS", "listwise")
+    with pytest.raises(OptionError, match="estimator must be one of ML, GLS, WLS, ULS, TOY, MLR, not 'DWLS'"):
+        choose("DWLS", "listwise")
     with pytest.raises(OptionError, match="missing must be 'listwise' or 'fiml', not 'pairwise'"):
         choose("ML", "pairwise")
     with pytest.raises(OptionError, match="estimator TOY does not support missing='fiml'"):

@@ -145,7 +145,9 @@ DIGESTS: dict[str, str] = {
     "lavaan:hs_cfa": "e0d8d3b8d0112639",
     "lavaan:hs_indicator_regressed": "1c0b0c8232f04be2",
     "lavaan:hs_means": "a1a4c4c54f24b54a",
-    "lavaan:hs_missing_ml": "4a8be14ada662bcb",
+    # changed on purpose (issue 14): missing="ml" with meanstructure=False now forces the mean
+    # structure, as lavaan does (tests/test_lavaan_rules.py::test_fiml_forces_the_meanstructure)
+    "lavaan:hs_missing_ml": "54b83b300c5c894a",
     "lavaan:hs_mixed_fixedx_false": "aa1cb72215b5fba1",
     "lavaan:hs_modifiers": "acdeea5d8d09680d",
     "lavaan:hs_orphans": "71a7ca7b1bcd6c51",

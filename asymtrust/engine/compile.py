@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..exceptions import IdentificationError, OptionError
+from ..exceptions import IdentificationError, OptionError, SyntaxModelError
 from .estimate import Reparam, StartPlan, linear_reparam
 from .model import RamModel
 from .samplestats import GroupSample
@@ -50,9 +50,13 @@ def _rows(records: list[tuple]) -> pd.DataFrame:
 
 def baseline_partable(pt, samples: list[GroupSample]) -> tuple[SimpleParTable, np.ndarray]:
     """The independence model: free variances (and means), zero covariances, the fixed-x
-    block kept as in H0. Returns the table and closed-form estimates."""
+    block kept as in H0. With ``fixed_x=False`` the covariances among the exogenous
+    covariates stay free (lavaan's ``lav_partable_independence``). Returns the table and
+    closed-form estimates (start values for the free covariances)."""
     ov = list(pt.ov_names)
-    ovx = set(getattr(pt, "ov_x", []) or [])
+    fixed_x = bool(getattr(pt, "fixed_x", True))
+    ovx = set(getattr(pt, "ov_x", []) or []) if fixed_x else set()
+    free_x = [] if fixed_x else [v for v in ov if v in set(getattr(pt, "ov_x", []) or [])]
     recs = []
     theta = []
     k = 0
@@ -68,6 +72,11 @@ def baseline_partable(pt, samples: list[GroupSample]) -> tuple[SimpleParTable, n
         for a in range(len(xs)):
             for b in range(a + 1, len(xs)):
                 recs.append((xs[a], "~~", xs[b], g, 0, np.nan, 1))
+        for a in range(len(free_x)):
+            for b in range(a + 1, len(free_x)):
+                k += 1
+                recs.append((free_x[a], "~~", free_x[b], g, k, np.nan, 0))
+                theta.append(float(s.cov[ov.index(free_x[a]), ov.index(free_x[b])]))
         if pt.meanstructure:
             for i, v in enumerate(ov):
                 if v in ovx:
@@ -300,6 +309,10 @@ def compile_model(pt, G: int) -> Compiled:
     if hit is not None and hit[0] == G:
         return hit[1]
     tab = pt.table
+    rv = list(getattr(pt, "rv_lines", []) or [])
+    if rv:  # lavaan fixes such a row at its start value; asymtrust does not guess one
+        raise SyntaxModelError(f"line {rv[0]}: the rv() modifier cannot be estimated yet (lavaan 0.6-14 fixes the "
+                               "parameter at its start value); fix it at a value or leave it free")
     model = RamModel(pt)
     if model.n_free == 0:
         raise IdentificationError("the model has no free parameters")

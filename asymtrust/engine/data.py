@@ -34,6 +34,13 @@ DROP_ORDER = (DROP_GROUP, DROP_EMPTY, DROP_EXO, DROP_LISTWISE)
 _FMAX = float(np.finfo(float).max)
 
 
+def keeps_missing_covariates(missing) -> bool:
+    """lavaan's ``missing="ml.x"``: rows with a missing fixed-x covariate are kept (the
+    covariates enter the likelihood, their moments fixed at the saturated estimates);
+    ``"ml"`` drops them."""
+    return str(missing).lower() == "ml.x"
+
+
 # ----------------------------------------------------------------------------- warnings
 def _row_list(rows: np.ndarray, k: int = 5) -> str:
     """1-based data row numbers, the first ``k`` of them."""
@@ -290,12 +297,16 @@ def _check_sample_cov(s: GroupSample, ov: list[str], where: str, label) -> None:
                     "dependent (e.g. one is a sum of others)")
 
 
-def check_samples(samples: list[GroupSample], ov: list[str], labels: list | None, npar: int) -> None:
-    """Refuse samples a model cannot be estimated on: fewer cases than free parameters, a
-    group with fewer than two cases, a zero variance, a singular complete-data covariance."""
+def check_samples(samples: list[GroupSample], ov: list[str], labels: list | None, npar: int) -> list[str]:
+    """Refuse samples a model cannot be estimated on: a group with fewer than two cases, a
+    zero variance, a singular complete-data covariance. Fewer cases than free parameters
+    is a warning, as in lavaan (which fits such models; only a sample covariance matrix
+    that is not positive definite stops it). Returns the warnings."""
     N = sum(s.nobs for s in samples)
+    out = []
     if N < npar:
-        raise InsufficientDataError(f"only {N} cases for {npar} free parameters; collect more data or simplify the model")
+        out.append(f"only {N} cases for {npar} free parameters: the estimates are unstable "
+                   "(lavaan: the number of free parameters exceeds the sample size)")
     for g, s in enumerate(samples):
         if s.nobs < 2:
             raise InsufficientDataError(f"group {labels[g] if labels else g + 1!r} has only {s.nobs} usable case(s)")
@@ -305,3 +316,4 @@ def check_samples(samples: list[GroupSample], ov: list[str], labels: list | None
             raise DataError(f"column {ov[int(np.argmax(sd < 1e-10))]!r} has zero variance{where}; remove it from the model")
         if not s.missing:  # complete-data moments (an EM estimate is not checked here)
             _check_sample_cov(s, ov, where, labels[g] if labels else None)
+    return out

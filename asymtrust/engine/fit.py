@@ -35,10 +35,11 @@ from ..exceptions import DataError, EstimationError, OptionError
 from ._lapack import potrf
 from ._threads import single_thread_blas
 from .compile import Compiled, compile_model  # noqa: F401 - compile_model re-exported
-from .data import check_group_column, check_samples, drop_warnings, prepare, scale_warnings
+from .data import check_group_column, check_samples, drop_warnings, keeps_missing_covariates, prepare, scale_warnings
 from .defined import defined_rows, definition_warnings, struct_values
 from .estimate import optimise
 from .estimators import EstimatorFamily, Solution, choose, missing_value
+from .options import check_lavaan_options
 from .model import RamModel
 from .refit import Refit, refit  # noqa: F401 - re-exported (asymtrust.engine.fit.refit)
 from .standardize import r_squared
@@ -89,7 +90,9 @@ def _resolve_options(estimator, missing, se, information, bootstrap) -> tuple[Es
     miss = missing_value(missing)
     if se is None:
         se = family.default_se
-    se = {"robust.huber.white": "robust"}.get(se, se)
+    if se == "robust.huber.white" and information is None:
+        information = "observed"  # lavaan: the sandwich's bread is the observed information
+    se = {"robust.huber.white": "robust", "robust.sem": "robust"}.get(se, se)
     if se not in _SE:
         raise OptionError(f"se must be 'standard', 'robust', 'bootstrap' or 'none', not {se!r}")
     if se == "bootstrap":
@@ -107,10 +110,10 @@ def _resolve_options(estimator, missing, se, information, bootstrap) -> tuple[Es
 def fit(model, data: pd.DataFrame | None = None, *, estimator: str = "ML", missing: str = "listwise",
         group: str | None = None, group_equal: Sequence[str] = (), group_partial: Sequence[str] = (),
         se: str | None = None, information: str | None = None, bootstrap: int = 0,
-        seed: int | None = None, std_lv: bool = False, fixed_x: bool = True,
+        seed: int | None = None, std_lv: bool = False, fixed_x: bool | None = None,
         meanstructure: bool | None = None, start: np.ndarray | None = None,
         sample_cov: pd.DataFrame | None = None, sample_mean: pd.Series | None = None,
-        sample_nobs: int | None = None):
+        sample_nobs: int | None = None, sample_cov_rescale: bool | str = "default", **options):
     """Fit a structural equation model with lavaan's ``sem()`` defaults.
 
     Parameters
@@ -145,7 +148,16 @@ def fit(model, data: pd.DataFrame | None = None, *, estimator: str = "ML", missi
         a covariance matrix with divisor N (a DataFrame labelled by variable), the
         means (needed for a meanstructure) and N. Used for very large files, whose
         moments are computed in one streaming pass (:func:`asymtrust.survey.moments.read_moments`).
-        ML with complete data only (MLR and FIML need the raw rows).
+        ML with complete data only (MLR and FIML need the raw rows). As lavaan's
+        ``sample.cov``, the matrix is read as the unbiased (divisor N - 1) matrix and
+        rescaled by (N - 1) / N (``sample_cov_rescale``, lavaan's default; ``False``
+        takes it as given). Several groups: lists of matrices, means and sizes.
+        Without data and moments (``sample_nobs`` alone, or nothing), the parameter
+        table with lavaan's start values is returned, nothing estimated.
+    **options
+        lavaan options asymtrust does not have: accepted when the value is lavaan's
+        ``sem()`` default, otherwise refused with an :class:`OptionError` naming the
+        option and the issue that brings it (:mod:`asymtrust.engine.options`).
 
     Returns
     -------
@@ -161,24 +173,33 @@ def fit(model, data: pd.DataFrame | None = None, *, estimator: str = "ML", missi
 
     In R: ``lavaan::cfa(model, data = HolzingerSwineford1939)``.
     """
+    likelihood = options.pop("likelihood", "default")  # lavaan's likelihood=: the family's (estimators/)
+    check_lavaan_options(options)
     if data is not None and sample_cov is not None:
         raise OptionError("give either data or sample_cov, not both")
     family, estimator, miss, se, information, bootstrap = _resolve_options(estimator, missing, se, information,
                                                                            bootstrap)
+    family = family.with_likelihood(likelihood)
+    fixed_x = family.default_fixed_x if fixed_x is None else fixed_x  # lavaan: True for ML, False for LS
     if data is None:
-        if sample_cov is None or sample_nobs is None:
-            raise OptionError("give either data or sample_cov together with sample_nobs")
+        if sample_cov is None:
+            return nodata_result(model, sample_nobs, group_equal=group_equal, group_partial=group_partial,
+                                 std_lv=std_lv, meanstructure=meanstructure)
+        if sample_nobs is None:
+            raise OptionError("sample_cov needs sample_nobs (the number of cases of each group)")
         if not family.supports_moments or family.robust or group is not None or se in ("robust", "bootstrap"):
-            raise OptionError("fitting from sample moments supports single-group ML with complete data only")
+            raise OptionError("fitting from sample moments supports ML with complete data only "
+                              "(no group=: give lists of matrices, means and sizes)")
         with single_thread_blas():
-            return _fit_moments(model, sample_cov, sample_mean, int(sample_nobs), family=family,
+            return _fit_moments(model, sample_cov, sample_mean, sample_nobs, family=family,
                                 information=information, std_lv=std_lv, fixed_x=fixed_x,
-                                meanstructure=meanstructure, start=start, se=se)
+                                meanstructure=meanstructure, start=start, se=se, rescale=sample_cov_rescale,
+                                group_equal=group_equal, group_partial=group_partial)
     with single_thread_blas():
         return _fit(model, data, family=family, estimator=estimator, miss=miss, group=group,
                     group_equal=group_equal, group_partial=group_partial, se=se, information=information,
                     bootstrap=bootstrap, seed=seed, std_lv=std_lv, fixed_x=fixed_x,
-                    meanstructure=meanstructure, start=start)
+                    meanstructure=meanstructure, start=start, keep_missing_x=keeps_missing_covariates(missing))
 
 
 # ----------------------------------------------------------------------------- steps 1-2: table, data
@@ -196,33 +217,95 @@ def _cached_partable(syntax, observed, ngroups, group_labels, meanstructure, fix
                           group_partial=group_partial, std_lv=std_lv, missing=missing)
 
 
-def _fit_moments(model, cov, mean, nobs, *, family, information, std_lv, fixed_x, meanstructure, start, se):
+def _as_list(x) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _moment_groups(cov, mean, nobs) -> tuple[list, list, list[int]]:
+    """sample_cov/sample_mean/sample_nobs as one list per group, checked for equal lengths."""
+    covs, nobs_l = _as_list(cov), [int(n) for n in np.ravel(np.asarray(nobs, dtype=object)).tolist()]
+    means = _as_list(mean) if mean is not None else [None] * len(covs)
+    if not (len(covs) == len(nobs_l) == len(means)):
+        raise OptionError(f"sample_cov has {len(covs)} group(s), sample_mean {len(means)} and sample_nobs "
+                          f"{len(nobs_l)}: give one per group")
+    for c in covs:
+        if not isinstance(c, pd.DataFrame):
+            raise DataError("sample_cov must be a DataFrame (or a list of them, one per group) whose index and "
+                            "columns name the variables")
+    return covs, means, nobs_l
+
+
+def _fit_moments(model, cov, mean, nobs, *, family, information, std_lv, fixed_x, meanstructure, start, se,
+                 rescale="default", group_equal=(), group_partial=()):
+    """lavaan's ``sample.cov``: per group the unbiased covariance matrix, rescaled by
+    (N-1)/N unless ``rescale`` is False (``sample.cov.rescale``), means and N."""
     from ..library.partable import build_partable
     from .results import FitResult
 
     syntax = model_syntax(model)
-    if not isinstance(cov, pd.DataFrame):
-        raise DataError("sample_cov must be a DataFrame whose index and columns name the variables")
-    names = [str(c) for c in cov.columns]
-    if meanstructure is None and mean is not None:
-        meanstructure = True  # as lavaan: sample.mean switches the mean structure on
-    pt = build_partable(syntax, observed=names, meanstructure=meanstructure, fixed_x=fixed_x, std_lv=std_lv)
+    covs, means, nobs_l = _moment_groups(cov, mean, nobs)
+    names = [str(c) for c in covs[0].columns]
+    have_mean = means[0] is not None
+    if meanstructure is None:  # as lavaan: sample.mean switches the mean structure on, groups alone do not
+        meanstructure = have_mean
+    G = len(covs)
+    pt = build_partable(syntax, observed=names, ngroups=G, meanstructure=meanstructure, fixed_x=fixed_x,
+                        std_lv=std_lv, group_equal=tuple(group_equal), group_partial=tuple(group_partial))
     ov = list(pt.ov_names)
-    S = cov.loc[ov, ov].to_numpy(dtype=float)
-    if bool(pt.meanstructure) and mean is None:
+    if bool(pt.meanstructure) and not have_mean:
         raise OptionError("the model has a meanstructure: give sample_mean as well")
-    M = np.asarray(pd.Series(mean).loc[ov], float) if mean is not None else np.zeros(len(ov))
-    s = family.sample_from_moments(S, M, nobs)
+    do_rescale = getattr(family, "likelihood", "normal") != "wishart" if rescale == "default" else bool(rescale)
+    samples = []
+    for c, m, n in zip(covs, means, nobs_l):
+        S = c.loc[ov, ov].to_numpy(dtype=float)
+        if do_rescale:
+            S = S * (n - 1.0) / n
+        M = np.asarray(pd.Series(m).loc[ov], float) if m is not None else np.zeros(len(ov))
+        samples.append(family.sample_from_moments(S, M, n))
+    labels = [str(g) for g in range(1, G + 1)] if G > 1 else None
     se, information = se or "standard", information or "expected"
-    return _fit_prepared(pt, [s], None, family=family, se=se, information=information, bootstrap=0, seed=None,
-                         start=start, syntax=syntax, data=None, group=None, options=dict(
-                             estimator=family.estimator, missing=family.missing, group=None, group_equal=[],
-                             group_partial=[], se=se, information=information, std_lv=std_lv,
-                             fixed_x=fixed_x, moments=True), result_cls=FitResult)
+    return _fit_prepared(pt, samples, labels, family=family, se=se, information=information, bootstrap=0,
+                         seed=None, start=start, syntax=syntax, data=None, group=None, options=dict(
+                             estimator=family.estimator, missing=family.missing, group=None,
+                             group_equal=list(group_equal), group_partial=list(group_partial), se=se,
+                             information=information, std_lv=std_lv, fixed_x=fixed_x, moments=True),
+                         result_cls=FitResult)
+
+
+def nodata_result(model, nobs, *, group_equal, group_partial, std_lv, meanstructure):
+    """No data and no moments: the parameter table with lavaan's start values for a model
+    without data (loadings and variances 1, everything else 0; fixed values as fixed),
+    nothing estimated (lavaan: ``sem(model)`` or ``sem(model, sample.nobs=...)``)."""
+    from ..library.partable import build_partable
+    from .results import FitResult
+
+    syntax = model_syntax(model)
+    nobs_l = [int(n) for n in np.ravel(np.asarray(nobs, dtype=object)).tolist()] if nobs is not None else [0]
+    G = len(nobs_l)
+    pt = build_partable(syntax, ngroups=G, meanstructure=bool(meanstructure), fixed_x=False, std_lv=std_lv,
+                        group_equal=tuple(group_equal), group_partial=tuple(group_partial))
+    tab = pt.table[pt.table["op"].isin(["=~", "~", "~~", "~1"])].copy()
+    free = tab["free"].to_numpy() > 0
+    ones = ((tab["op"] == "=~") | ((tab["op"] == "~~") & (tab["lhs"] == tab["rhs"]))).to_numpy()
+    est = np.where(free, np.where(ones, 1.0, 0.0), tab["ustart"].fillna(0.0).to_numpy(dtype=float))
+    tab["est"] = est
+    tab["se"] = np.where(free, np.nan, 0.0)
+    for c in ("z", "pvalue", "ci_lower", "ci_upper", "std_lv", "std_all", "std_all_se"):
+        tab[c] = np.nan
+    npar = int(free.sum()) - int((pt.table["op"] == "==").sum())
+    p = len(pt.ov_names)
+    df = G * (p * (p + 1) // 2 + (p if pt.meanstructure else 0)) - npar
+    msg = "no data: the parameter table with start values is returned; nothing was estimated"
+    return FitResult(partable=pt, estimates=tab.reset_index(drop=True),
+                     fit_indices=pd.Series({"npar": float(npar), "df": float(df)}), r2=[], converged=False,
+                     warnings=[msg], theta=est[free], vcov=None, implied=[], sample=[], nobs=nobs_l,
+                     group_labels=[f"Group{g}" for g in range(1, G + 1)] if G > 1 else None,
+                     options=dict(estimator="ML", se="none", std_lv=std_lv, nodata=True), syntax=syntax,
+                     notes=[msg])
 
 
 def _fit(model, data, *, family, estimator, miss, group, group_equal, group_partial, se, information, bootstrap,
-         seed, std_lv, fixed_x, meanstructure, start):
+         seed, std_lv, fixed_x, meanstructure, start, keep_missing_x=False):
     from .results import FitResult
 
     syntax = model_syntax(model)
@@ -238,7 +321,8 @@ def _fit(model, data, *, family, estimator, miss, group, group_equal, group_part
         meanstructure, fixed_x, tuple(group_equal), tuple(group_partial), std_lv, miss,
     )
     ov = list(pt.ov_names)
-    ov_x = list(getattr(pt, "ov_x", []) or []) if fixed_x else []
+    # missing="ml.x": rows with a missing covariate are kept (lavaan); "ml" drops them
+    ov_x = list(getattr(pt, "ov_x", []) or []) if fixed_x and not keep_missing_x else []
     drops: dict = {}
     samples, labels = prepare(data, ov, group, family, ov_x, drops)
     return _fit_prepared(pt, samples, labels, family=family, se=se, information=information, bootstrap=bootstrap,
@@ -260,9 +344,8 @@ def _fit_prepared(pt, samples, labels, *, family, se, information, bootstrap, se
     comp = compile_model(pt, len(samples))
     model = comp.model_for(samples)
     ov = list(pt.ov_names)
-    check_samples(samples, ov, labels, comp.npar)
     notes += scale_warnings(samples, comp.x_idx, ov)
-    warnings = list(notes)
+    warnings = list(notes) + check_samples(samples, ov, labels, comp.npar)
     sol, opt = _estimate(family, pt, comp, model, samples, start, warnings)
     vcov, ok = parameter_vcov(sol, se, information)
     if not ok and se != "none":

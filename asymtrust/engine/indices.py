@@ -11,34 +11,83 @@ from scipy import special
 
 
 # ----------------------------------------------------------------------------- incremental
+def _any_nan(*xs) -> bool:
+    return any(x != x for x in xs)  # NaN (lavaan: anyNA -> NA)
+
+
+def _close0(x: float) -> bool:
+    return abs(x) <= 1.5e-8  # R's isTRUE(all.equal(x, 0))
+
+
 def cfi(chisq: float, df: float, chisq0: float, df0: float, c: float = 1.0, c0: float = 1.0) -> float:
-    """Comparative fit index. With ``c``/``c0`` (scaling factors) this is the robust CFI
-    of Brosseau-Liard & Savalei (2014): ``chisq - c*df`` replaces ``chisq - df``."""
+    """Comparative fit index (``lav_fit_cfi``). With ``c``/``c0`` (scaling factors) this is
+    the robust CFI of Brosseau-Liard & Savalei (2014): ``chisq - c*df`` replaces
+    ``chisq - df`` (only when df > 0, as lavaan; at df = 0 the CFI is 1)."""
+    if _any_nan(chisq, df, chisq0, df0, c, c0):
+        return float("nan")
+    if not (df > 0 and c != 1 and c0 != 1):
+        c = c0 = 1.0
     t1 = max(chisq - c * df, 0.0)
     t2 = max(chisq - c * df, chisq0 - c0 * df0, 0.0)
-    if abs(t1) <= 1e-8 and abs(t2) <= 1e-8:  # np.isclose(., 0) without its overhead
+    if _close0(t1) and _close0(t2):
         return 1.0
     return 1.0 - t1 / t2
 
 
 def tli(chisq: float, df: float, chisq0: float, df0: float, c: float = 1.0, c0: float = 1.0) -> float:
-    """Tucker-Lewis index (not truncated; 1 when df = 0)."""
-    if df == 0:
-        return 1.0
-    denom = (chisq0 - c0 * df0) * df
-    if denom == 0:
+    """Tucker-Lewis index (``lav_fit_tli``: not truncated; 1 when df = 0)."""
+    if _any_nan(chisq, df, chisq0, df0, c, c0):
         return float("nan")
-    return 1.0 - (chisq - c * df) * df0 / denom
+    if not (df > 0 and c != 1 and c0 != 1):
+        c = c0 = 1.0
+    t1 = (chisq - c * df) * df0
+    t2 = (chisq0 - c0 * df0) * df
+    if df > 0 and abs(t2) > 0:
+        return 1.0 - t1 / t2
+    if not (np.isfinite(t1) and np.isfinite(t2)):
+        return float("nan")
+    return 1.0
+
+
+def rni(chisq: float, df: float, chisq0: float, df0: float, c: float = 1.0, c0: float = 1.0) -> float:
+    """Relative noncentrality index (``lav_fit_rni``), robust with ``c``/``c0`` when df > 0."""
+    if _any_nan(chisq, df, chisq0, df0, c, c0):
+        return float("nan")
+    if not (df > 0 and c != 1 and c0 != 1):
+        c = c0 = 1.0
+    t1, t2 = chisq - c * df, chisq0 - c0 * df0
+    if _close0(t2) or not (np.isfinite(t1) and np.isfinite(t2)):
+        return float("nan")
+    return 1.0 - t1 / t2
 
 
 def other_incremental(chisq: float, df: float, chisq0: float, df0: float) -> dict[str, float]:
-    """NFI, RFI, IFI, RNI and PNFI (lavaan's definitions)."""
+    """NFI, RFI, IFI, RNI and PNFI (lavaan's ``lav_fit_nfi`` ...): NFI and RFI are NA when
+    the model has more df than the baseline, and 1 at df = 0."""
+    nan = float("nan")
+    if _any_nan(chisq, df, chisq0, df0) or not (np.isfinite(chisq) and np.isfinite(chisq0)):
+        return {"nfi": nan, "rfi": nan, "ifi": nan, "rni": nan, "pnfi": nan}
     out = {}
-    out["nfi"] = (chisq0 - chisq) / chisq0 if chisq0 else float("nan")
-    out["rfi"] = ((chisq0 / df0) - (chisq / df)) / (chisq0 / df0) if (df and df0 and chisq0) else float("nan")
-    out["ifi"] = (chisq0 - chisq) / (chisq0 - df) if (chisq0 - df) else float("nan")
-    out["rni"] = 1.0 - (chisq - df) / (chisq0 - df0) if (chisq0 - df0) else float("nan")
-    out["pnfi"] = (df / df0) * out["nfi"] if df0 else float("nan")
+    if df > df0 or _close0(chisq0):
+        out["nfi"] = nan
+    else:
+        out["nfi"] = (chisq0 - chisq) / chisq0 if df > 0 else 1.0
+    if df > df0:
+        out["rfi"] = nan
+    elif df > 0 and df0 > 0:
+        t1, t2 = chisq0 / df0 - chisq / df, chisq0 / df0
+        out["rfi"] = nan if not (np.isfinite(t1) and np.isfinite(t2)) else 1.0 if (t1 < 0 or t2 < 0) else t1 / t2
+    else:
+        out["rfi"] = 1.0
+    t1, t2 = chisq0 - chisq, chisq0 - df
+    if not (np.isfinite(t1) and np.isfinite(t2)):
+        out["ifi"] = nan
+    elif t2 < 0:
+        out["ifi"] = 1.0
+    else:
+        out["ifi"] = nan if _close0(t2) else t1 / t2
+    out["rni"] = rni(chisq, df, chisq0, df0)
+    out["pnfi"] = (df / df0) * (chisq0 - chisq) / chisq0 if (df0 > 0 and chisq0 > 0) else nan
     return out
 
 
@@ -163,8 +212,13 @@ def information_criteria(logl: float, npar: int, N: int) -> dict[str, float]:
 def misc_indices(chisq: float, df: float, N: int, npar: int) -> dict[str, float]:
     """McDonald's MFI, ECVI and Hoelter's critical N."""
     out = {"mfi": float(np.exp(-0.5 * (chisq - df) / N)), "ecvi": (chisq + 2.0 * npar) / N}
-    for a, key in ((0.05, "cn_05"), (0.01, "cn_01")):
-        out[key] = float(special.chdtri(df, a) / (chisq / N) + 1.0) if (df > 0 and chisq > 0) else float("nan")
+    for a, key in ((0.05, "cn_05"), (0.01, "cn_01")):  # lavaan's lav_fit_cn
+        if df == 0 and chisq < 1e-8:  # lavaan: .Machine$double.eps; a saturated fit is 0 to ~1e-10
+            out[key] = float("nan")
+        else:
+            q = float(special.chdtri(df, a)) if df > 0 else 0.0
+            with np.errstate(divide="ignore"):
+                out[key] = float(q / (chisq / N) + 1.0) if chisq != 0 else float("inf")
     return out
 
 
@@ -262,6 +316,6 @@ def residual_family(samples, implied, meanstructure: bool, ndat: int, df: float,
         out["srmr_mplus"] += w * mplus
         out["srmr_mplus_nomean"] += w * mplus_nm
     gfi = out["gfi"]
-    out["agfi"] = 1.0 - (ndat / df) * (1.0 - gfi) if df > 0 else float("nan")
+    out["agfi"] = (1.0 - (ndat / df) * (1.0 - gfi) if df > 0 else 1.0) if np.isfinite(gfi) else float("nan")
     out["pgfi"] = (df / ndat) * gfi if ndat else float("nan")
     return out

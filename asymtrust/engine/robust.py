@@ -25,7 +25,7 @@ from .vcov import constrained_inverse
 
 
 # ----------------------------------------------------------------------------- saturated pieces
-def _vech_index(p: int) -> tuple[np.ndarray, np.ndarray]:
+def vech_index(p: int) -> tuple[np.ndarray, np.ndarray]:
     """Row/column of each vech element (column-major lower triangle, R's order)."""
     rows, cols = [], []
     for j in range(p):
@@ -37,7 +37,7 @@ def _vech_index(p: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _dup_matrix(p: int) -> np.ndarray:
     """Duplication matrix D: vec(S) = D vech(S)."""
-    r, c = _vech_index(p)
+    r, c = vech_index(p)
     D = np.zeros((p * p, len(r)))
     for k, (i, j) in enumerate(zip(r, c)):
         D[i + j * p, k] = 1.0
@@ -108,7 +108,7 @@ def saturated_information(s: GroupSample, sigma: np.ndarray, mu: np.ndarray, mea
 def saturated_scores(s: GroupSample, sigma: np.ndarray, mu: np.ndarray, meanstructure: bool) -> np.ndarray:
     """Case-wise scores of the saturated model, (n x (p* [+ p])), at (sigma, mu)."""
     p = len(sigma)
-    r, c = _vech_index(p)
+    r, c = vech_index(p)
     mult = np.where(r == c, 1.0, 2.0)
     parts = []
     blocks = [(pt.obs, pt.X) for pt in s.patterns] if s.missing else [(np.arange(p), s.X)]
@@ -130,7 +130,7 @@ def saturated_scores(s: GroupSample, sigma: np.ndarray, mu: np.ndarray, meanstru
 def _delta_sat(delta_g, p: int, meanstructure: bool) -> np.ndarray:
     """Model Jacobian in saturated (vech Sigma, mu) coordinates: (p* [+p]) x n_free."""
     dS, dm = delta_g
-    r, c = _vech_index(p)
+    r, c = vech_index(p)
     D = dS[:, r, c].T
     if meanstructure:
         D = np.vstack([D, dm.T])
@@ -168,21 +168,51 @@ def _baseline_trace(sol, base) -> float:
     return _trace_h0(bE, bB, linear_reparam(base_model.n_free, None, None))
 
 
+def _not_exo(p: int, x_idx, size: int) -> np.ndarray:
+    """Positions of the saturated (vech Sigma [, mu]) elements that are not fixed-x moments:
+    lavaan leaves the covariances among fixed-x covariates and their means out of the H1
+    matrices (``eliminate.pstar.idx``)."""
+    r, c = vech_index(p)
+    xs = np.zeros(p, bool)
+    xs[list(x_idx)] = True
+    keep = ~(xs[r] & xs[c])
+    if size > len(r):
+        keep = np.concatenate([keep, ~xs])
+    return np.flatnonzero(keep)
+
+
+def h1_trace_without_exo(pieces: list, p: int, x_idx) -> tuple[float, int]:
+    """tr(A1^-1 B1) summed over groups and the number of H1 elements, fixed-x block left out."""
+    tr, ndat = 0.0, 0
+    for A1, _, B1 in pieces:
+        k = _not_exo(p, x_idx, len(A1))
+        A, B = A1[np.ix_(k, k)], B1[np.ix_(k, k)]
+        tr += float(np.trace(np.linalg.solve(A, B)))
+        ndat += len(k)
+    return tr, ndat
+
+
 def yuan_bentler(sol, base, chisq: float, h1: tuple[float, list]) -> tuple[dict[str, float], float, float]:
     """MLR's scaled test: the Yuan-Bentler chi-square (Mplus variant) of the model and of
     the baseline model, with the ``*.scaled`` indices. Returns ``(measures, c, c0)``
-    (the two scaling factors)."""
+    (the two scaling factors). With fixed-x covariates the H1 trace leaves their block
+    out, as lavaan does."""
     tr_h1, pieces = h1
     ndat = sum(len(a[0]) for a in pieces)
+    x_idx = list(getattr(sol.comp, "x_idx", []) or [])
+    if x_idx:
+        tr_h1, ndat = h1_trace_without_exo(pieces, sol.model.p, x_idx)
     df, df0, chisq0, N, G = sol.df, base.df, base.chisq, sol.N, sol.G
     tr0 = _trace_h0(sol.E_obs, sol.B0, sol.rep)
     c = (tr_h1 - tr0) / df if df > 0 else float("nan")
     c0 = (tr_h1 - _baseline_trace(sol, base)) / df0 if df0 > 0 else float("nan")
     npar = sol.model.n_free  # lavaan divides by the free slots, before equality constraints
     out: dict[str, float] = {}
-    out["chisq_scaled"] = chisq / c
+    # at df = 0 lavaan's scaled statistic is the unscaled one (0) and its scaling factor NA
+    chisq_s = chisq / c if df > 0 else chisq
+    out["chisq_scaled"] = chisq_s
     out["df_scaled"] = float(df)
-    out["pvalue_scaled"] = ix.chisq_pvalue(chisq / c, df)
+    out["pvalue_scaled"] = ix.chisq_pvalue(chisq_s, df)
     out["chisq_scaling_factor"] = c
     out["scaling_factor_h1"] = tr_h1 / ndat
     out["scaling_factor_h0"] = tr0 / npar
@@ -190,16 +220,20 @@ def yuan_bentler(sol, base, chisq: float, h1: tuple[float, list]) -> tuple[dict[
     out["baseline_df_scaled"] = float(df0)
     out["baseline_pvalue_scaled"] = ix.chisq_pvalue(chisq0 / c0, df0)
     out["baseline_chisq_scaling_factor"] = c0
-    out["cfi_scaled"] = ix.cfi(chisq / c, df, chisq0 / c0, df0)
-    out["tli_scaled"] = ix.tli(chisq / c, df, chisq0 / c0, df0)
+    out["cfi_scaled"] = ix.cfi(chisq_s, df, chisq0 / c0, df0)
+    out["tli_scaled"] = ix.tli(chisq_s, df, chisq0 / c0, df0)
     out["nnfi_scaled"] = out["tli_scaled"]
-    out.update({f"{k}_scaled": v for k, v in ix.other_incremental(chisq / c, df, chisq0 / c0, df0).items()})
-    dfs = c * df
-    out["rmsea_scaled"] = ix.rmsea(chisq, dfs, N, G)
-    lo, hi = ix.rmsea_ci(chisq, dfs, N, G)
+    out.update({f"{k}_scaled": v for k, v in ix.other_incremental(chisq_s, df, chisq0 / c0, df0).items()})
+    if df > 0:
+        dfs = c * df
+        out["rmsea_scaled"] = ix.rmsea(chisq, dfs, N, G)
+        lo, hi = ix.rmsea_ci(chisq, dfs, N, G)
+        out["rmsea_pvalue_scaled"] = ix.rmsea_pvalue(chisq, dfs, N, G)
+        out["rmsea_notclose_pvalue_scaled"] = ix.rmsea_notclose_pvalue(chisq, dfs, N, G)
+    else:  # lavaan: NA without a scaling factor
+        out["rmsea_scaled"] = lo = hi = out["rmsea_pvalue_scaled"] = float("nan")
+        out["rmsea_notclose_pvalue_scaled"] = float("nan")
     out["rmsea_ci_lower_scaled"], out["rmsea_ci_upper_scaled"] = lo, hi
-    out["rmsea_pvalue_scaled"] = ix.rmsea_pvalue(chisq, dfs, N, G)
-    out["rmsea_notclose_pvalue_scaled"] = ix.rmsea_notclose_pvalue(chisq, dfs, N, G)
     return out, c, c0
 
 
@@ -212,13 +246,23 @@ def fiml_corrected_indices(sol, base, h1: tuple[float, list], mlr: bool) -> dict
     _, base_model, _, bopt = base.fitted
     Wc = [saturated_information(s, s.cov, s.mean, True, observed=False) for s in samples]
     Dm = [_delta_sat(d, p, True) for d in sol.delta]
+    x_idx = list(getattr(sol.comp, "x_idx", []) or [])
+    keep = _not_exo(p, x_idx, len(Wc[0])) if x_idx else None
+    if keep is not None:  # lavaan leaves the fixed-x block out of the H1 matrices
+        sub = np.ix_(keep, keep)
+        pieces = [(A1[sub], np.linalg.inv(A1[sub]), B1[sub]) for A1, _, B1 in pieces]
+        Wc = [W[sub] for W in Wc]
+        Dm = [D[keep] for D in Dm]
     xx3, k = _fiml_corrected(pieces, Wc, Dm, sol.rep.K, samples, sol.imp, mlr)
     bimp = base_model.implied(bopt.theta)
     Db = [_delta_sat(d, p, True) for d in base_model.delta(bimp)]
+    if keep is not None:
+        Db = [D[keep] for D in Db]
     xx3_0, k0 = _fiml_corrected(pieces, Wc, Db, np.eye(base_model.n_free), samples, bimp, mlr)
     df, df0 = sol.df, base.df
-    c3 = k / df if df > 0 else float("nan")
-    c30 = k0 / df0 if df0 > 0 else float("nan")
+    # as lavaan (c.hat3 = k / df3 in R): k / 0 is Inf, which the robust indices ignore at df = 0
+    c3 = k / df if df > 0 else float("inf")
+    c30 = k0 / df0 if df0 > 0 else float("inf")
     return robust_block(xx3, df, xx3_0, df0, c3, c30, sol.N, sol.G)
 
 
@@ -233,7 +277,7 @@ def robust_block(chisq, df, chisq0, df0, c, c0, N, G) -> dict[str, float]:
     out["cfi_robust"] = ix.cfi(chisq, df, chisq0, df0, c, c0)
     out["tli_robust"] = ix.tli(chisq, df, chisq0, df0, c, c0)
     out["nnfi_robust"] = out["tli_robust"]
-    out["rni_robust"] = 1.0 - (chisq - c * df) / (chisq0 - c0 * df0) if (chisq0 - c0 * df0) else float("nan")
+    out["rni_robust"] = ix.rni(chisq, df, chisq0, df0, c, c0)
     out["rmsea_robust"] = ix.rmsea(chisq, df, N, G, c)
     lo, hi = ix.rmsea_ci(chisq, df, N, G, c=c)
     out["rmsea_ci_lower_robust"], out["rmsea_ci_upper_robust"] = lo, hi

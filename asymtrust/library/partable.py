@@ -40,6 +40,7 @@ from .partable_steps import (
     MISSING_OPTIONS,
     apply_group_equal,
     assemble_table,
+    auto_label_equalities,
     check_labels,
     check_observed,
     check_options,
@@ -59,7 +60,13 @@ from .partable_steps import (
 )
 from .syntax import CompiledExpression, parse_syntax
 
-__all__ = ["ParTable", "build_partable", "GROUP_EQUAL_TYPES", "MISSING_OPTIONS", "COLUMNS", "compile_known"]
+#: forms of syntax.PENDING_FORMS the table carries: ``f =~ 0`` (lavaan's row ``f =~ f`` fixed at 0),
+#: labels naming another parameter (an equality), ``rv()`` (the row fixed without a value, as
+#: lavaan 0.6-14's table has it; fit() refuses it: :func:`asymtrust.engine.compile.compile_model`)
+_ACCEPTED_FORMS = frozenset({"self_loading", "auto_label", "rv"})
+
+__all__ = ["ParTable", "build_partable", "parameter_table", "GROUP_EQUAL_TYPES", "MISSING_OPTIONS", "COLUMNS",
+           "compile_known"]
 
 
 # --------------------------------------------------------------------------------------
@@ -110,9 +117,14 @@ class ParTable:
     warnings: list[str] = field(default_factory=list)
 
     # ---- convenience -----------------------------------------------------------------
+    @property
+    def rv_lines(self) -> list[int]:
+        """Lines of ``rv()`` modifiers (rows fixed without a value, as lavaan 0.6-14's table)."""
+        return list(self.__dict__.get("_rv_lines", []))
+
     def copy(self) -> "ParTable":
         """Deep copy (the table and every list attribute)."""
-        return dataclasses.replace(
+        out = dataclasses.replace(
             self,
             table=self.table.copy(deep=True),
             **{
@@ -121,6 +133,9 @@ class ParTable:
                 if isinstance(getattr(self, f.name), list)
             },
         )
+        if self.rv_lines:
+            out.__dict__["_rv_lines"] = self.rv_lines
+        return out
 
     @property
     def n_free(self) -> int:
@@ -252,6 +267,9 @@ def build_partable(
     group_partial: Iterable[str] = (),
     std_lv: bool = False,
     missing: str = "listwise",
+    int_ov_free: bool = True,
+    int_lv_free: bool = False,
+    auto_cov_y: bool = True,
 ) -> ParTable:
     """Build the parameter table of a lavaan model with ``sem()``/``cfa()`` defaults.
 
@@ -278,6 +296,9 @@ def build_partable(
         Identify latents by fixing their (residual) variances to 1 instead of the first loading.
     missing : str
         One of :data:`MISSING_OPTIONS` (only used for the meanstructure rule).
+    int_ov_free, int_lv_free, auto_cov_y : bool
+        lavaan's options of those names (``sem()`` defaults: observed intercepts free,
+        latent means fixed at 0, covariances of the terminal outcomes free).
 
     Returns
     -------
@@ -307,7 +328,7 @@ def build_partable(
     """
     opts = check_options(ngroups, missing, group_equal, group_partial, group_labels)
     # flatten the user's rows; the variables they name
-    model = parse_syntax(syntax)
+    model = parse_syntax(syntax, accept=_ACCEPTED_FORMS)
     urows = flatten_user_rows(model, opts.ngroups)
     vn, warnings = variable_names(urows)
     reorder_covariances(urows, vn)
@@ -315,18 +336,20 @@ def build_partable(
     def_names = check_labels(urows, model, vn)
     # the default rows; every row expanded per group
     meanstructure = meanstructure_rule(meanstructure, urows, opts, missing)
-    defaults = default_rows(urows, vn, meanstructure)
+    defaults = default_rows(urows, vn, meanstructure, auto_cov_y=bool(auto_cov_y))
     marks = marker_rows(urows, vn)
-    rows = expand_groups(urows, defaults, vn, marks, opts.ngroups, fixed_x=fixed_x, std_lv=std_lv)
+    rows = expand_groups(urows, defaults, vn, marks, opts.ngroups, fixed_x=fixed_x, std_lv=std_lv,
+                         int_ov_free=bool(int_ov_free), int_lv_free=bool(int_lv_free))
     free_group_parameters(rows, opts, std_lv)
     # labels: fixed labels, group.equal; the free parameters
     by_label = share_fixed_labels(rows.recs)
     apply_group_equal(rows, vn, opts)
+    auto_eq = auto_label_equalities(rows.recs)  # labels naming another parameter ("f=~x2")
     number_free(rows.recs)
     # constraints: the user's :=, ==, <, >, then == from shared labels
     cons = user_constraints(model, rows.recs, by_label, def_names)
     equalities = label_equalities(rows.recs)
-    table = assemble_table(rows.recs + cons.rows + equalities)
+    table = assemble_table(rows.recs + cons.rows + equalities + auto_eq)
     pt = ParTable(
         table=table, ov_names=vn.ov_names, lv_names=vn.lv_names, ov_x=vn.ov_x, ov_y=vn.ov_y,
         lv_x=vn.lv_x, lv_y=vn.lv_y, ov_ind=vn.ov_ind, ov_nox=vn.ov_nox,
@@ -334,5 +357,94 @@ def build_partable(
         fixed_x=bool(fixed_x), std_lv=bool(std_lv), defined=cons.defined,
         constraints=cons.constraints, warnings=warnings,
     )
+    if rows.rv_lines:
+        pt.__dict__["_rv_lines"] = sorted(set(rows.rv_lines))
     pt.__dict__["_compiled_defined"] = tuple(cons.compiled)  # compiled once, reused by fit()
     return pt
+
+
+# --------------------------------------------------------------------------------------
+# the analyst's view: lavaan's parTable()
+# --------------------------------------------------------------------------------------
+_LAVAAN_COLUMNS = ["id", "lhs", "op", "rhs", "user", "block", "group", "free", "ustart", "exo", "label", "plabel"]
+
+
+def _equality_rank(table: pd.DataFrame) -> int:
+    """The number of independent linear equality constraints among the ``==`` rows whose
+    sides are parameter names (shared labels, group.equal, ``a == b``): the rank of their
+    Jacobian, as lavaan's npar subtracts it. Other ``==`` rows count one each."""
+    free_of = {}
+    for r in table.itertuples(index=False):
+        if r.free > 0:
+            free_of[r.plabel] = int(r.free)
+            if r.label:
+                free_of.setdefault(r.label, int(r.free))
+    eq = table[table["op"] == "=="]
+    if not len(eq):
+        return 0
+    rows, other = [], 0
+    n = int(table["free"].max())
+    for r in eq.itertuples(index=False):
+        a, b = free_of.get(str(r.lhs).strip()), free_of.get(str(r.rhs).strip())
+        if a is None or b is None:
+            other += 1
+            continue
+        v = np.zeros(n)
+        v[a - 1] += 1.0
+        v[b - 1] -= 1.0
+        rows.append(v)
+    return (int(np.linalg.matrix_rank(np.array(rows))) if rows else 0) + other
+
+
+def parameter_table(model, observed: Iterable[str] | None = None, ngroups: int = 1,
+                    group_labels: Sequence[Any] | None = None, **options) -> pd.DataFrame:
+    """lavaan's ``parTable()`` of a model before any data: the user's rows and the
+    defaults ``sem()`` adds, one row per parameter.
+
+    Parameters
+    ----------
+    model : str
+        lavaan model syntax.
+    observed, ngroups, group_labels :
+        As :func:`build_partable` (the data's columns, the number of groups and their names).
+    **options
+        :func:`build_partable`'s options (``meanstructure``, ``fixed_x``, ``group_equal``,
+        ``group_partial``, ``std_lv``, ``missing``, ``int_ov_free``, ``int_lv_free``,
+        ``auto_cov_y``), under their Python or lavaan (dotted) names.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``id, lhs, op, rhs, user, block, group, free, ustart, exo, label, plabel``
+        (``block`` = ``group``: one level per group), with ``attrs["npar"]`` (free
+        parameters minus independent equality constraints, as lavaan counts them) and
+        ``attrs["df"]`` (sample moments, fixed-x moments left out, minus npar).
+
+    Notes
+    -----
+    In R: ``lavaan::parTable(lavaan::sem(model, data, do.fit = FALSE))`` or ``lavaanify()``
+    with ``sem()``'s ``auto.*`` options.
+
+    Examples
+    --------
+    >>> t = parameter_table("visual =~ x1 + x2 + x3; textual =~ x4 + x5 + x6")
+    >>> t.attrs["npar"], t.attrs["df"]
+    (13, 8)
+    """
+    if hasattr(model, "syntax"):
+        model = model.syntax
+    opts = {str(k).replace(".", "_"): v for k, v in options.items()}
+    pt = build_partable(model, observed=observed, ngroups=ngroups, group_labels=group_labels, **opts)
+    out = pt.to_lavaan_frame()
+    out = out[_LAVAAN_COLUMNS].reset_index(drop=True)
+    tab = pt.table
+    npar = int((tab["free"] > 0).sum()) - _equality_rank(tab)
+    p = len(pt.ov_names)
+    exo = set(tab.loc[(tab["exo"] == 1) & (tab["op"] == "~~"), "lhs"])
+    q = len([v for v in pt.ov_x if v in exo])
+    ms = bool(pt.meanstructure)
+    ndat = pt.ngroups * (p * (p + 1) // 2 + (p if ms else 0))
+    nexo = pt.ngroups * (q * (q + 1) // 2 + (q if ms else 0))
+    out.attrs["npar"] = npar
+    out.attrs["df"] = ndat - nexo - npar
+    return out

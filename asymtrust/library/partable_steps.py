@@ -50,7 +50,7 @@ __all__ = [
     "check_options", "flatten_user_rows", "variable_names", "reorder_covariances", "check_observed",
     "check_labels", "meanstructure_rule", "default_rows", "marker_rows", "expand_groups",
     "free_group_parameters", "share_fixed_labels", "apply_group_equal", "number_free",
-    "user_constraints", "label_equalities", "assemble_table",
+    "user_constraints", "label_equalities", "auto_label_equalities", "assemble_table",
 ]
 
 #: group_equal items understood by :func:`build_partable`
@@ -159,6 +159,7 @@ class GroupRows:
     stdlv_fixed: list[bool] = field(default_factory=list)  # lv variance fixed by std_lv
     lvmean_default: list[bool] = field(default_factory=list)  # lv mean fixed at 0 by default
     user_fixed: list[bool] = field(default_factory=list)  # value fixed by a modifier
+    rv_lines: list[int] = field(default_factory=list)  # lines of rv() modifiers
 
 
 @dataclass
@@ -370,7 +371,8 @@ def check_labels(urows: list[UserRow], model: ParsedModel, vn: VarNames) -> set[
 def meanstructure_rule(meanstructure: bool | None, urows: list[UserRow], opts: Options, missing: str) -> bool:
     """lavaan's ``meanstructure = "default"`` (``lav_options_set()``): on with several groups,
     ``missing`` ML/FIML or group.equal on intercepts/means; an intercept or mean written in
-    the syntax switches it on whatever the option (lavaanify's "check for meanstructure")."""
+    the syntax switches it on whatever the option (lavaanify's "check for meanstructure"), and
+    so does ``missing`` ML/FIML (lavaan forces it: ``meanstructure=False`` is overridden)."""
     has_int = any(r.op == "~1" for r in urows)
     if meanstructure is None:
         return bool(
@@ -380,22 +382,26 @@ def meanstructure_rule(meanstructure: bool | None, urows: list[UserRow], opts: O
             or "intercepts" in opts.group_equal
             or "means" in opts.group_equal
         )
-    return bool(meanstructure) or has_int
+    # FIML needs the means: lavaan forces meanstructure = TRUE for missing = "ml"/"ml.x"
+    return bool(meanstructure) or has_int or missing in _MEANS_MISSING
 
 
 # --------------------------------------------------------------------------------------
 # 2. default rows, expanded per group
 # --------------------------------------------------------------------------------------
-def default_rows(urows: list[UserRow], vn: VarNames, meanstructure: bool) -> list[tuple[str, str, str]]:
+def default_rows(urows: list[UserRow], vn: VarNames, meanstructure: bool,
+                 auto_cov_y: bool = True) -> list[tuple[str, str, str]]:
     """The rows lavaan adds to the user's (``lav_partable_flat()``): (residual) variances of
     the non-x observed variables and all latents (2a), covariances of the exogenous latents
     (2b, ``auto.cov.lv.x``) and of the terminal outcomes (2c, ``auto.cov.y``), the fixed.x
     (co)variances (2d) and, with a meanstructure, intercepts and means (3); minus the rows the
-    user wrote ("check for duplicated elements in DEFAULT")."""
+    user wrote ("check for duplicated elements in DEFAULT"). ``auto_cov_y=False`` (lavaan's
+    ``auto.cov.y``) leaves out 2c."""
     defaults: list[tuple[str, str, str]] = []
     defaults += [(v, "~~", v) for v in vn.ov_nox + vn.lv_names]
     defaults += [(a, "~~", b) for a, b in _pairs(vn.lv_x, diag=False)]
-    defaults += [(a, "~~", b) for a, b in _pairs(vn.lv_y + vn.ov_y, diag=False)]
+    if auto_cov_y:
+        defaults += [(a, "~~", b) for a, b in _pairs(vn.lv_y + vn.ov_y, diag=False)]
     defaults += [(a, "~~", b) for a, b in _pairs(vn.ov_x, diag=True)]
     if meanstructure:
         defaults += [(v, "~1", "") for v in vn.ov_names + vn.lv_names]
@@ -415,19 +421,26 @@ def marker_rows(urows: list[UserRow], vn: VarNames) -> Markers:
     seen_lv: set[str] = set()
     n_ind: dict[str, int] = {}
     for i, r in enumerate(urows):
+        if r.op == "=~" and getattr(r.term, "self_loading", False):
+            continue  # 'f =~ 0': the row f =~ f fixed at 0 declares f, it is not an indicator
         if r.op == "=~":
             n_ind[r.lhs] = n_ind.get(r.lhs, 0) + 1
             if r.lhs not in seen_lv:
                 seen_lv.add(r.lhs)
                 first_loading.add(i)
-    single_ind = {
-        r.rhs for r in urows if r.op == "=~" and n_ind[r.lhs] == 1 and r.rhs not in vn.lv_set
-    }
+    # the only indicator of a latent, observed or latent (a latent indicator's residual
+    # variance is fixed too), unless it also loads on another latent (lavaan 0.6-14)
+    loads = [r for r in urows if r.op == "=~" and not getattr(r.term, "self_loading", False)]
+    n_lv: dict[str, int] = {}
+    for lhs, rhs in {(r.lhs, r.rhs) for r in loads}:
+        n_lv[rhs] = n_lv.get(rhs, 0) + 1
+    single_ind = {r.rhs for r in loads if n_ind[r.lhs] == 1 and n_lv[r.rhs] == 1}
     return Markers(first_loading=first_loading, single_ind=single_ind)
 
 
 def _auto_values(k: int, lhs: str, op: str, rhs: str, user: int, vn: VarNames, marks: Markers,
-                 fixed_x: bool, std_lv: bool) -> tuple[int, float, int, bool, bool]:
+                 fixed_x: bool, std_lv: bool, int_ov_free: bool = True,
+                 int_lv_free: bool = False) -> tuple[int, float, int, bool, bool]:
     """``free, ustart, exo`` of one row by lavaan's sem()/cfa() rules (``lav_partable_flat()``
     1 ``auto.fix.first``/``std.lv``, 2 ``auto.fix.single``, 4 intercepts, 5 fixed.x), and
     whether the row is an lv variance fixed by std.lv or an lv mean fixed by default."""
@@ -450,13 +463,17 @@ def _auto_values(k: int, lhs: str, op: str, rhs: str, user: int, vn: VarNames, m
             if fixed_x:
                 free, exo = 0, 1
         elif lhs in vn.lv_set and user == 0:
+            if not int_lv_free:  # lavaan's int.lv.free (sem(): FALSE, latent means fixed at 0)
+                free, ustart = 0, 0.0
+                is_lvmean = True
+        elif user == 0 and not int_ov_free:  # lavaan's int.ov.free (sem(): TRUE)
             free, ustart = 0, 0.0
-            is_lvmean = True
     return free, ustart, exo, is_stdlv, is_lvmean
 
 
 def expand_groups(urows: list[UserRow], defaults: list[tuple[str, str, str]], vn: VarNames,
-                  marks: Markers, ngroups: int, *, fixed_x: bool, std_lv: bool) -> GroupRows:
+                  marks: Markers, ngroups: int, *, fixed_x: bool, std_lv: bool, int_ov_free: bool = True,
+                  int_lv_free: bool = False) -> GroupRows:
     """One copy of the user rows followed by the default rows per group (``lav_partable_flat()``
     6), valued by the sem()/cfa() rules (:func:`_auto_values`), then by the user's modifier of
     that group (lavaanify's "apply user-specified modifiers": a fixed value, ``NA`` frees, a
@@ -469,7 +486,7 @@ def expand_groups(urows: list[UserRow], defaults: list[tuple[str, str, str]], vn
         items += [(lhs, op, rhs, 0, None, 0) for lhs, op, rhs in defaults]
         for k, (lhs, op, rhs, user, mod, line) in enumerate(items):
             free, ustart, exo, is_stdlv, is_lvmean = _auto_values(k, lhs, op, rhs, user, vn, marks,
-                                                                  fixed_x, std_lv)
+                                                                  fixed_x, std_lv, int_ov_free, int_lv_free)
             label = ""
             if mod is not None:
                 if mod.fixed is not None:
@@ -481,6 +498,9 @@ def expand_groups(urows: list[UserRow], defaults: list[tuple[str, str, str]], vn
                 if mod.start is not None:
                     ustart = float(mod.start)
                 label = mod.label
+                if getattr(mod, "rv", ""):  # lavaan 0.6-14: rv() fixes the row, value NA, no label
+                    free, ustart, exo, label = 0, math.nan, 0, ""
+                    out.rv_lines.append(line)
             out.recs.append(
                 dict(lhs=lhs, op=op, rhs=rhs, user=user, group=g, free=free, ustart=ustart,
                      exo=exo, label=label, line=line)
@@ -655,6 +675,41 @@ def label_equalities(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ref, *others = members[lab]
         for i in others:
             out.append(_con_rec(recs[ref]["plabel"], "==", recs[i]["plabel"], 2, "", 0))
+    return out
+
+
+def _auto_name(rec: dict[str, Any]) -> str:
+    """lavaan's automatic name of a parameter row: ``lhs op rhs`` without blanks (``f=~x2``,
+    ``x1~1``), ``.g2`` ... appended in groups 2 and later."""
+    name = f"{rec['lhs']}~1" if rec["op"] == "~1" else f"{rec['lhs']}{rec['op']}{rec['rhs']}"
+    return name + (f".g{rec['group']}" if rec["group"] > 1 else "")
+
+
+def auto_label_equalities(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A label that is lavaan's automatic name of another parameter (``"f1=~x2"*x3``,
+    ``equal("dem60=~y2")*y6``, ``.g2`` for a later group) makes the two equal (lavaanify); a
+    row the user labelled goes by that label only, so its automatic name stays a plain label:
+    the referenced row is labelled by its plabel and an ``==`` row (user 2) ties them; a
+    fixed referenced row fixes the other at its value. Returns the ``==`` rows, in row order."""
+    auto = {}
+    for i, rec in enumerate(recs):
+        # only an unlabelled row goes by its automatic name (a user label replaces it)
+        if rec["op"] in ("=~", "~", "~~", "~1") and not rec["label"]:
+            auto.setdefault(_auto_name(rec), i)
+    out = []
+    for i, rec in enumerate(recs):
+        j = auto.get(rec["label"]) if rec["label"] else None
+        if j is None or j == i:
+            continue
+        ref = recs[j]
+        if ref["free"] == 0:
+            rec["free"], rec["ustart"] = 0, ref["ustart"]
+            continue
+        if rec["free"] == 0:
+            continue
+        if not ref["label"]:
+            ref["label"] = ref["plabel"]
+        out.append(_con_rec(ref["plabel"], "==", rec["plabel"], 2, "", 0))
     return out
 
 

@@ -1,27 +1,42 @@
-"""Parse lavaan model syntax into statements.
-
-The parser understands the subset of lavaan 0.6 model syntax that asymtrust estimates:
+"""Parse lavaan model syntax into statements, by lavaan 0.6-14's rules (``lavParseModelString``).
 
 * ``=~`` (measurement), ``~`` (regression), ``~~`` (variance / covariance), ``y ~ 1`` (intercept);
+  ``y ~ 0`` is the intercept fixed at 0 and ``f =~ 0`` the row ``f =~ f`` fixed at 0, as in lavaan;
 * ``:=`` (defined parameter), ``==``, ``<``, ``>`` (constraints);
-* modifiers ``a*x`` (label), ``1*x`` (fixed), ``NA*x`` (free), ``start(0.5)*x`` / ``0.5?x`` (start value),
-  ``c(a1, a2)*x`` / ``c(1, NA)*x`` (one modifier per group), ``label("a")*x``, ``equal("a")*x`` and
-  chains of them such as ``NA*a*x``;
-* ``#`` and ``!`` comments, ``;`` separators and statements spread over several lines (a line without an
-  operator continues the statement above, as in lavaan).
-* names and labels as lavaan (R) reads them: letters of any script (``confiança =~ ...``, ``信頼 =~ ...``,
-  ``á*x1``), digits, ``.`` and ``_``; a leading UTF-8 byte-order mark is dropped, ``U+02DC`` (small tilde)
-  reads as ``~`` and CRLF line ends are accepted.
+* spaces and tabs are removed everywhere before reading, as lavaan removes them (``factor 1`` is
+  ``factor1``, ``= ~`` is ``=~``); ``#`` and ``!`` comments, ``;`` separators; a line without an
+  operator continues the statement above, and lines before the first operator are dropped with a
+  warning (:attr:`ParsedModel.warnings`). A continuation that would glue two names into one
+  (lavaan reads ``x3`` + newline + ``x4`` as ``x3x4``) is refused;
+* the right-hand side is read as R reads it: a modifier is an R expression left of the last ``*``
+  of a term. When it holds variables they are the labels (``a*x``, ``(vare)*x``, ``c(a1, a2)*x``);
+  otherwise it is evaluated as R evaluates it: numbers, ``NA``, strings, arithmetic, ``sqrt() exp()
+  log() abs()``, ``c() rep() paste() paste0() as.numeric()``; ``start()``, ``label()``,
+  ``equal()`` and ``rv()`` take such expressions too, vectors give one value per group
+  (``start(-0.1, 0.1)``); ``0.5?x`` is ``start(0.5)*x``. The same term twice in one formula is
+  merged (the first modifier of each kind wins);
+* names and labels as lavaan (R) reads them: letters of any script, digits, ``.`` and ``_``; a
+  leading UTF-8 byte-order mark is dropped, ``U+02DC`` (small tilde) reads as ``~``, CRLF accepted.
 
-Formative indicators (``<~``), thresholds (``|``) and the other lavaan operators are refused with a
-:class:`~asymtrust.exceptions.SyntaxModelError`.
+Forms read but not yet carried by the parameter table (:data:`PENDING_FORMS`: ``rv()``, a
+quoted label that is lavaan's automatic name of another parameter, ``f =~ 0``) are refused unless
+the caller passes ``accept=``. Formative indicators (``<~``), thresholds (``|``), ``efa()``
+blocks, ``x:z`` interactions, ``group:``/``level:`` blocks, ``lower()``/``upper()`` and any other R
+function are refused with a :class:`~asymtrust.exceptions.SyntaxModelError` naming the line.
+
+Departures from lavaan, all refusals or warnings: a number or ``NA`` chained with a label
+(``2*a*x``, ``NA*a*x``) keeps both (lavaan 0.6-14 keeps only the label; ``start(1)*a*x`` and
+other chained parts are dropped as lavaan drops them, with a warning); ``a*b*x`` is refused; a
+``:=`` using the label of a first loading (which lavaan fixes) is refused as lavaan stops.
 
 Expressions of ``:=`` and constraints are compiled by :func:`compile_expression` with a whitelist
-of Python ``ast`` nodes (no ``eval`` of user text).
+of Python ``ast`` nodes (no ``eval`` of user text); modifiers are read by a small R expression
+reader that evaluates nothing but the functions listed above.
 """
 from __future__ import annotations
 
 import ast
+import dataclasses
 import math
 import re
 import unicodedata
@@ -46,6 +61,7 @@ __all__ = [
     "is_identifier",
     "clean_source",
     "EXPRESSION_FUNCTIONS",
+    "PENDING_FORMS",
 ]
 
 #: operators of parameter statements
@@ -92,13 +108,19 @@ class Modifier:
     start : float or None
         User starting value (``start(0.5)*x``).
     label : str
-        User label (``a*x``), ``""`` if none.
+        User label (``a*x``), ``""`` if none. A quoted label may be lavaan's automatic name of
+        another parameter (``"f1=~x2"``, ``"f1=~x2.g2"``), which in lavaan makes the two equal;
+        the parser passes such labels only when asked to (``accept={"auto_label"}``).
+    rv : str
+        lavaan's ``rv("name")`` modifier (the parameter becomes fixed and is carried by the
+        latent ``name``); ``""`` if none. Only with ``accept={"rv"}``.
     """
 
     fixed: float | None = None
     free: bool = False
     start: float | None = None
     label: str = ""
+    rv: str = ""
 
     def merge(self, other: "Modifier", where: str) -> "Modifier":
         """Combine two modifiers of the same term; conflicting values raise SyntaxModelError."""
@@ -119,7 +141,7 @@ class Modifier:
             if label and label != other.label:
                 raise SyntaxModelError(f"{where}: two different labels {_short(label)!r} and {_short(other.label)!r}")
             label = other.label
-        return Modifier(fixed=fixed, free=free, start=start, label=label)
+        return Modifier(fixed=fixed, free=free, start=start, label=label, rv=self.rv or other.rv)
 
 
 @dataclass(frozen=True)
@@ -133,6 +155,8 @@ class Term:
     name: str
     modifiers: tuple[Modifier, ...] = (Modifier(),)
     per_group: bool = False
+    #: ``f =~ 0``: lavaan's row ``f =~ f`` fixed at 0 (only with ``accept={"self_loading"}``)
+    self_loading: bool = False
 
     def modifier(self, group: int) -> Modifier:
         """Modifier of 1-based ``group`` (the single modifier when not per-group)."""
@@ -184,12 +208,16 @@ class ParsedModel:
         ``==``, ``<`` and ``>`` statements.
     user_cons : list of Statement
         ``:=`` and constraint statements together, in the order written.
+    warnings : list of str
+        What lavaan reads with a warning or silently drops (a line without an operator before
+        the first statement; the parts of a chained modifier lavaan ignores), one line each.
     """
 
     statements: list[Statement] = field(default_factory=list)
     definitions: list[Statement] = field(default_factory=list)
     constraints: list[Statement] = field(default_factory=list)
     user_cons: list[Statement] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------
@@ -380,143 +408,662 @@ def _call(s: str) -> tuple[str, str] | None:
 
 
 # --------------------------------------------------------------------------------------
-# modifiers and terms
+# R expressions of the right-hand side (lavaan reads it with R's parser)
 # --------------------------------------------------------------------------------------
-def _atom_modifier(atom: str, kind: str, where: str) -> Modifier:
-    """Modifier from one element: number, NA, bare name or quoted string.
-
-    ``kind`` is ``"value"`` (fixed / free / label), ``"start"`` or ``"label"``.
-    """
-    atom = atom.strip()
-    if atom == "":
-        raise SyntaxModelError(f"{where}: empty modifier")
-    quoted = _unquote(atom)
-    if kind == "start":
-        if atom == "NA":
-            return Modifier()
-        v = _parse_number(atom)
-        if v is None or not math.isfinite(v):
-            raise SyntaxModelError(f"{where}: start value {_short(atom)!r} is not a number")
-        return Modifier(start=v)
-    if kind == "label":
-        lab = quoted if quoted is not None else atom
-        if atom == "NA" or lab == "":
-            return Modifier()
-        if not _is_name(lab):
-            raise LabelError(f"{where}: {_short(lab)!r} is not a valid label{_why_not_name(lab)}")
-        return Modifier(label=lab)
-    # kind == "value"
-    if atom == "NA":
-        return Modifier(free=True)
-    v = _parse_number(atom)
-    if v is not None:
-        if not math.isfinite(v):
-            raise SyntaxModelError(f"{where}: fixed value {_short(atom)!r} is not finite")
-        return Modifier(fixed=v)
-    if quoted is not None:
-        if quoted == "":
-            return Modifier()
-        if not _is_name(quoted):
-            raise LabelError(f"{where}: {_short(quoted)!r} is not a valid label{_why_not_name(quoted)}")
-        return Modifier(label=quoted)
-    if _is_name(atom):
-        return Modifier(label=atom)
-    raise SyntaxModelError(f"{where}: cannot read modifier {_short(atom)!r}{_why_not_name(atom)}")
+#: forms the parser reads but the parameter table does not implement yet; parse_syntax refuses them
+#: unless the caller names them in ``accept``
+PENDING_FORMS = {
+    "rv": "the rv() modifier",
+    "auto_label": "a label that is lavaan's automatic name of a parameter",
+    "self_loading": "'f =~ 0' (lavaan reads it as 'f =~ f' fixed at 0)",
+}
+_R_CONST = {"NA": ("lgl", [None]), "TRUE": ("lgl", [True]), "FALSE": ("lgl", [False]),
+            "NULL": ("num", []), "Inf": ("num", [math.inf]), "NaN": ("num", [math.nan]),
+            "NA_real_": ("num", [None]), "NA_character_": ("chr", [None]), "NA_integer_": ("num", [None])}
+_AUTO_LABEL = re.compile(r"^(?P<lhs>[^=~]+)(?P<op>=~|~~|~1|~)(?P<rhs>[^=~]*?)(?:\.g(?P<g>[0-9]+))?$")
 
 
-def _modifier_vector(mod: str, where: str) -> tuple[tuple[Modifier, ...], bool]:
-    """Parse one modifier expression into (modifiers, per_group)."""
-    mod = mod.strip()
-    call = _call(mod)
-    kind = "value"
-    if call is not None:
-        fname, inner = call
-        if fname in ("start", "label", "equal"):
-            kind = "start" if fname == "start" else "label"
-            inner = inner.strip()
-            sub = _call(inner)
-            if sub is not None and sub[0] == "c":
-                elems = _split_top(sub[1], ",")
-                return tuple(_atom_modifier(e, kind, where) for e in elems), True
-            return (_atom_modifier(inner, kind, where),), False
-        if fname == "c":
-            elems = _split_top(inner, ",")
-            return tuple(_atom_modifier(e, "value", where) for e in elems), True
-        if fname in ("lower", "upper", "prior", "rv", "efa"):
-            raise SyntaxModelError(f"{where}: the modifier {fname}() is not supported")
-        raise SyntaxModelError(f"{where}: unknown modifier {fname}()")
-    return (_atom_modifier(mod, kind, where),), False
+class _RError(Exception):
+    """Internal: an R expression that cannot be read or evaluated."""
 
 
-def _parse_term(raw: str, where: str, op: str) -> Term:
-    """Parse ``mod*mod*name`` (or ``start?name``) into a :class:`Term`."""
-    text = raw.strip()
-    if text == "":
-        raise SyntaxModelError(f"{where}: empty term (a '+' without a variable)")
-    parts = [p.strip() for p in _split_top(text, "*")]
-    # lavaan's "start?x" form
-    qparts = _split_top(parts[-1], "?")
-    if len(qparts) == 2:
-        parts = parts[:-1] + [f"start({qparts[0].strip()})", qparts[1].strip()]
-    elif len(qparts) > 2:
-        raise SyntaxModelError(f"{where}: cannot read term {_short(text)!r}")
-    name = parts[-1]
-    mods = parts[:-1]
-    if name == "1" and op == "~":
-        name = ""  # intercept
-    elif not _is_name(name):
-        if name == "":
-            raise SyntaxModelError(f"{where}: a term ends with '*' but has no variable")
-        raise SyntaxModelError(f"{where}: {_short(name)!r} is not a valid variable name{_why_not_name(name)}")
-    per_group = False
-    modifiers: tuple[Modifier, ...] = (Modifier(),)
-    for m in mods:
-        if m == "":
-            raise SyntaxModelError(f"{where}: empty modifier in {_short(text)!r}")
-        vec, pg = _modifier_vector(m, where)
-        if pg:
-            if per_group and len(vec) != len(modifiers):
-                raise SyntaxModelError(
-                    f"{where}: c(...) vectors of different lengths ({len(modifiers)} and {len(vec)})"
-                )
-            base = modifiers if per_group else modifiers * len(vec)
-            modifiers = tuple(b.merge(v, where) for b, v in zip(base, vec))
-            per_group = True
+def _r_tokens(text: str) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in " \t\r\n":
+            i += 1
+            continue
+        m = _TOKEN_NUMBER.match(text, i)
+        if m and (ch in _DIGITS or (ch == "." and i + 1 < n and text[i + 1] in _DIGITS)):
+            out.append(("num", float(m.group(0))))
+            i = m.end()
+            if i < n and text[i] == "L":  # R integer suffix
+                i += 1
+            continue
+        if ch in "\"'":
+            j = text.find(ch, i + 1)
+            if j < 0:
+                raise _RError("unbalanced quotes")
+            out.append(("str", text[i + 1:j]))
+            i = j + 1
+            continue
+        end = _name_end(text, i)
+        if end > i:
+            out.append(("name", text[i:end]))
+            i = end
+            continue
+        if text.startswith("**", i):
+            out.append(("op", "^"))
+            i += 2
+            continue
+        if ch in "+-*/^:(),=":
+            out.append(("op", ch))
+            i += 1
+            continue
+        raise _RError(f"character {ch!r} cannot be read")
+    return out
+
+
+# binding powers as in R (?Syntax): ^ > unary minus > : > * / > + -
+_BP = {"+": 10, "-": 10, "*": 20, "/": 20, ":": 30, "^": 40}
+_UNARY_BP = 35
+#: the longest vector a modifier may build (rep(), ':')
+_MAX_VECTOR = 10_000
+
+
+class _RParser:
+    def __init__(self, text: str):
+        self.toks = _r_tokens(text)
+        self.i = 0
+
+    def peek(self) -> tuple[str, Any] | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self) -> tuple[str, Any]:
+        tok = self.peek()
+        if tok is None:
+            raise _RError("the expression ends too early")
+        self.i += 1
+        return tok
+
+    def parse(self) -> tuple:
+        node = self.expr(0)
+        if self.peek() is not None:
+            raise _RError(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
+        return node
+
+    def expr(self, min_bp: int) -> tuple:
+        kind, val = self.take()
+        if kind == "op" and val in "+-":
+            left: tuple = ("neg" if val == "-" else "pos", self.expr(_UNARY_BP))
+        elif kind == "op" and val == "(":
+            left = ("paren", self.expr(0))
+            self.expect(")")
+        elif kind == "num":
+            left = ("num", val)
+        elif kind == "str":
+            left = ("str", val)
+        elif kind == "name":
+            if self.peek() == ("op", "("):
+                self.i += 1
+                left = ("call", val, self.args())
+            elif val in _R_CONST:
+                left = ("const", val)
+            else:
+                left = ("sym", val)
         else:
-            modifiers = tuple(b.merge(vec[0], where) for b in modifiers)
-    return Term(name=name, modifiers=modifiers, per_group=per_group)
+            raise _RError(f"unexpected {val!r}")
+        while True:
+            tok = self.peek()
+            if tok is None or tok[0] != "op" or tok[1] not in _BP:
+                return left
+            op = tok[1]
+            bp = _BP[op]
+            if bp <= min_bp and not (op == "^" and bp == min_bp):
+                return left
+            self.i += 1
+            right = self.expr(bp - 1 if op == "^" else bp)  # ^ is right-associative
+            left = ("bin", op, left, right)
+
+    def expect(self, what: str) -> None:
+        if self.take() != ("op", what):
+            raise _RError(f"expected {what!r}")
+
+    def args(self) -> list[tuple[str | None, tuple]]:
+        out: list[tuple[str | None, tuple]] = []
+        if self.peek() == ("op", ")"):
+            self.i += 1
+            return out
+        while True:
+            name = None
+            if (self.peek() or ("", ""))[0] == "name" and self.i + 1 < len(self.toks) and \
+                    self.toks[self.i + 1] == ("op", "="):
+                name = self.take()[1]
+                self.i += 1
+            out.append((name, self.expr(0)))
+            tok = self.take()
+            if tok == ("op", ")"):
+                return out
+            if tok != ("op", ","):
+                raise _RError(f"unexpected {tok[1]!r} in a call")
+
+
+def _all_vars(node: tuple) -> list[str]:
+    """R's ``all.vars(expr, unique = FALSE)``: the symbols in order, function names excluded."""
+    kind = node[0]
+    if kind == "sym":
+        return [node[1]]
+    if kind in ("neg", "pos", "paren"):
+        return _all_vars(node[1])
+    if kind == "bin":
+        return _all_vars(node[2]) + _all_vars(node[3])
+    if kind == "call":
+        return [v for _, a in node[2] for v in _all_vars(a)]
+    return []
+
+
+def _deparse(node: tuple) -> str:
+    kind = node[0]
+    if kind == "num":
+        return _fmt_num(node[1])
+    if kind == "str":
+        return f'"{node[1]}"'
+    if kind in ("sym", "const"):
+        return node[1]
+    if kind == "neg":
+        return "-" + _deparse(node[1])
+    if kind == "pos":
+        return "+" + _deparse(node[1])
+    if kind == "paren":
+        return "(" + _deparse(node[1]) + ")"
+    if kind == "bin":
+        return _deparse(node[2]) + node[1] + _deparse(node[3])
+    return node[1] + "(" + ",".join((f"{k}=" if k else "") + _deparse(a) for k, a in node[2]) + ")"
+
+
+def _fmt_num(v: float) -> str:
+    return repr(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(v)
+
+
+# R values: (type, list) with type "num" (float, None = NA), "chr" (str, None = NA), "lgl" (bool, None)
+def _as_num(val: tuple) -> list:
+    kind, xs = val
+    if kind == "chr":
+        out = []
+        for x in xs:
+            try:
+                out.append(None if x is None else float(x))
+            except ValueError:
+                out.append(None)
+        return out
+    return [None if x is None else float(x) for x in xs]
+
+
+def _as_chr(val: tuple) -> list:
+    kind, xs = val
+    if kind == "chr":
+        return list(xs)
+    if kind == "lgl":
+        return [None if x is None else ("TRUE" if x else "FALSE") for x in xs]
+    return [None if x is None else _fmt_num(x) if math.isfinite(x) else repr(x) for x in xs]
+
+
+def _recycle(a: list, b: list) -> tuple[list, list]:
+    if not a or not b:
+        return [], []
+    n = max(len(a), len(b))
+    return [a[i % len(a)] for i in range(n)], [b[i % len(b)] for i in range(n)]
+
+
+def _arith(op: str, x: float | None, y: float | None) -> float | None:
+    if x is None or y is None:
+        return None
+    if op == "+":
+        return x + y
+    if op == "-":
+        return x - y
+    if op == "*":
+        return x * y
+    if op == "/":
+        return math.copysign(math.inf, x) * math.copysign(1, y) if y == 0 and x != 0 else \
+            (math.nan if y == 0 else x / y)
+    r = _rpow(x, y)
+    return float(r)
+
+
+def _math1(fn: Callable[[float], float], x: float | None) -> float | None:
+    if x is None:
+        return None
+    with np.errstate(all="ignore"):
+        return float(fn(x))
+
+
+_R_MATH = {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "abs": np.abs, "log10": np.log10}
+
+
+def _r_eval(node: tuple) -> tuple:
+    """Evaluate an R expression without variables (numbers, strings, NA, arithmetic and a few
+    functions: ``c rep paste paste0 sqrt exp log log10 abs as.numeric as.character``)."""
+    kind = node[0]
+    if kind == "num":
+        return ("num", [node[1]])
+    if kind == "str":
+        return ("chr", [node[1]])
+    if kind == "const":
+        return _R_CONST[node[1]]
+    if kind == "sym":
+        raise _RError(f"object {node[1]!r} not found")
+    if kind == "paren":
+        return _r_eval(node[1])
+    if kind in ("neg", "pos"):
+        val = _r_eval(node[1])
+        if val[0] == "chr":
+            raise _RError("invalid argument to unary operator")
+        xs = _as_num(val)
+        return ("num", [None if x is None else (-x if kind == "neg" else x) for x in xs])
+    if kind == "bin":
+        op = node[1]
+        a, b = _r_eval(node[2]), _r_eval(node[3])
+        if "chr" in (a[0], b[0]):
+            raise _RError("non-numeric argument to binary operator")
+        if op == ":":
+            lo, hi = _as_num(a)[0], _as_num(b)[0]
+            if lo is None or hi is None:
+                raise _RError("NA in ':'")
+            step = 1 if hi >= lo else -1
+            if abs(hi - lo) >= _MAX_VECTOR:
+                raise _RError(f"a vector longer than {_MAX_VECTOR}")
+            return ("num", [lo + step * k for k in range(int(abs(hi - lo)) + 1)])
+        xs, ys = _recycle(_as_num(a), _as_num(b))
+        return ("num", [_arith(op, x, y) for x, y in zip(xs, ys)])
+    fname, args = node[1], node[2]
+    if fname in ("start", "label", "equal", "rv", "lower", "upper", "prior", "efa"):
+        raise _RError(f"the modifier {fname}() cannot be part of an expression or a product with a "
+                      "number (lavaan: evaluating modifier failed)")
+    if fname in _R_MATH:
+        if len(args) != 1:
+            raise _RError(f"{fname}() takes one argument")
+        val = _r_eval(args[0][1])
+        if val[0] == "chr":
+            raise _RError(f"non-numeric argument to {fname}()")
+        return ("num", [_math1(_R_MATH[fname], x) for x in _as_num(val)])
+    if fname == "c":
+        vals = [_r_eval(a) for _, a in args]
+        return _r_combine(vals)
+    if fname == "as.numeric":
+        return ("num", _as_num(_r_eval(args[0][1]))) if len(args) == 1 else _bad_args(fname)
+    if fname == "as.character":
+        return ("chr", _as_chr(_r_eval(args[0][1]))) if len(args) == 1 else _bad_args(fname)
+    if fname == "rep":
+        return _r_rep(args)
+    if fname in ("paste", "paste0"):
+        sep = "" if fname == "paste0" else " "
+        parts = []
+        for k, a in args:
+            if k == "sep":
+                sep = _as_chr(_r_eval(a))[0] or ""
+            elif k is None:
+                parts.append(["NA" if s is None else s for s in _as_chr(_r_eval(a))])
+            else:
+                raise _RError(f"{fname}(): argument {k!r} is not supported")
+        if not parts or any(len(p) == 0 for p in parts):
+            return ("chr", [])
+        n = max(len(p) for p in parts)
+        return ("chr", [sep.join(p[i % len(p)] for p in parts) for i in range(n)])
+    raise _RError(f"unknown modifier {fname}()")
+
+
+def _bad_args(fname: str) -> tuple:
+    raise _RError(f"{fname}() takes one argument")
+
+
+def _r_combine(vals: list[tuple]) -> tuple:
+    kinds = {v[0] for v in vals if v[1]}
+    if "chr" in kinds:
+        return ("chr", [x for v in vals for x in _as_chr(v)])
+    if "num" in kinds:
+        return ("num", [x for v in vals for x in _as_num(v)])
+    return ("lgl", [x for v in vals for x in v[1]])
+
+
+def _r_rep(args: list[tuple[str | None, tuple]]) -> tuple:
+    if not args:
+        raise _RError("rep() needs an argument")
+    x = _r_eval(args[0][1])
+    times, each = 1, 1
+    for pos, (k, a) in enumerate(args[1:]):
+        v = _as_num(_r_eval(a))
+        if len(v) != 1 or v[0] is None or v[0] < 0:
+            raise _RError("rep(): invalid 'times' or 'each'")
+        if k == "each":
+            each = int(v[0])
+        elif k in (None, "times") and (k == "times" or pos == 0):
+            times = int(v[0])
+        else:
+            raise _RError(f"rep(): argument {k!r} is not supported")
+    if len(x[1]) * each * times > _MAX_VECTOR:
+        raise _RError(f"a vector longer than {_MAX_VECTOR}")
+    xs = [e for e in x[1] for _ in range(each)] * times
+    return (x[0], xs)
+
+
+# --------------------------------------------------------------------------------------
+# modifiers and terms (lavaan's lav_syntax_parse_rhs / lav_syntax_get_modifier)
+# --------------------------------------------------------------------------------------
+_MOD_KINDS = ("fixed", "start", "label", "rv")
+
+
+def _get_modifier(node: tuple, where: str, notes: list[str]) -> dict[str, list]:
+    """lavaan's ``lav_syntax_get_modifier()`` for a modifier without variables: a number is a
+    fixed value (``NA`` frees), a string a label; ``start()``, ``label()``, ``equal()``, ``rv()``
+    and ``c()`` by their arguments; any other expression evaluated as R evaluates it."""
+    try:
+        if node[0] == "call" and node[1] in ("start", "label", "equal", "rv"):
+            fname = node[1]
+            if any(k is not None for k, _ in node[2]):
+                raise _RError(f"{fname}() takes no named arguments")
+            val = _r_combine([_r_eval(a) for _, a in node[2]]) if node[2] else ("lgl", [])
+            if fname == "start":
+                if val[0] == "chr":
+                    raise _RError("start values must be numbers")
+                return {"start": _as_num(val)}
+            if fname == "rv":
+                if any(x is None for x in val[1]):
+                    raise _RError("some rv() labels are NA")
+                return {"rv": _as_chr(val)}
+            labels = _as_chr(val) if val[0] == "chr" else [None if x is None else _as_chr((val[0], [x]))[0]
+                                                            for x in val[1]]
+            if fname == "label":
+                labels = ["" if x is None else x for x in labels]
+            return {"label": labels}
+        if node[0] == "call" and node[1] in ("lower", "upper", "prior", "efa"):
+            raise SyntaxModelError(f"{where}: the modifier {node[1]}() is not supported")
+        val = _r_eval(node)
+    except _RError as exc:
+        msg = str(exc)
+        if msg.startswith("unknown modifier") or msg.startswith("the modifier"):
+            raise SyntaxModelError(f"{where}: {msg}") from None
+        raise SyntaxModelError(f"{where}: cannot read modifier {_short(_deparse(node))!r} ({msg})") from None
+    if val[0] == "chr":
+        if node[0] == "call" and node[1] == "c":
+            return {"label": ["" if x is None else x for x in val[1]]}
+        return {"label": list(val[1])}
+    if val[0] == "lgl" and any(x is not None for x in val[1]):
+        raise SyntaxModelError(f"{where}: cannot read modifier {_short(_deparse(node))!r} (TRUE/FALSE)")
+    if not val[1]:
+        raise SyntaxModelError(f"{where}: empty modifier {_short(_deparse(node))!r}")
+    return {"fixed": _as_num(val)}
+
+
+def _chain(node: tuple) -> list[tuple]:
+    """The factors of a ``*`` chain ``a*b*c`` (one factor when ``node`` is no product)."""
+    if node[0] == "bin" and node[1] == "*":
+        return _chain(node[2]) + _chain(node[3])
+    return [node]
+
+
+def _literal(node: tuple) -> bool:
+    """A number, ``-number`` or ``NA``."""
+    if node[0] == "neg":
+        return node[1][0] == "num"
+    return node[0] == "num" or node == ("const", "NA")
+
+
+def _read_modifier(node: tuple, where: str, notes: list[str]) -> dict[str, list]:
+    """The modifier left of the last ``*`` of a term (lavaan's rule: when it holds variables,
+    they are the labels and nothing else of it counts)."""
+    names = _all_vars(node)
+    if not names:
+        factors = _chain(node)
+        if len(factors) > 1 and all(_literal(f) for f in factors):
+            # asymtrust: '1*NA*x', '2*3*x' are conflicting modifiers (lavaan multiplies them)
+            out: dict[str, list] = {}
+            for f in factors:
+                _merge_mods(out, _get_modifier(f, where, notes), where, strict=True)
+            return out
+        return _get_modifier(node, where, notes)
+    out = {"label": names}
+    factors = _chain(node)
+    plain = [f[1] for f in factors if f[0] == "sym"]
+    if len(set(plain)) > 1:
+        # lavaan reads 'a*b*x' as the label vector c("a", "b"); asymtrust refuses it
+        raise SyntaxModelError(f"{where}: two different labels {_short(plain[0])!r} and {_short(plain[1])!r}")
+    if len(plain) > 1 and len(factors) == len(plain):
+        out = {"label": plain[:1]}  # 'a*a*x': the label a
+    if len(factors) > 1:
+        for f in factors:
+            if _all_vars(f):
+                continue
+            if _literal(f):
+                # asymtrust keeps a fixed value or NA chained with a label ('2*a*x', 'NA*a*x');
+                # lavaan 0.6-14 keeps only the label
+                _merge_mods(out, _get_modifier(f, where, notes), where, strict=True)
+            else:
+                notes.append(f"{where}: lavaan 0.6-14 keeps only the label of a chained modifier; "
+                             f"{_short(_deparse(f))} is ignored")
+    return out
+
+
+def _merge_mods(into: dict[str, list], new: dict[str, list], where: str, *, strict: bool) -> None:
+    """Merge modifiers: the first of each kind wins (lavaan merges the same term written twice in
+    one formula so); ``strict`` refuses two different values of a kind, and a value with NA."""
+    for kind, vals in new.items():
+        if strict:
+            if kind == "fixed" and "fixed" in into:
+                old = into["fixed"]
+                if any(x is None for x in old + vals):
+                    raise SyntaxModelError(f"{where}: conflicting fixed/free modifiers (NA and a value)")
+                if old != vals:
+                    raise SyntaxModelError(f"{where}: conflicting fixed/free modifiers")
+            if kind == "label" and "label" in into and into["label"] != vals:
+                raise SyntaxModelError(f"{where}: two different labels {_short(','.join(map(str, into['label'])))!r} "
+                                       f"and {_short(','.join(map(str, vals)))!r}")
+        into.setdefault(kind, list(vals))
+
+
+def _check_label(lab: str, where: str, accept: frozenset[str]) -> str:
+    if lab == "" or _is_name(lab) or lab in _RESERVED:
+        return lab
+    if _AUTO_LABEL.match(lab) and all(
+        _is_name(p) or p == "" for p in (_AUTO_LABEL.match(lab).group("lhs"), _AUTO_LABEL.match(lab).group("rhs"))  # type: ignore[union-attr]
+    ):
+        if "auto_label" not in accept:
+            raise SyntaxModelError(
+                f"{where}: the label {_short(lab)!r} is lavaan's automatic name of a parameter (an equality "
+                "constraint with that parameter); not supported yet"
+            )
+        return lab
+    raise LabelError(f"{where}: {_short(lab)!r} is not a valid label{_why_not_name(lab)}")
+
+
+def _to_term(name: str, mods: dict[str, list], where: str, accept: frozenset[str]) -> Term:
+    """Per-group :class:`Modifier` objects from lavaan's modifier vectors (a vector of length 1
+    applies to every group; longer vectors must all have the same length)."""
+    lengths = {len(v) for v in mods.values() if len(v) != 1}
+    if len(lengths) > 1 or 0 in lengths:
+        raise SyntaxModelError(f"{where}: wrong number of arguments in the modifiers of {_short(name or '1')!r}")
+    n = lengths.pop() if lengths else 1
+    out = []
+    for g in range(n):
+        kw: dict[str, Any] = {}
+        for kind, vals in mods.items():
+            v = vals[g % len(vals)]
+            if kind == "fixed":
+                if v is None or (isinstance(v, float) and math.isnan(v)):
+                    kw["free"] = True
+                elif not math.isfinite(v):
+                    raise SyntaxModelError(f"{where}: fixed value {v!r} is not finite")
+                else:
+                    kw["fixed"] = float(v)
+            elif kind == "start":
+                if v is not None and not math.isnan(v):
+                    if not math.isfinite(v):
+                        raise SyntaxModelError(f"{where}: start value {v!r} is not finite")
+                    kw["start"] = float(v)
+            elif kind == "label":
+                kw["label"] = _check_label("" if v is None else str(v), where, accept)
+            elif kind == "rv":
+                if "rv" not in accept:
+                    raise SyntaxModelError(f"{where}: the modifier rv() is not supported")
+                kw["rv"] = str(v)
+        out.append(Modifier(**kw))
+    return Term(name=name, modifiers=tuple(out), per_group=n > 1)
+
+
+def _flatten_plus(node: tuple) -> list[tuple]:
+    if node[0] == "bin" and node[1] == "+":
+        return _flatten_plus(node[2]) + _flatten_plus(node[3])
+    return [node]
+
+
+def _term_parts(node: tuple, where: str, notes: list[str]) -> tuple[str, dict[str, list]]:
+    """``(name, modifiers)`` of one term; names ``..intercept..``, ``..zero..``, ``..constant..``
+    for the number terms (lav_syntax_parse_rhs)."""
+    if node[0] == "pos":
+        node = node[1]
+    if node[0] == "sym":
+        return node[1], {}
+    if node[0] == "num":
+        if node[1] == 1:
+            return "..intercept..", {}
+        return ("..zero.." if node[1] == 0 else "..constant.."), {"fixed": [0.0]}
+    if node[0] == "bin" and node[1] == "*":
+        target = node[3]
+        if target[0] == "bin" and target[1] == ":" or node[0] == "bin" and node[1] == ":":
+            raise SyntaxModelError(f"{where}: interaction terms ('x:z') are not supported")
+        if target[0] == "sym":
+            name = target[1]
+        elif target[0] == "num":
+            name = "..intercept.."
+        else:
+            raise SyntaxModelError(f"{where}: cannot read term {_short(_deparse(node))!r}")
+        return name, _read_modifier(node[2], where, notes)
+    if node[0] == "bin" and node[1] == ":":
+        raise SyntaxModelError(f"{where}: interaction terms ('x:z') are not supported")
+    if node[0] == "const":
+        raise SyntaxModelError(f"{where}: {node[1]!r} is not a valid variable name")
+    raise SyntaxModelError(f"{where}: cannot read term {_short(_deparse(node))!r}")
+
+
+_QMARK = re.compile(r"\(?(-?[0-9]*\.?[0-9]*)\)?\?")
+
+
+def _parse_rhs(rhs: str, op: str, where: str, notes: list[str], accept: frozenset[str]) -> list[Term]:
+    """The terms of a right-hand side (whitespace already removed), the same term written twice
+    merged (the first modifier of each kind wins), as lavaan's lav_syntax_parse_rhs does."""
+    rhs = _QMARK.sub(r"start(\1)*", rhs)  # lavaan's "0.5?x" form
+    if rhs.startswith("+"):
+        rhs = rhs[1:]
+    masked = _mask_quotes(rhs)
+    if masked == "" or masked.endswith("+") or "++" in masked or masked.startswith("+"):
+        raise SyntaxModelError(f"{where}: empty term (a '+' without a variable)")
+    if masked.endswith("*") or "*+" in masked:
+        raise SyntaxModelError(f"{where}: a term ends with '*' but has no variable")
+    try:
+        tree = _RParser(rhs).parse()
+    except _RError as exc:
+        for piece in _split_top(rhs, "+"):
+            name = _split_top(piece, "*")[-1]
+            if name and not _is_name(name) and _parse_number(name) is None and not _call(name):
+                raise SyntaxModelError(
+                    f"{where}: {_short(name)!r} is not a valid variable name{_why_not_name(name)}") from None
+            for part in _split_top(piece, "*")[:-1]:
+                try:
+                    _RParser(part).parse()
+                except _RError:
+                    raise SyntaxModelError(
+                        f"{where}: cannot read modifier {_short(part)!r}{_why_not_name(part)}") from None
+        raise SyntaxModelError(f"{where}: cannot read the right-hand side {_short(rhs)!r} ({exc})") from None
+    order: list[str] = []
+    mods: dict[str, dict[str, list]] = {}
+    for node in _flatten_plus(tree):
+        name, m = _term_parts(node, where, notes)
+        if name in mods:
+            _merge_mods(mods[name], m, where, strict=False)
+        else:
+            order.append(name)
+            mods[name] = dict(m)
+    names_in = {"..intercept..", "..zero..", "..constant.."} & set(order)
+    if op == "~" and len(names_in) > 1:
+        raise DuplicateDefinitionError(f"{where}: intercept given twice")
+    terms = []
+    for name in order:
+        if name in ("..intercept..", "..zero..", "..constant..") and op == "~":
+            out_name = ""
+            if name == "..constant..":
+                notes.append(f"{where}: a number other than 0 or 1 on the right of '~' is read as lavaan 0.6-14 "
+                             "reads it: the intercept fixed at 0")
+        elif name == "..intercept..":
+            raise SyntaxModelError(f"{where}: right-hand side contains an invalid variable name '1'")
+        elif name in ("..zero..", "..constant.."):
+            if op == "=~" and rhs == "0":
+                out_name = "..self.."
+            else:
+                raise SyntaxModelError(f"{where}: a number is not a valid variable name")
+        else:
+            if not _is_name(name):
+                raise SyntaxModelError(f"{where}: {_short(name)!r} is not a valid variable name{_why_not_name(name)}")
+            out_name = name
+        terms.append(_to_term(out_name, mods[name], where, accept))
+    return terms
 
 
 # --------------------------------------------------------------------------------------
 # statements
 # --------------------------------------------------------------------------------------
-def _logical_lines(syntax: str) -> list[tuple[int, str]]:
-    """Join physical lines into statements: returns ``(line, text)`` pairs."""
-    pieces: list[tuple[int, str]] = []
+_WS = re.compile(r"[ \t]+")
+
+
+def _logical_lines(syntax: str, notes: list[str]) -> list[tuple[int, str, str]]:
+    """Statements as lavaan forms them: ``(line, text without whitespace, text as written)``.
+
+    Spaces and tabs are removed everywhere (``factor 1`` is ``factor1``, ``= ~`` is ``=~``); a
+    line without an operator continues the statement above (lavaan pastes it on with nothing
+    between) and lines before the first operator are dropped with a warning. asymtrust refuses
+    a continuation that would glue two names into one (lavaan reads ``x3`` + newline + ``x4``
+    as the variable ``x3x4``)."""
+    pieces: list[tuple[int, str, str]] = []
     for lineno, raw in enumerate(syntax.splitlines(), start=1):
         line = _strip_comment(raw)
         for chunk in _split_semicolons(line):
             if chunk.strip():
-                pieces.append((lineno, chunk.strip()))
-    out: list[tuple[int, str]] = []
-    for lineno, text in pieces:
-        continues = bool(out) and (
-            not _has_operator(text) or re.search(r"(=~|~~|~|\+|\*|:=|==|<|>|,|\()\s*$", out[-1][1])
-        )
-        if continues and _has_operator(text) and re.search(r"(=~|~~|~|:=|==|<|>)\s*$", out[-1][1]):
-            # "f =~" followed by a line with its own operator: the statement is incomplete
-            prev_line, prev = out[-1]
-            if prev.rstrip().endswith("=~"):
-                latent = prev.rstrip()[:-2].strip()
-                raise SyntaxModelError(f"line {prev_line}: latent {_short(latent)!r} has no indicators in {_short(prev)!r}")
-            raise SyntaxModelError(f"line {prev_line}: empty right-hand side in {_short(prev)!r}")
-        if continues:
-            prev_line, prev = out[-1]
-            out[-1] = (prev_line, prev + " " + text)
-        else:
-            if not _has_operator(text):
-                raise SyntaxModelError(f"line {lineno}: no operator in {_short(text)!r}")
-            out.append((lineno, text))
+                pieces.append((lineno, _WS.sub("", chunk.strip()), chunk.strip()))
+    out: list[tuple[int, str, str]] = []
+    for lineno, text, shown in pieces:
+        block = re.match(r"^([^\W\d][\w.]*):(?![=])", _mask_quotes(text))
+        if block and not text.startswith(":="):
+            kind = block.group(1)
+            later = {"group": "a later issue", "level": "the nested-data issue", "block": "the nested-data issue"}
+            raise SyntaxModelError(
+                f"line {lineno}: '{kind}:' blocks are not supported"
+                + (f" yet (they come with {later[kind.lower()]})" if kind.lower() in later else
+                   " (lavaan knows group:, level: and block:)") + f": {_short(shown)!r}")
+        if text.startswith("efa("):
+            raise SyntaxModelError(f"line {lineno}: efa() blocks are not supported yet (they come with the EFA "
+                                   f"issue): {_short(shown)!r}")
+        if _has_operator(text):
+            if out and re.search(r"(=~|~~|~|:=|==|<|>)$", out[-1][1]):
+                prev_line, prev, prev_shown = out[-1]
+                if prev.endswith("=~"):
+                    raise SyntaxModelError(
+                        f"line {prev_line}: latent {_short(prev[:-2])!r} has no indicators in {_short(prev_shown)!r}")
+                raise SyntaxModelError(f"line {prev_line}: empty right-hand side in {_short(prev_shown)!r}")
+            out.append((lineno, text, shown))
+            continue
+        if not out:
+            notes.append(f"line {lineno}: no operator found in {_short(shown)!r}; the line is ignored (as lavaan does)")
+            continue
+        prev_line, prev, prev_shown = out[-1]
+        if _name_end(text) > 0 or text[0] in _DIGITS:
+            if prev and (prev[-1].isalnum() or prev[-1] in "._)\"'"):
+                raise SyntaxModelError(f"line {lineno}: no operator in {_short(shown)!r} (a '+' missing at the end "
+                                       f"of line {prev_line}?)")
+        out[-1] = (prev_line, prev + text, prev_shown + " " + shown)
+    if not out and pieces:
+        lineno, _, shown = pieces[0]
+        raise SyntaxModelError(f"line {lineno}: no operator in {_short(shown)!r}")
     return out
 
 
@@ -528,34 +1075,35 @@ def _norm_expr(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def _parse_statement(lineno: int, text: str) -> list[Statement]:
-    where = f"line {lineno} ({_short(text)!r})"
-    _check_balance(text, lineno)
+def _parse_statement(lineno: int, text: str, shown: str = "", notes: list[str] | None = None,
+                     accept: frozenset[str] = frozenset()) -> list[Statement]:
+    """One statement (``text`` without whitespace; ``shown`` as written, for messages)."""
+    notes = [] if notes is None else notes
+    shown = shown or text
+    where = f"line {lineno} ({_short(shown)!r})"
+    _check_balance(text if shown == text else shown, lineno)
     found = _find_operator(text)
     if found is None:
-        raise SyntaxModelError(f"line {lineno}: no operator in {_short(text)!r}")
+        raise SyntaxModelError(f"line {lineno}: no operator in {_short(shown)!r}")
     op, pos = found
     if op in _UNSUPPORTED_OPS:
-        raise SyntaxModelError(f"line {lineno}: {_UNSUPPORTED_OPS[op]}: {_short(text)!r}")
-    if op in ("=", "<=", ">="):
-        raise SyntaxModelError(f"line {lineno}: unknown operator {op!r} in {_short(text)!r}")
-    lhs_text = text[:pos].strip()
-    rhs_text = text[pos + len(op):].strip()
-    arrow = None
-    if op == "<" and re.match(r"-\s*(?:[^\W\d]|\.)", text[pos + 1:]):
-        arrow = "<-"
-    elif op == ">" and lhs_text.endswith("-") and re.search(r"[\w.]\s*-$", lhs_text):
-        arrow = "->"
-    if arrow:
+        raise SyntaxModelError(f"line {lineno}: {_UNSUPPORTED_OPS[op]}: {_short(shown)!r}")
+    if op == "<" and re.match(r"-(?:[^\W\d]|\.)", text[pos + 1:]):
         raise SyntaxModelError(
-            f"line {lineno}: unknown operator {arrow!r} in {_short(text)!r}; write a regression as 'y ~ x'"
-        )
+            f"line {lineno}: unknown operator '<-' in {_short(shown)!r}; write a regression as 'y ~ x'")
+    if op == ">" and re.search(r"[\w.]-$", text[:pos]):
+        raise SyntaxModelError(
+            f"line {lineno}: unknown operator '->' in {_short(shown)!r}; write a regression as 'y ~ x'")
+    if op in ("=", "<=", ">="):
+        raise SyntaxModelError(f"line {lineno}: unknown operator {op!r} in {_short(shown)!r}")
+    lhs_text = text[:pos]
+    rhs_text = text[pos + len(op):]
     if lhs_text == "":
-        raise SyntaxModelError(f"line {lineno}: empty left-hand side in {_short(text)!r}")
+        raise SyntaxModelError(f"line {lineno}: empty left-hand side in {_short(shown)!r}")
     if rhs_text == "":
         if op == "=~":
-            raise SyntaxModelError(f"line {lineno}: latent {_short(lhs_text)!r} has no indicators in {_short(text)!r}")
-        raise SyntaxModelError(f"line {lineno}: empty right-hand side in {_short(text)!r}")
+            raise SyntaxModelError(f"line {lineno}: latent {_short(lhs_text)!r} has no indicators in {_short(shown)!r}")
+        raise SyntaxModelError(f"line {lineno}: empty right-hand side in {_short(shown)!r}")
     if op in CON_OPS:
         if op == ":=":
             if not _is_name(lhs_text):
@@ -563,50 +1111,54 @@ def _parse_statement(lineno: int, text: str) -> list[Statement]:
                     f"line {lineno}: {_short(lhs_text)!r} is not a valid name for ':='{_why_not_name(lhs_text)}"
                 )
             expression_names(rhs_text, where=where)  # syntax check
-            return [Statement(op=op, lhs=(lhs_text,), expr=_norm_expr(rhs_text), line=lineno, text=text)]
+            return [Statement(op=op, lhs=(lhs_text,), expr=_norm_expr(rhs_text), line=lineno, text=shown)]
         expression_names(lhs_text, where=where)
         expression_names(rhs_text, where=where)
-        return [Statement(op=op, lhs=(_norm_expr(lhs_text),), expr=_norm_expr(rhs_text), line=lineno, text=text)]
+        return [Statement(op=op, lhs=(_norm_expr(lhs_text),), expr=_norm_expr(rhs_text), line=lineno, text=shown)]
     # parameter statement: a second operator would be an error
     rest = _find_operator(rhs_text)
     if rest is not None:
-        raise SyntaxModelError(f"line {lineno}: unexpected operator {rest[0]!r} in {_short(text)!r}")
-    lhs_names = [p.strip() for p in _split_top(lhs_text, "+")]
+        raise SyntaxModelError(f"line {lineno}: unexpected operator {rest[0]!r} in {_short(shown)!r}")
+    lhs_names = _split_top(lhs_text, "+")
     for name in lhs_names:
+        if "*" in _mask_quotes(name):
+            raise SyntaxModelError(f"line {lineno}: modifiers on the left-hand side (efa() blocks) are not "
+                                   f"supported in {_short(shown)!r}")
         if not _is_name(name):
             raise SyntaxModelError(
-                f"line {lineno}: {_short(name)!r} is not a valid variable name{_why_not_name(name)} in {_short(text)!r}"
+                f"line {lineno}: {_short(name)!r} is not a valid variable name{_why_not_name(name)} in {_short(shown)!r}"
             )
-    raw_terms = _split_top(rhs_text, "+")
-    if op == "=~":
-        names = [_split_top(t, "*")[-1].strip() for t in raw_terms]
-        if names and all(_parse_number(n) is not None for n in names):
-            raise SyntaxModelError(f"line {lineno}: latent {_short(lhs_text)!r} has no indicators in {_short(text)!r}")
-    terms = [_parse_term(t, where, op) for t in raw_terms]
+    if op == "=~" and re.fullmatch(r"[0-9.eE+\-*]*", rhs_text) and rhs_text != "0":
+        raise SyntaxModelError(f"line {lineno}: latent {_short(lhs_text)!r} has no indicators in {_short(shown)!r}")
+    try:
+        terms = _parse_rhs(rhs_text, op, where, notes, accept)
+    except RecursionError:
+        raise SyntaxModelError(f"{where}: the right-hand side is nested too deeply") from None
     out: list[Statement] = []
-    if op == "~":
-        ints = [t for t in terms if t.name == ""]
-        if len(ints) > 1:
-            raise DuplicateDefinitionError(f"line {lineno}: intercept given twice in {_short(text)!r}")
-        for name in lhs_names:
-            for t in terms:
-                if t.name == "":
-                    out.append(Statement(op="~1", lhs=(name,), terms=(t,), line=lineno, text=text))
-                else:
-                    out.append(Statement(op="~", lhs=(name,), terms=(t,), line=lineno, text=text))
-        return out
     for name in lhs_names:
-        out.append(Statement(op=op, lhs=(name,), terms=tuple(terms), line=lineno, text=text))
+        if op == "~":
+            for t in terms:
+                out.append(Statement(op="~1" if t.name == "" else "~", lhs=(name,), terms=(t,), line=lineno, text=shown))
+        else:
+            ts = tuple(dataclasses.replace(t, name=name, self_loading=True) if t.name == "..self.." else t
+                       for t in terms)
+            if any(t.name == "..self.." for t in terms) and "self_loading" not in accept:
+                raise SyntaxModelError(f"line {lineno}: {PENDING_FORMS['self_loading']} is not supported yet: "
+                                       f"{_short(shown)!r}")
+            out.append(Statement(op=op, lhs=(name,), terms=ts, line=lineno, text=shown))
     return out
 
-
-def parse_syntax(syntax: str) -> ParsedModel:
+def parse_syntax(syntax: str, *, accept: Iterable[str] = ()) -> ParsedModel:
     """Parse lavaan model syntax.
 
     Parameters
     ----------
     syntax : str
-        lavaan model syntax.
+        lavaan model syntax, read with lavaan 0.6-14's rules (whitespace removed everywhere,
+        modifiers evaluated as R evaluates them, the same term twice in one formula merged).
+    accept : iterable of str
+        Forms of :data:`PENDING_FORMS` the caller's parameter table implements (``"rv"``,
+        ``"auto_label"``, ``"self_loading"``); others are refused with a SyntaxModelError.
 
     Returns
     -------
@@ -632,10 +1184,14 @@ def parse_syntax(syntax: str) -> ParsedModel:
     """
     if not isinstance(syntax, str):
         raise SyntaxModelError(f"model syntax must be a string, got {type(syntax).__name__}")
+    acc = frozenset(accept)
+    unknown = acc - set(PENDING_FORMS)
+    if unknown:
+        raise SyntaxModelError(f"parse_syntax: unknown form(s) in accept: {sorted(unknown)}")
     model = ParsedModel()
     syntax = clean_source(syntax)
-    for lineno, text in _logical_lines(syntax):
-        for st in _parse_statement(lineno, text):
+    for lineno, text, shown in _logical_lines(syntax, model.warnings):
+        for st in _parse_statement(lineno, text, shown, model.warnings, acc):
             if st.op in PARAM_OPS:
                 model.statements.append(st)
             else:
@@ -647,7 +1203,37 @@ def parse_syntax(syntax: str) -> ParsedModel:
     if not model.statements:
         raise SyntaxModelError("line 1: the model syntax is empty (no statements)")
     _check_statements(model)
+    _check_marker_labels_in_definitions(model)
     return model
+
+
+def _check_marker_labels_in_definitions(model: ParsedModel) -> None:
+    """Provisional (until the parameter table checks it): lavaan stops with "non-free
+    parameter(s) in variable definition(s)" when a ``:=`` uses a label whose parameter is
+    fixed. The case the parser can see: every row of the label is the first loading of its
+    latent, which lavaan fixes at 1 (auto.fix.first), with no value or NA in any group. (With
+    ``std_lv=True`` lavaan frees that loading; the refusal is then too strict, never silent.)"""
+    if not model.definitions:
+        return
+    first_seen: set[str] = set()
+    marker: dict[str, bool] = {}
+    for st in model.statements:
+        for k, t in enumerate(st.terms):
+            is_marker = st.op == "=~" and k == 0 and st.lhs[0] not in first_seen
+            if is_marker:
+                is_marker = all(m.fixed is None and not m.free for m in t.modifiers)
+            for m in t.modifiers:
+                if m.label:
+                    marker[m.label] = marker.get(m.label, True) and is_marker
+        if st.op == "=~":
+            first_seen.add(st.lhs[0])
+    for st in model.definitions:
+        bad = [nm for nm in expression_names(st.expr) if marker.get(nm)]
+        if bad:
+            raise LabelError(
+                f"line {st.line}: ':=' uses {', '.join(repr(b) for b in bad)}, the label of a first loading "
+                "lavaan fixes at 1 (lavaan: non-free parameter(s) in variable definition(s))"
+            )
 
 
 def _check_statements(model: ParsedModel) -> None:
@@ -658,7 +1244,7 @@ def _check_statements(model: ParsedModel) -> None:
             rhs = t.name
             if st.op == "~" and rhs == lhs:
                 raise SyntaxModelError(f"line {st.line}: {_short(lhs)!r} is regressed on itself in {_short(st.text)!r}")
-            if st.op == "=~" and rhs == lhs:
+            if st.op == "=~" and rhs == lhs and not t.self_loading:
                 raise SyntaxModelError(
                     f"line {st.line}: latent {_short(lhs)!r} is its own indicator in {_short(st.text)!r}"
                 )

@@ -84,8 +84,10 @@ class Moments:
 
     def fit_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`asymtrust.fit`: ``sample_cov``, ``sample_mean``,
-        ``sample_nobs``."""
-        return {"sample_cov": self.cov, "sample_mean": self.mean, "sample_nobs": self.nobs}
+        ``sample_nobs`` and ``sample_cov_rescale=False`` (the covariance here has divisor N
+        already; fit() otherwise reads a matrix as lavaan does, unbiased, and rescales it)."""
+        return {"sample_cov": self.cov, "sample_mean": self.mean, "sample_nobs": self.nobs,
+                "sample_cov_rescale": False}
 
     def recode_reverse(self, items: Iterable[str] | None = None,
                        codebook: pd.DataFrame | str | os.PathLike | None = None) -> Moments:

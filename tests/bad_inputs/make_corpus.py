@@ -130,6 +130,7 @@ def build() -> dict[str, bytes]:
     cap1 = [r[rows[0].index("cap1")] for r in rows[1:]]
     files["collinear.csv"] = to_text(with_column(rows, "cap2", lambda i, v: str(8 - int(cap1[i])))).encode()
     files["too_few_rows.csv"] = to_text(rows[:9]).encode()  # 8 respondents, 13 free parameters
+    files["fewer_rows_than_items.csv"] = to_text(rows[:6]).encode()  # 5 respondents, 6 items: singular
     files["one_sector.csv"] = to_text(with_column(rows, "sector", lambda i, v: "nhs")).encode()
     files["tiny_group.csv"] = to_text(
         with_column(rows, "sector", lambda i, v: "voluntary" if i in (0, 1, 2) else ("nhs" if i % 2 else "council"))

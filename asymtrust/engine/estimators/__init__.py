@@ -5,7 +5,8 @@ registry ``fit()`` chooses from.
   the :class:`~.base.Baseline` it returns;
 * :mod:`.ml` -- complete-data maximum likelihood (``estimator="ML"``; ``"MLR"`` is its
   robust variant);
-* :mod:`.fiml` -- full-information ML over missing-data patterns (``missing="fiml"``).
+* :mod:`.fiml` -- full-information ML over missing-data patterns (``missing="fiml"``);
+* :mod:`.ls` -- least squares for continuous data: GLS, WLS (ADF) and ULS.
 
 Adding a family is one module and one line here: subclass ``EstimatorFamily`` (or a
 family close to yours), set ``name``, ``estimator``, ``missing`` and ``drop_reason``,
@@ -19,10 +20,11 @@ from collections.abc import Sequence
 from ...exceptions import OptionError
 from .base import Baseline, EstimatorFamily, Solution
 from .fiml import FIML
+from .ls import GLS, ULS, WLS
 from .ml import ML
 
-__all__ = ["FAMILIES", "ROBUST", "Baseline", "EstimatorFamily", "FIML", "ML", "Solution", "choose",
-           "estimator_names", "missing_value", "register"]
+__all__ = ["FAMILIES", "ROBUST", "Baseline", "EstimatorFamily", "FIML", "GLS", "ML", "ULS", "WLS", "Solution",
+           "choose", "estimator_names", "missing_value", "register"]
 
 #: registry name -> family class
 FAMILIES: dict[str, type[EstimatorFamily]] = {}
@@ -43,6 +45,9 @@ def register(family: type[EstimatorFamily], *, robust: str | None = None) -> typ
 
 register(ML, robust="MLR")
 register(FIML)
+register(GLS)
+register(WLS)
+register(ULS)
 
 
 def estimator_names() -> list[str]:

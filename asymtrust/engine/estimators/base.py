@@ -137,6 +137,12 @@ class EstimatorFamily(ABC):
         every model variable missing are always dropped, under their own key).
     supports_moments : bool
         Whether it can fit from summary statistics (``sample_cov=``).
+    likelihood : str
+        lavaan's ``likelihood`` convention: ``"normal"`` (covariance matrix with divisor
+        N, a ``sample_cov`` rescaled by (N - 1)/N) or ``"wishart"`` (the unbiased matrix,
+        taken as given; N - G cases in the test, the SEs and the RMSEA family).
+    default_fixed_x : bool
+        ``fixed_x`` when the user gives none (lavaan's ``fixed.x = "default"``).
     """
 
     name: ClassVar[str]
@@ -144,6 +150,9 @@ class EstimatorFamily(ABC):
     missing: ClassVar[str] = "listwise"
     drop_reason: ClassVar[str]
     supports_moments: ClassVar[bool] = False
+    likelihood: str = "normal"
+    #: lavaan's ``fixed.x`` default for the estimator (True for ML, False otherwise)
+    default_fixed_x: ClassVar[bool] = True
 
     def __init__(self, robust: bool = False):
         self.robust = bool(robust)
@@ -161,6 +170,15 @@ class EstimatorFamily(ABC):
     def default_information(self) -> str:
         """``information=`` when the user gives none (lavaan's defaults)."""
         return "observed" if self.robust else "expected"
+
+    def with_likelihood(self, likelihood) -> "EstimatorFamily":
+        """The family under lavaan's ``likelihood=`` option (``"default"``/``"normal"``:
+        this family; a family that supports ``"wishart"`` overrides this)."""
+        value = str(likelihood).lower()
+        if value in ("default", "normal", self.likelihood):
+            return self
+        raise OptionError(f"likelihood={likelihood!r} is not available for estimator {self.estimator} "
+                          f"with missing={self.missing!r}")
 
     # ------------------------------------------------------------------ data, samplestats
     @abstractmethod
@@ -227,3 +245,26 @@ class EstimatorFamily(ABC):
         """Scaled tests and robust fit indices (lavaan's ``*.scaled`` and ``*.robust``),
         added after the standard fit measures. None by default."""
         return {}
+
+
+# ----------------------------------------------------------------------------- indices on ntotal
+def rmsea_family(chisq: float, df: float, N: float, G: int) -> dict[str, float]:
+    """RMSEA, its 90% interval and the close / not-close p-values with ``N`` cases
+    (lavaan's ``lav_utils_get_ntotal``: N - G for every estimator but normal-likelihood ML)."""
+    from .. import indices as ix
+
+    out = {"rmsea": ix.rmsea(chisq, df, N, G)}
+    out["rmsea_ci_lower"], out["rmsea_ci_upper"] = ix.rmsea_ci(chisq, df, N, G)
+    out["rmsea_pvalue"] = ix.rmsea_pvalue(chisq, df, N, G)
+    out["rmsea_notclose_pvalue"] = ix.rmsea_notclose_pvalue(chisq, df, N, G)
+    return out
+
+
+def ntotal_indices(chisq: float, df: float, N: float, G: int, npar: int) -> dict[str, float]:
+    """Every index lavaan computes from its ``ntotal`` (N - G for the least-squares
+    estimators and Wishart ML): the RMSEA family, MFI, ECVI and Hoelter's N."""
+    from .. import indices as ix
+
+    out = rmsea_family(chisq, df, N, G)
+    out.update(ix.misc_indices(chisq, df, N, npar))
+    return out

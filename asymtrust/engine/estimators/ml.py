@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...exceptions import InsufficientDataError
+from ...exceptions import InsufficientDataError, OptionError
 from .. import robust as rb
 from ..compile import baseline_partable, exo_values
 from ..data import DROP_LISTWISE
@@ -22,7 +22,7 @@ from ..estimate import Objective, linear_reparam, optimise
 from ..model import RamModel
 from ..samplestats import LOG2PI, GroupSample, complete_sample, pattern_loglik
 from ..vcov import casewise_scores
-from .base import Baseline, EstimatorFamily, Solution
+from .base import Baseline, EstimatorFamily, Solution, ntotal_indices
 
 
 class ML(EstimatorFamily):
@@ -36,6 +36,13 @@ class ML(EstimatorFamily):
     #: whether the likelihood and the saturated model carry the means without a
     #: meanstructure (complete data: no, the mean residuals are zero)
     always_means = False
+
+    def with_likelihood(self, likelihood) -> EstimatorFamily:
+        """``likelihood="wishart"``: :class:`MLWishart` (complete data, ML without robust
+        corrections, as lavaan computes it)."""
+        if str(likelihood).lower() == "wishart" and type(self) is ML and not self.robust:
+            return MLWishart()
+        return super().with_likelihood(likelihood)
 
     # ------------------------------------------------------------------ data, samplestats
     def keep_rows(self, nan: np.ndarray, xpos: list[int]) -> np.ndarray:
@@ -135,3 +142,47 @@ class ML(EstimatorFamily):
 
     def _h1(self, sol: Solution) -> tuple[float, list]:
         return rb.h1_pieces(sol.samples, bool(sol.pt.meanstructure) or self.always_means)
+
+
+class MLWishart(ML):
+    """ML with lavaan's ``likelihood="wishart"``: the discrepancy is ML's, at the unbiased
+    covariance matrix (divisor N - 1; a ``sample_cov`` is taken as given), and N - 1
+    replaces N in the test statistic ((N - 1) F_ML, baseline likewise), in the covariance
+    of the estimates (information^-1 / (N - 1)) and in the RMSEA family, MFI, ECVI and
+    Hoelter's N (lavaan 0.6-14: ``lav_model_test``, ``lav_model_vcov``,
+    ``lav_utils_get_ntotal``). One group only: lavaan's multi-group statistic weights the
+    groups by N_g - 1, which is not a function of the pooled minimum."""
+
+    name = "MLWishart"
+    likelihood = "wishart"
+
+    def with_likelihood(self, likelihood) -> EstimatorFamily:
+        return EstimatorFamily.with_likelihood(self, likelihood)
+
+    def sample_stats(self, blocks: list[np.ndarray]) -> list[GroupSample]:
+        out = super().sample_stats(blocks)
+        for s in out:
+            n = s.nobs
+            s.cov = s.cov * (n / (n - 1.0))
+            p = len(s.cov)
+            s.logl_h1 = -n / 2.0 * (p * LOG2PI + s.logdet_cov + p)
+        return out
+
+    def for_samples(self, samples: list[GroupSample]) -> EstimatorFamily:
+        if len(samples) > 1:
+            raise OptionError("likelihood='wishart' is available for single-group models only")
+        return self
+
+    def test_statistic(self, fmin: float, N: int) -> float:
+        return 2.0 * (N - 1) * fmin
+
+    def information(self, obj, theta, imp, kind: str) -> np.ndarray:
+        return super().information(obj, theta, imp, kind) * ((obj.N - len(obj.samples)) / obj.N)
+
+    def baseline(self, sol: Solution) -> Baseline:
+        base = super().baseline(sol)
+        return Baseline(base.chisq * (sol.N - 1) / sol.N, base.df, base.fitted)
+
+    def robust_indices(self, sol: Solution, base: Baseline, chisq: float) -> dict[str, float]:
+
+        return ntotal_indices(chisq, float(sol.df), sol.N - sol.G, sol.G, sol.comp.npar)

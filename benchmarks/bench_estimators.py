@@ -1,0 +1,148 @@
+#!/usr/bin/env python
+"""Each estimator family against lavaan 0.6-14, in the same run (target: >= 10x lavaan).
+
+For every family (ML, MLR, FIML, GLS, WLS, ULS, ML with likelihood="wishart") and two
+models (HolzingerSwineford's 3-factor CFA, N = 301; PoliticalDemocracy's SEM, N = 75),
+the script times:
+
+* asymtrust: ``asymtrust.fit(model, data, ...)`` (estimates, SEs and every fit measure),
+  median of ``--reps`` calls after 3 warm-up calls, in this process with BLAS pinned to
+  one thread (threadpoolctl);
+* lavaan: ``sem(model, data, ...)`` followed by ``fitMeasures()`` and
+  ``parameterEstimates(standardized = TRUE)`` (what one asymtrust call gives: every fit
+  measure, and the estimates table with the standardized solution and its SEs), median of ``--reps`` calls after 3 warm-ups, in one ``Rscript`` process
+  started by this script with ``OPENBLAS_NUM_THREADS=1`` (R's BLAS on one thread too).
+
+Both run one after the other on the same machine, so host load hits both. The
+speed-up is lavaan's median / asymtrust's median.
+
+    python benchmarks/bench_estimators.py [--reps 30] [--json FILE] [--markdown FILE]
+
+Exit status 0 when every speed-up is at least 10, else 1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET = 10.0
+
+MODELS = {
+    "HS": ("hs1939", "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n"),
+    "PD": ("poldem", "ind60 =~ x1 + x2 + x3\ndem60 =~ y1 + y2 + y3 + y4\ndem65 =~ y5 + y6 + y7 + y8\n"
+                     "dem60 ~ ind60\ndem65 ~ ind60 + dem60\ny1 ~~ y5\ny2 ~~ y4 + y6\ny3 ~~ y7\ny4 ~~ y8\ny6 ~~ y8\n"),
+}
+#: family -> (asymtrust keyword arguments, lavaan arguments as R text)
+FAMILIES = {
+    "ML": ({}, ""),
+    "MLR": ({"estimator": "MLR"}, ', estimator = "MLR"'),
+    "FIML": ({"missing": "fiml"}, ', missing = "ml"'),
+    "GLS": ({"estimator": "GLS"}, ', estimator = "GLS"'),
+    "WLS": ({"estimator": "WLS"}, ', estimator = "WLS"'),
+    "ULS": ({"estimator": "ULS"}, ', estimator = "ULS"'),
+    "ML wishart": ({"likelihood": "wishart"}, ', likelihood = "wishart"'),
+}
+
+R_SCRIPT = r"""
+suppressPackageStartupMessages(library(lavaan))
+args <- commandArgs(TRUE)
+reps <- as.integer(args[1]); jobs <- jsonlite::fromJSON(args[2], simplifyVector = FALSE)
+out <- list()
+for (j in jobs) {
+  d <- read.csv(j$csv)
+  f <- eval(parse(text = sprintf(
+    "function() { fit <- sem(j$model, data = d%s); fitMeasures(fit); parameterEstimates(fit, standardized = TRUE) }",
+    j$args)))
+  for (i in 1:3) invisible(suppressWarnings(f()))
+  t <- numeric(reps)
+  for (i in seq_len(reps)) { t0 <- proc.time()[["elapsed"]]; invisible(suppressWarnings(f())); t[i] <- proc.time()[["elapsed"]] - t0 }
+  out[[j$key]] <- median(t) * 1000
+}
+cat(jsonlite::toJSON(out, auto_unbox = TRUE, digits = 8))
+"""
+
+
+def asymtrust_times(reps: int) -> dict[str, float]:
+    import asymtrust
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+    out = {}
+    for mname, (dataset, model) in MODELS.items():
+        data = asymtrust.load_dataset(dataset)
+        for fam, (kw, _) in FAMILIES.items():
+            def call():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    res = asymtrust.fit(model, data, **kw)
+                    res.fit_indices  # noqa: B018 - built on first access
+                    res.estimates  # noqa: B018
+            for _ in range(3):
+                call()
+            t = []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                call()
+                t.append(time.perf_counter() - t0)
+            out[f"{mname}|{fam}"] = statistics.median(t) * 1000
+    return out
+
+
+def lavaan_times(reps: int) -> dict[str, float]:
+    import asymtrust
+
+    tmp = Path(tempfile.mkdtemp(prefix="asymtrust-bench-est-"))
+    jobs = []
+    for mname, (dataset, model) in MODELS.items():
+        csv = tmp / f"{dataset}.csv"
+        asymtrust.load_dataset(dataset).to_csv(csv, index=False)
+        for fam, (_, rargs) in FAMILIES.items():
+            jobs.append({"key": f"{mname}|{fam}", "csv": str(csv), "model": model, "args": rargs})
+    script = tmp / "lavaan_times.R"
+    script.write_text(R_SCRIPT, encoding="utf-8")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    proc = subprocess.run(["Rscript", str(script), str(reps), json.dumps(jobs)], capture_output=True, text=True,
+                          env=env, check=True)
+    return json.loads(proc.stdout)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--markdown", type=Path, help="write the result table as Markdown")
+    args = ap.parse_args(argv)
+    ours = asymtrust_times(args.reps)
+    theirs = lavaan_times(args.reps)
+    rows = []
+    for key in ours:
+        model, fam = key.split("|")
+        ratio = theirs[key] / ours[key]
+        rows.append({"model": model, "family": fam, "asymtrust_ms": ours[key], "lavaan_ms": theirs[key],
+                     "speedup": ratio, "met": ratio >= TARGET})
+    head = f"{'model':6} {'family':11} {'asymtrust':>10} {'lavaan':>10} {'speed-up':>9}  status"
+    print(head)
+    for r in rows:
+        print(f"{r['model']:6} {r['family']:11} {r['asymtrust_ms']:8.1f}ms {r['lavaan_ms']:8.1f}ms "
+              f"{r['speedup']:8.1f}x  {'MET' if r['met'] else 'NOT MET'}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    if args.markdown:
+        lines = ["| model | family | asymtrust (median) | lavaan 0.6-14 (median) | speed-up | ≥ 10× |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['model']} | {r['family']} | {r['asymtrust_ms']:.1f} ms | {r['lavaan_ms']:.1f} ms | "
+                  f"{r['speedup']:.1f}× | {'met' if r['met'] else 'NOT MET'} |" for r in rows]
+        args.markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return 0 if all(r["met"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
