@@ -48,7 +48,24 @@ def _rows(records: list[tuple]) -> pd.DataFrame:
     return tab
 
 
-def baseline_partable(pt, samples: list[GroupSample]) -> tuple[SimpleParTable, np.ndarray]:
+def baseline_model(pt, samples: list[GroupSample]) -> tuple[SimpleParTable, "RamModel", np.ndarray]:
+    """The independence model's table, its RAM model (with this sample's fixed-x moments)
+    and its closed-form start values. The table and the model's structure depend only on
+    ``pt`` and the number of groups, so they are built once per parameter table."""
+    cache = pt.__dict__.setdefault("_baseline_models", {}) if hasattr(pt, "__dict__") else {}
+    key = len(samples)
+    exo = exo_values(pt, samples)
+    if key not in cache:
+        base_pt, theta = baseline_partable(pt, samples)
+        cache[key] = (base_pt, RamModel(base_pt, exo))
+        return base_pt, cache[key][1], theta
+    base_pt, model = cache[key]
+    _, theta = baseline_partable(pt, samples, with_table=False)
+    return base_pt, model.with_exo(exo), theta
+
+
+def baseline_partable(pt, samples: list[GroupSample], *,
+                      with_table: bool = True) -> tuple[SimpleParTable | None, np.ndarray]:
     """The independence model: free variances (and means), zero covariances, the fixed-x
     block kept as in H0. With ``fixed_x=False`` the covariances among the exogenous
     covariates stay free (lavaan's ``lav_partable_independence``). Returns the table and
@@ -85,6 +102,8 @@ def baseline_partable(pt, samples: list[GroupSample]) -> tuple[SimpleParTable, n
                     k += 1
                     recs.append((v, "~1", "", g, k, np.nan, 0))
                     theta.append(_indep_mean(s, i))
+    if not with_table:  # the start values only (the table is cached by baseline_model)
+        return None, np.array(theta)
     tab = _rows(recs)
     return SimpleParTable(tab, ov, [], len(samples), bool(pt.meanstructure)), np.array(theta)
 
@@ -100,18 +119,31 @@ def _indep_mean(s: GroupSample, i: int) -> float:
 
 def exo_values(pt, samples: list[GroupSample]) -> list[dict]:
     """Sample values of the fixed-x moments, per group."""
-    tab = pt.table
     pos = {v: i for i, v in enumerate(pt.ov_names)}
     out = []
     for g, s in enumerate(samples, start=1):
         d = {}
-        rows = tab[(tab["group"] == g) & (tab["exo"] == 1)]
-        for r in rows.itertuples(index=False):
-            if r.op == "~~":
-                d[(r.lhs, r.op, r.rhs)] = float(s.cov[pos[r.lhs], pos[r.rhs]])
-            elif r.op == "~1":
-                d[(r.lhs, r.op, r.rhs)] = float(s.mean[pos[r.lhs]])
+        for lhs, op, rhs in _exo_rows(pt).get(g, ()):
+            if op == "~~":
+                d[(lhs, op, rhs)] = float(s.cov[pos[lhs], pos[rhs]])
+            elif op == "~1":
+                d[(lhs, op, rhs)] = float(s.mean[pos[lhs]])
         out.append(d)
+    return out
+
+
+def _exo_rows(pt) -> dict[int, list[tuple]]:
+    """group -> the (lhs, op, rhs) of its fixed-x rows; read from the table once per table."""
+    cached = pt.__dict__.get("_exo_rows") if hasattr(pt, "__dict__") else None
+    if cached is not None:
+        return cached
+    tab = pt.table
+    rows = tab[tab["exo"] == 1]
+    out: dict[int, list[tuple]] = {}
+    for g, lhs, op, rhs in zip(rows["group"].tolist(), rows["lhs"].tolist(), rows["op"].tolist(), rows["rhs"].tolist()):
+        out.setdefault(int(g), []).append((lhs, op, rhs))
+    if hasattr(pt, "__dict__"):
+        pt.__dict__["_exo_rows"] = out
     return out
 
 

@@ -515,8 +515,11 @@ def _estimates(sol: Solution, vcov, *, se, bootstrap, seed, labels, data, group,
 
 
 def _estimates_table(comp: Compiled, model: RamModel, theta, imp, vcov) -> pd.DataFrame:
+    """lavaan's parameterEstimates() with the standardized solution, built as numpy
+    columns and turned into one DataFrame at the end (column-by-column assignment into a
+    DataFrame costs more than the arithmetic at these sizes)."""
     tab = comp.pt.table
-    struct = comp.struct.copy()
+    struct = comp.struct
     free = struct["free"].to_numpy()
     est = struct_values(comp, model, theta)
     se = np.full(len(struct), np.nan)
@@ -525,33 +528,28 @@ def _estimates_table(comp: Compiled, model: RamModel, theta, imp, vcov) -> pd.Da
         se[m] = np.sqrt(np.clip(np.diag(vcov)[free[m] - 1], 0, None))
         se[~m] = 0.0
     stdz = comp.stdz
-    struct["est"] = est
-    struct["se"] = se
-    struct["std_lv"] = stdz.values(imp, "std_lv")
-    struct["std_all"] = stdz.values(imp, "std_all")
+    std_lv = np.asarray(stdz.values(imp, "std_lv"), float)
+    std_all = np.asarray(stdz.values(imp, "std_all"), float)
     J_all = stdz.jacobian(imp, "std_all")
-    if vcov is not None:
-        struct["std_all_se"] = np.sqrt(np.clip(np.sum((J_all @ vcov) * J_all, axis=1), 0, None))
-    else:
-        struct["std_all_se"] = np.nan
-    frames = [struct]
+    std_all_se = (np.sqrt(np.clip(np.sum((J_all @ vcov) * J_all, axis=1), 0, None)) if vcov is not None
+                  else np.full(len(struct), np.nan))
+    cols: dict[str, Any] = {c: struct[c].to_numpy() for c in struct.columns}
+    cols.update(est=est, se=se, std_lv=std_lv, std_all=std_all, std_all_se=std_all_se)
+    out = pd.DataFrame(cols)
     defs = tab[tab["op"] == ":="]
     if len(defs):
-        frames.append(defined_rows(comp, defs, est, struct["std_lv"].to_numpy(dtype=float),
-                                    struct["std_all"].to_numpy(dtype=float), vcov, J_all))
-    out = pd.concat(frames, ignore_index=True)
+        out = pd.concat([out, defined_rows(comp, defs, est, std_lv, std_all, vcov, J_all)], ignore_index=True)
+    e, s_ = out["est"].to_numpy(dtype=float), out["se"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = out["est"] / out["se"]
-    z[(out["se"] == 0) | out["se"].isna()] = np.nan
-    out["z"] = z
-    out["pvalue"] = 2.0 * special.ndtr(-np.abs(z.to_numpy(dtype=float)))
+        z = e / s_
+    z[(s_ == 0) | np.isnan(s_)] = np.nan
     zc = 1.959963984540054
-    out["ci_lower"] = out["est"] - zc * out["se"]
-    out["ci_upper"] = out["est"] + zc * out["se"]
-    cols = ["lhs", "op", "rhs", "group", "label", "est", "se", "z", "pvalue", "ci_lower", "ci_upper",
-            "std_lv", "std_all", "std_all_se", "free", "user", "exo", "plabel"]
-    out["group"] = out["group"].astype(int)
-    return out[cols].reset_index(drop=True)
+    names = ["lhs", "op", "rhs", "group", "label", "est", "se", "z", "pvalue", "ci_lower", "ci_upper",
+             "std_lv", "std_all", "std_all_se", "free", "user", "exo", "plabel"]
+    final = {c: out[c].to_numpy() for c in names if c in out.columns}
+    final.update(group=out["group"].to_numpy().astype(int), z=z, pvalue=2.0 * special.ndtr(-np.abs(z)),
+                 ci_lower=e - zc * s_, ci_upper=e + zc * s_)
+    return pd.DataFrame({c: final[c] for c in names})
 
 
 def _frame(M, names):

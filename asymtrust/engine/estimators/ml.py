@@ -16,7 +16,7 @@ import numpy as np
 
 from ...exceptions import InsufficientDataError, OptionError
 from .. import robust as rb
-from ..compile import baseline_partable, exo_values
+from ..compile import baseline_model
 from ..data import DROP_LISTWISE
 from ..estimate import Objective, linear_reparam, optimise
 from ..model import RamModel
@@ -93,8 +93,7 @@ class ML(EstimatorFamily):
     def _fitted_baseline(self, sol: Solution) -> Baseline:
         """The independence model estimated with this family's objective."""
         pt, samples = sol.pt, sol.samples
-        base_pt, base_theta = baseline_partable(pt, samples)
-        base_model = RamModel(base_pt, exo_values(pt, samples))
+        base_pt, base_model, base_theta = baseline_model(pt, samples)
         base_obj = self.objective(base_model, samples)
         bopt = optimise(base_obj, linear_reparam(base_model.n_free, None, None), base_theta)
         chisq0 = self.test_statistic(bopt.fmin, sol.N)
