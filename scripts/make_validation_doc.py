@@ -1021,6 +1021,8 @@ def build(out_path: Path) -> bool:
     lines += [("`largest |difference| / tolerance` is below 1 when a case passes; a value like 1e-3 means the largest "
               "difference is a thousandth of what the tolerance allows."), ""]
 
+    lines += _harness_section()
+
     # ---------------------------------------------------------------- file list (staleness check)
     lines += ["## Reference files used", "",
               ("sha256 of every reference JSON when this document was generated; `tests/test_validation_doc.py` "
@@ -1035,6 +1037,51 @@ def build(out_path: Path) -> bool:
     print(f"wrote {out_path} ({n_total} quantities, all within tolerance: {'yes' if all_ok else 'NO'}; "
           f"{time.perf_counter() - t_start:.1f} s)", file=sys.stderr)
     return all_ok
+
+
+def _harness_section() -> list[str]:
+    """The running tally of lavaan's own regression harness (issue 14), test by test,
+    from ``scripts/lavaan_check.py`` (data: ``shared/reference/lavaan-check``)."""
+    import collections
+    import contextlib
+    import importlib.util
+    import io
+
+    spec = importlib.util.spec_from_file_location("lavaan_check", ROOT / "scripts" / "lavaan_check.py")
+    lc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lc)
+    head = ["## lavaan's own regression harness (issue 14): the running tally", ""]
+    manifest = lc.DATA / "cases.json"
+    if not manifest.is_file():
+        return head + [f"Not run: the harness manifest {manifest} is not on this machine.", ""]
+    results = []
+    for case in json.loads(manifest.read_text(encoding="utf-8")):
+        ref = json.loads((lc.REF / f"{case['test']}.json").read_text(encoding="utf-8"))
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            r = lc.run_case(case, ref, all_indices=False)
+        r["lavaan_stops"] = bool(case["lavaan_stops"])
+        results.append(r)
+    run = [r for r in results if not r["lavaan_stops"]]
+    tally = collections.Counter(r["cls"] for r in run)
+
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")[:160]
+
+    lines = head + [
+        ("The 93 tests of github lucdw/lavaan-check, run with lavaan 0.6-14 by "
+         "`tests/reference/lavaan-check/run_lavaan_check.R` and with asymtrust by `scripts/lavaan_check.py` "
+         "(tolerances: estimates and SEs 2e-3, 1e-3 relative for large values; χ² 1e-3 relative; df and npar "
+         "exact; other indices 2e-3; parse tests: npar, df and every row's free/fixed status). "
+         "`tests/test_lavaan_check.py` pins every match and the refusal of the tests lavaan itself stops on."), "",
+        f"**{len(run)} tests lavaan runs: {tally.get('match', 0)} match, {tally.get('refused', 0)} refused by name, "
+        f"{tally.get('differ', 0)} differ, {tally.get('error', 0)} error.** Issue 14 asks for 72.", "",
+        "| test | kind | asymtrust | detail |", "|---|---|---|---|"]
+    lines += [f"| `{r['test']}` | {r['kind']} | {r['cls']} | {cell(r['detail'])} |" for r in run]
+    stops = [r for r in results if r["lavaan_stops"]]
+    lines += ["", f"The {len(stops)} tests lavaan 0.6-14 stops on:", "", "| test | kind | asymtrust | detail |",
+              "|---|---|---|---|"]
+    lines += [f"| `{r['test']}` | {r['kind']} | {r['cls']} | {cell(r['detail'])} |" for r in stops]
+    return lines + [""]
 
 
 def main(argv: list[str] | None = None) -> int:
