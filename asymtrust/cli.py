@@ -554,7 +554,7 @@ def cmd_reliability(args: argparse.Namespace) -> int:
     import pandas as pd
 
     with pd.option_context("display.width", 200, "display.max_columns", 40):
-        from .analysis.compare import provenance_lines
+        from .analysis.provenance import provenance_lines
 
         for line in provenance_lines([], rel.data_usage):
             _emit(line)

@@ -5,8 +5,8 @@
 - :mod:`.effects` — indirect and total effects with bootstrap CIs;
 - :mod:`.moderation` — latent and observed moderation;
 - :mod:`.invariance` — the invariance ladder and path equality across groups;
-- :mod:`.compare` — competing models, and the provenance every result carries (its fits'
-  warnings and rows used);
+- :mod:`.compare` — competing models;
+- :mod:`.provenance` — what every result carries: its fits' warnings and rows used/read;
 - :mod:`.power` — Monte Carlo power and sample-size planning.
 
 Imports the engine, the survey layer, the model library and the ground modules; never

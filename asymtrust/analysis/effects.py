@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .compare import ResultTable, data_usage, fit_problems, result_table
+from .provenance import ResultTable, data_usage, fit_problems, result_table
 from ..exceptions import OptionError, SpecError
 from ..engine.resample import (
     _planned_workers,

@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .compare import ResultTable, data_usage, difference_test, fit_problems, result_table
+from .compare import difference_test
+from .provenance import ResultTable, data_usage, fit_problems, result_table
 from ..exceptions import (
     DataError,
     GroupError,

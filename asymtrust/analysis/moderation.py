@@ -299,7 +299,7 @@ class ModerationResult:
 
     def summary(self) -> str:
         """Rows used, warnings, the coefficients, simple slopes and Johnson-Neyman region."""
-        from .compare import provenance_lines
+        from .provenance import provenance_lines
 
         lines = [f"Moderation of {self.x} -> {self.y} by {self.w} ({self.method})"]
         lines += provenance_lines(self.warnings, [self.usage] if self.usage else [])
@@ -468,7 +468,7 @@ def _observed(data, sp, x, w, y, covariates, level, n_points) -> ModerationResul
 
 
 def _latent(data, sp, x, w, y, level, n_points, fit_kwargs) -> ModerationResult:
-    from .compare import data_usage, fit_problems
+    from .provenance import data_usage, fit_problems
     from ..engine.fit import fit
 
     inter = None

@@ -578,7 +578,7 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
     if not base.converged:
         raise EstimationError(f"the model did not converge on the base sample of {len(base_data)} simulated "
                               "respondents; check the population values")
-    from .compare import data_usage, fit_problems
+    from .provenance import data_usage, fit_problems
 
     problems = fit_problems(base, f"base sample (N = {len(base_data)})")
     usage = [data_usage(base, f"base sample of {len(base_data)}", base_data)]
@@ -622,7 +622,7 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
                      attrs={"reps": reps, "seed": seed, "alpha": alpha, "estimator": est_name, "base_n": int(base_n),
                             "metric": "std_all", "n_improper": {int(n_i): int(improper[:, i].sum())
                                                                 for i, n_i in enumerate(ns)}})
-    from .compare import result_table
+    from .provenance import result_table
 
     return result_table(tab, kind="power", warnings=problems, data=usage,
                         title=f"Monte Carlo power ({reps} replicates per sample size, {est_name}, alpha = {alpha:g})")

@@ -491,14 +491,14 @@ def _cfa_parts(fitted: Any, meas: _Measurement) -> _CfaParts:
 
 def _cfa_provenance(fitted: Any, data: pd.DataFrame) -> tuple[list[str], list[dict[str, Any]]]:
     """The CFA's problems (prefixed) and its rows read, used and dropped."""
-    from .compare import data_usage, fit_problems
+    from .provenance import data_usage, fit_problems
 
     return (fit_problems(fitted, "CFA of the measurement model"),
             [data_usage(fitted, "CFA of the measurement model", data)])
 
 
 def _with_provenance(table: pd.DataFrame, kind: str, fitted: Any, data: pd.DataFrame, title: str) -> pd.DataFrame:
-    from .compare import result_table
+    from .provenance import result_table
 
     problems, usage = _cfa_provenance(fitted, data)
     return result_table(table, kind=kind, warnings=problems, data=usage, title=title)
