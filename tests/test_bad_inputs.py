@@ -58,7 +58,9 @@ REQUIRED = {
     "all-missing column": ["all_missing_column"],
     "constant item": ["constant_item"],
     "perfectly collinear items": ["collinear_items"],
-    "N smaller than the number of parameters": ["fewer_cases_than_parameters", "fewer_cases_than_parameters_fit"],
+    # issue 14: fewer complete cases than parameters is a warning, as in lavaan (see
+    # test_fewer_cases_than_parameters_is_a_warning); a singular sample covariance still stops
+    "N smaller than the number of parameters": ["fewer_cases_than_parameters_fit"],
     "grouping column with one level": ["group_with_one_level", "group_with_one_level_invariance"],
     "a group with 3 members": ["group_with_three_members"],
     "unknown operator": ["unknown_operator_arrow", "unknown_operator_equals"],
@@ -394,3 +396,16 @@ def test_fit_names_perfectly_collinear_columns():
     df = asymtrust.read_survey(FILES / "collinear.csv")
     with pytest.raises(exceptions.DataError, match=r"cap1.*cap2|cap2.*cap1"):
         asymtrust.fit(str(SPEC_FILE), df)
+
+
+def test_fewer_cases_than_parameters_is_a_warning(capsys):
+    """lavaan fits 8 complete cases for 13 free parameters (issue 14); validate warns, fit warns."""
+    path = FILES / "too_few_rows.csv"
+    rep = asymtrust.validate(path, str(SPEC_FILE))
+    assert rep.ok
+    assert any("only 8 complete cases (listwise) for 13 free parameters" in w for w in rep.warnings)
+    code = cli.main(["fit", str(path), "--spec", str(SPEC_FILE)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert "asymtrust: warning:" in err and "13 free parameters" in err

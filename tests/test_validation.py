@@ -75,12 +75,11 @@ def test_too_few_complete_cases_for_free_parameters(hs1939, ref):
     r = ref["models"]["hs_cfa"]
     small = hs1939.iloc[: r["npar"] - 1]
     rep = validate(small, r["model"], codebook=False)
-    assert not rep.ok
-    assert rep.errors == [
-        f"only {r['npar'] - 1} complete cases (listwise) for {r['npar']} free parameters; "
-        "the model cannot be estimated on complete cases (full-information ML, missing='ml', uses "
-        "incomplete rows too)"
-    ]
+    # issue 14: lavaan fits such data (only a singular covariance matrix stops it): a warning
+    assert rep.ok and rep.errors == []
+    assert (f"only {r['npar'] - 1} complete cases (listwise) for {r['npar']} free parameters; "
+            "estimates will be unstable and standard errors unreliable (full-information ML, missing='ml', "
+            "uses incomplete rows too)") in rep.warnings
 
 
 # --------------------------------------------------------------------------- good data

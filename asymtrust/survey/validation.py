@@ -746,13 +746,15 @@ def validate(
                 f"no row is complete on the {len(present)} model variables found, so listwise deletion leaves 0 cases",
             )
         elif n_free is not None and n_complete < n_free:
+            # lavaan fits such models (only a singular sample covariance matrix stops it): a warning
             add(
-                "error",
+                "warning",
                 "too_few_cases",
                 None,
                 n_complete,
-                f"only {n_complete} complete cases (listwise) for {n_free} free parameters; the model cannot be "
-                f"estimated on complete cases (full-information ML, missing='ml', uses incomplete rows too)",
+                f"only {n_complete} complete cases (listwise) for {n_free} free parameters; estimates will be "
+                f"unstable and standard errors unreliable (full-information ML, missing='ml', uses incomplete "
+                f"rows too)",
             )
 
     # reverse-keyed items
