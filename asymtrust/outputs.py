@@ -56,6 +56,7 @@ __all__ = [
     "FolderTarget",
     "Terminated",
     "display",
+    "sha256_file",
     "install_signal_handlers",
     "plan_file",
     "plan_folder",
@@ -84,7 +85,8 @@ def display(path: str | os.PathLike) -> str:
     return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -208,6 +210,19 @@ def _move_noreplace(src: Path, dst: Path) -> None:
     os.unlink(src)
 
 
+def _place_new(tmp: Path, dest: Path, what: str) -> None:
+    """Move a finished temporary to a destination that must not exist; the one that
+    loses a race gets an :class:`OutputError` and the winner's output is left alone."""
+    try:
+        _move_noreplace(tmp, dest)
+    except FileExistsError:
+        raise OutputError(f"{what} appeared while asymtrust was working (another run?); it was left alone and "
+                          "nothing was written") from None
+    except OSError as exc:
+        raise OutputError(f"{what} could not be written: {exc.strerror or exc}") from exc
+    _LIVE.discard(os.fspath(tmp))
+
+
 @contextlib.contextmanager
 def _lock(folder: Path) -> Iterator[None]:
     """An exclusive lock on a folder (flock on its descriptor), for the re-check before
@@ -318,7 +333,7 @@ def _identity(path: Path, *, digest: bool = True) -> dict:
     st = os.stat(path)
     out = {"dev": st.st_dev, "ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
     if digest:
-        out["sha256"] = _sha256(path)
+        out["sha256"] = sha256_file(path)
     return out
 
 
@@ -362,7 +377,7 @@ def _written_by_us(path: Path) -> bool:
         return False
     if any(now[k] != entry.get(k) for k in ("dev", "ino", "size")):
         return False
-    return _sha256(path) == entry.get("sha256")
+    return sha256_file(path) == entry.get("sha256")
 
 
 # ====================================================================================
@@ -397,14 +412,7 @@ class FileTarget:
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o666 & ~_umask())
             if self.existing is None:
-                try:
-                    _move_noreplace(tmp, self.path)
-                    _LIVE.discard(os.fspath(tmp))
-                except FileExistsError:
-                    raise OutputError(f"output {self.shown} appeared while asymtrust was working (another run?); "
-                                      "it was left alone and nothing was written") from None
-                except OSError as exc:
-                    raise OutputError(f"output {self.shown} could not be written: {exc.strerror or exc}") from exc
+                _place_new(tmp, self.path, f"output {self.shown}")
             else:
                 with _lock(folder):
                     _recheck_file(self)
@@ -540,7 +548,7 @@ def _foreign(folder: Path, shown: str) -> None:
         if f == MANIFEST:
             continue
         p = folder / f
-        if p.is_symlink() or not p.is_file() or _sha256(p) != listed[f].get("sha256"):
+        if p.is_symlink() or not p.is_file() or sha256_file(p) != listed[f].get("sha256"):
             changed.append(f)
     if changed:
         raise OutputError(f"output folder {shown}: {_names(changed)} changed since asymtrust wrote "
@@ -579,12 +587,7 @@ class FolderTarget:
             _write_manifest(tmp)
             os.chmod(tmp, 0o777 & ~_umask())
             if self.existing is None:
-                try:
-                    _move_noreplace(tmp, self.path)
-                    _LIVE.discard(os.fspath(tmp))
-                except FileExistsError:
-                    raise OutputError(f"output folder {self.shown} appeared while asymtrust was working (another "
-                                      "run?); it was left alone and nothing was written") from None
+                _place_new(tmp, self.path, f"output folder {self.shown}")
             else:
                 with _lock(parent):
                     self.recheck()
@@ -648,7 +651,7 @@ def _write_manifest(folder: Path) -> None:
     doc = {
         "format": _MANIFEST_FORMAT,
         "note": "files written by asymtrust; 'asymtrust report --force' removes exactly these and nothing else",
-        "files": {f: {"sha256": _sha256(folder / f), "bytes": (folder / f).stat().st_size}
+        "files": {f: {"sha256": sha256_file(folder / f), "bytes": (folder / f).stat().st_size}
                   for f in files if f != MANIFEST},
     }
     (folder / MANIFEST).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
@@ -689,13 +692,5 @@ def plan_folder(path: str | os.PathLike | None, *, force: bool = False,
                               "wrote there")
         _foreign(dest, shown)
         existing = (st.st_dev, st.st_ino)
-    if not dest.parent.is_dir():
-        raise OutputError(f"output folder {display(dest.parent)} does not exist; create it first")
-    if not os.access(dest.parent, os.W_OK | os.X_OK):
-        raise OutputError(f"output folder {display(dest.parent)} is not writable")
-    try:  # os.access says yes to root everywhere: probe
-        probe = tempfile.mkdtemp(prefix=".asymtrust-probe-", dir=dest.parent)
-        os.rmdir(probe)
-    except OSError as exc:
-        raise OutputError(f"output folder {display(dest.parent)} is not writable: {exc.strerror or exc}") from exc
+    _probe_writable(dest.parent)
     return FolderTarget(dest, force, existing, shown, inputs)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .._json import json_safe, records
-from ..outputs import display
+from ..outputs import display, sha256_file
 from ..exceptions import (
     AsymtrustError,
     DataError,
@@ -147,14 +147,6 @@ def _versions() -> dict[str, str]:
                 out[name] = __version__
             continue
     return out
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _sha256_frame(df: pd.DataFrame) -> str:
@@ -393,7 +385,7 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
             raise GroupError(f"grouping column {group!r} has {len(levels)} level(s); at least 2 are needed")
     # --- data preparation ---------------------------------------------------------
     if data_file is not None:
-        sha, basis = _sha256_file(data_file), f"file {display(data_file.name)}"
+        sha, basis = sha256_file(data_file), f"file {display(data_file.name)}"
     else:
         sha, basis = _sha256_frame(frame), "the data frame written as CSV; no file was given"
     work, recoded, has_cb = _recode(frame, rep.items)
