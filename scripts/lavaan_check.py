@@ -281,15 +281,10 @@ def npar_df(pt, G: int) -> tuple[int, int, str]:
         return int(comp.npar), int(comp.df), note
     except Exception as exc:  # noqa: BLE001 - fall back to counting
         note = f"(compile: {type(exc).__name__}: {exc})"
-    tab = pt.table
-    npar = int((tab["free"] > 0).sum()) - int((tab["op"] == "==").sum())
-    p = len(pt.ov_names)
-    ms = bool(pt.meanstructure)
-    exo = set(tab.loc[(tab["exo"] == 1) & (tab["op"] == "~~"), "lhs"])
-    q = len([v for v in (getattr(pt, "ov_x", []) or []) if v in exo])
-    ndat = G * (p * (p + 1) // 2 + (p if ms else 0))
-    nexo = G * (q * (q + 1) // 2 + (q if ms else 0))
-    return npar, ndat - nexo - npar, note
+    from asymtrust.library.partable import count_npar_df
+
+    npar, df = count_npar_df(pt)
+    return npar, df, note
 
 
 def compare_partable(pt, ref: dict, d: Diffs):
@@ -298,7 +293,7 @@ def compare_partable(pt, ref: dict, d: Diffs):
     mine = {}
     for r in pt.table.itertuples(index=False):
         if r.op in PARAM_OPS:
-            mine[_key(r.lhs, r.op, r.rhs, r.group)] = r
+            mine[_key(r.lhs, r.op, r.rhs, r.block)] = r
     seen, free_diff, fixed_diff = set(), [], []
     for r in lav.itertuples(index=False):
         k = _key(r.lhs, r.op, r.rhs, r.block)
@@ -372,14 +367,11 @@ def run_case(case: dict, ref: dict, *, all_indices: bool) -> dict:
                 s = ref.get("setup") or {}
                 pt = build_partable(case["model"], observed=s.get("observed") or None,
                                     ngroups=int(s.get("ngroups", 1)),
-                                    group_labels=s.get("group_labels") or None)
+                                    group_labels=s.get("group_labels") or None,
+                                    ordered=s.get("ordered") or None)
                 if lavaan_error:
                     out.update(cls="accepted", detail="asymtrust builds a table; lavaan stops: " + lavaan_error[:120])
                     return out
-                if s.get("ordered"):
-                    out["notes"].append("ordered variables not passed (build_partable has no ordered=)")
-                if s.get("twolevel"):
-                    out["notes"].append("cluster not passed (build_partable has no cluster=)")
                 compare_partable(pt, ref, d)
             elif case["kind"] == "efa":
                 ov = ref["ov_names"]

@@ -168,7 +168,8 @@ def test_equality_rows_at_lavaan_estimates():
 def test_table_columns_and_types():
     pt = build_partable(HS)
     assert list(pt.table.columns) == [
-        "id", "lhs", "op", "rhs", "user", "group", "free", "ustart", "exo", "label", "plabel", "line"
+        "id", "lhs", "op", "rhs", "user", "group", "free", "ustart", "exo", "label", "plabel", "line",
+        "block", "level", "efa",
     ]
     assert pt.table["id"].tolist() == list(range(1, len(pt.table) + 1))
     assert pt.table["line"].tolist()[:9] == [1, 1, 1, 2, 2, 2, 3, 3, 3]
@@ -229,8 +230,10 @@ def test_defined_may_use_earlier_definition_only():
 def test_option_errors():
     with pytest.raises(OptionError, match="ngroups"):
         build_partable(HS, ngroups=0)
-    with pytest.raises(OptionError, match="thresholds"):
-        build_partable(HS, ngroups=2, group_equal=["thresholds"])
+    with pytest.raises(OptionError, match="thresholdz"):
+        build_partable(HS, ngroups=2, group_equal=["thresholdz"])
+    with pytest.raises(OptionError, match="parameterization"):
+        build_partable(HS, parameterization="theta2")
     with pytest.raises(OptionError, match="missing"):
         build_partable(HS, missing="pairwise-ish")
     with pytest.raises(OptionError, match="group_labels"):
@@ -248,6 +251,6 @@ def test_label_values_length_checked():
 
 
 def test_all_errors_are_typed():
-    for bad in ["", "f =~", "f =~ x1 + + x2", "f <~ x1 + x2", "y ~ y", "f =~ x1\nf =~ x1"]:
+    for bad in ["", "f =~", "f =~ x1 + + x2", "f <~ x1 + x2 ~ x3", "y ~ y", "f =~ x1\nf =~ x1", "x1 | t1 + x2"]:
         with pytest.raises(AsymtrustError):
             build_partable(bad)

@@ -104,8 +104,9 @@ def test_per_group_modifiers():
     [
         ("f =~ x1 + x2\nf = x3", SyntaxModelError, r"line 2: unknown operator '='"),
         ("f =~ x1 + x2\nf <= x3", SyntaxModelError, r"line 2: unknown operator '<='"),
-        ("f <~ x1 + x2", SyntaxModelError, r"line 1: formative.*not supported"),
-        ("f =~ x1 + x2\nx1 | t1", SyntaxModelError, r"line 2: thresholds"),
+        ("f <~ x1 + x2 ~ x3", SyntaxModelError, r"line 1: unexpected operator"),
+        ("f =~ x1 + x2\nx1 | th1", SyntaxModelError, r"line 2: 'th1' is not a threshold name"),
+        ("f =~ x1 + x2\nx1 ~*~ x1", SyntaxModelError, r"line 2: scale factors"),
         ("f =~ x1 + start(0.5*x2", SyntaxModelError, r"line 1: unbalanced parentheses"),
         ("f =~ x1 + x2)", SyntaxModelError, r"line 1: unbalanced parentheses"),
         ("f =~ x1 + x2\ny ~ ", SyntaxModelError, r"line 2: empty right-hand side"),

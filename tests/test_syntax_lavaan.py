@@ -54,7 +54,7 @@ def _lavaan_rows(ref: dict) -> list[tuple]:
     rows = []
     for r in ref["flat"]["rows"]:
         d = dict(zip(cols, r))
-        if d["op"] in (":", "|", "<~", "~*~"):
+        if d["op"] in (":", "~*~"):
             continue
         fixed = _norm([_num(x) for x in d["fixed"].split(";")]) if d["fixed"] else ()
         start = _norm([_num(x) for x in d["start"].split(";") if x != "NA"]) if d["start"] else ()
@@ -253,8 +253,15 @@ def test_marker_label_in_definition_is_refused():
     ("f =~ x1 + foo(1)*x2", r"line 1.*unknown modifier foo\(\)"),
     ("f =~ x1 + system('ls')*x2", r"line 1.*unknown modifier system\(\)"),
     ("f =~ x1 + lower(0)*x2", r"line 1.*lower\(\) is not supported"),
-    ("y ~ x:z", r"line 1.*interaction terms"),
-    ("efa(\"b\")*f1 + efa(\"b\")*f2 =~ x1 + x2 + x3", r"line 1.*efa\(\) blocks"),
+    ("y ~ x:z:w", r"line 1.*only two-way interaction terms"),
+    ("efa(\"b\")*f1 ~ x1", r"line 1: efa\(\) is only allowed on the left of '=~'"),
+    ("start(1)*f1 =~ x1 + x2", r"line 1: the only modifier lavaan allows on the left-hand side is efa"),
+    ("level: 1\nf =~ x1\ngroup: a\nf =~ x2", r"line 3: groups cannot be nested within levels"),
+    ("group:\nf =~ x1", r"line 1: block identifier 'group' without a number or label"),
+    ("block: 1\nf =~ x1", r"line 1: 'block:' blocks are not supported"),
+    ("group: a\nf =~ x1\ngroup: a\nf =~ x2", r"line 3: the block 'group: a' appears twice"),
+    ("f =~ x1 + x2 | t1", r"line 1"),
+    ("x1 | t1 + x2", r"line 1: 'x2' is not a threshold name"),
     ("f =~ x1 + \"a\"*\"b\"", r"line 1"),
     ("y ~ x1 - x2", r"line 1"),
     ("y ~ 1 + 0", r"line 1.*intercept given twice"),
@@ -265,10 +272,21 @@ def test_still_refused_naming_the_line(syntax, pattern):
         parse_syntax(syntax, accept=ALL)
 
 
+def test_blocks_number_as_lavaan_numbers_them():
+    # lavParseModelString: two headers in a row open one block; statements above the first
+    # header belong to the first block
+    m = parse_syntax("f =~ x1 + x2\ngroup: a\nlevel: 1\nf =~ x3\nlevel: 2\nf =~ x4", accept=ALL)
+    assert m.blocks == [("a", "1"), ("a", "2")]
+    assert [(s.terms[0].name, s.block) for s in m.statements] == [("x1", 1), ("x3", 1), ("x4", 2)]
+
+
 @pytest.mark.parametrize("syntax, pattern", [
-    ("group: 1\nf =~ x1 + x2", r"line 1: 'group:' blocks are not supported yet"),
-    ("f =~ x1 + x2\nlevel : 1\nf =~ x3", r"line 2: 'level:' blocks"),
-    ("efa(\"e\")*f1 +\nefa(\"e\")*f2 =~ x1 + x2 + x3", r"line 1: efa\(\) blocks are not supported yet"),
+    ("group: 1\nf =~ x1 + x2", r"line 1: 'group:' and 'level:' blocks are not supported here"),
+    ("level : 1\nf =~ x3", r"line 1: 'group:' and 'level:' blocks"),
+    ("efa(\"e\")*f1 +\nefa(\"e\")*f2 =~ x1 + x2 + x3", r"line 1: efa\(\) blocks .* are not supported here"),
+    ("y ~ x:z", r"line 1.*interaction terms \('x:z'\) are not supported here"),
+    ("x1 | t1", r"line 1: thresholds \('\|', ordered indicators\) are not supported here"),
+    ("f <~ x1 + x2", r"line 1: formative indicators"),
     ("F =~ 2*x1 + 3*label(\"a\")*x2", r"line 1.*label\(\) cannot be part of an expression"),
 ])
 def test_later_forms_name_the_construct_and_line(syntax, pattern):

@@ -36,6 +36,10 @@ import pandas as pd
 from ..exceptions import OptionError
 from .partable_steps import (
     COLUMNS,
+    block_layout,
+    efa_constraints,
+    expand_blocks,
+    ordered_variables,
     GROUP_EQUAL_TYPES,
     MISSING_OPTIONS,
     apply_group_equal,
@@ -63,9 +67,11 @@ from .syntax import CompiledExpression, parse_syntax
 #: forms of syntax.PENDING_FORMS the table carries: ``f =~ 0`` (lavaan's row ``f =~ f`` fixed at 0),
 #: labels naming another parameter (an equality), ``rv()`` (the row fixed without a value, as
 #: lavaan 0.6-14's table has it; fit() refuses it: :func:`asymtrust.engine.compile.compile_model`)
-_ACCEPTED_FORMS = frozenset({"self_loading", "auto_label", "rv"})
+_ACCEPTED_FORMS = frozenset({"self_loading", "auto_label", "rv", "thresholds", "composites", "efa", "blocks",
+                             "interactions"})
 
-__all__ = ["ParTable", "build_partable", "parameter_table", "GROUP_EQUAL_TYPES", "MISSING_OPTIONS", "COLUMNS",
+__all__ = ["ParTable", "build_partable", "parameter_table", "count_npar_df", "GROUP_EQUAL_TYPES", "MISSING_OPTIONS",
+           "COLUMNS",
            "compile_known"]
 
 
@@ -115,6 +121,12 @@ class ParTable:
     defined: list[tuple[str, str, int]] = field(default_factory=list)
     constraints: list[tuple[str, str, str, int]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: ordered items (ov order) and their number of thresholds
+    ov_ord: list[str] = field(default_factory=list)
+    nthresholds: dict[str, int] = field(default_factory=dict)
+    parameterization: str = "delta"
+    #: level labels of a two-level model (``level:`` blocks); ``[]`` for a single level
+    level_labels: list[str] = field(default_factory=list)
 
     # ---- convenience -----------------------------------------------------------------
     @property
@@ -239,11 +251,23 @@ class ParTable:
                 out.append((op, compile_known(f"({lhs})-({rhs})", names, line=int(line) or None)))
         return out
 
+    @property
+    def nlevels(self) -> int:
+        """Number of levels (2 for a model with ``level:`` blocks)."""
+        return max(1, len(self.level_labels))
+
+    @property
+    def has_efa(self) -> bool:
+        """Whether the model has efa() sets (exploratory factors, ESEM)."""
+        return bool((self.table["efa"] != "").any())
+
     def to_lavaan_frame(self) -> pd.DataFrame:
-        """The table with lavaan's column set (``block`` added, ``line`` dropped)."""
-        t = self.table.copy()
-        t.insert(5, "block", t["group"])
-        return t.drop(columns=["line"])
+        """The table with lavaan's column order (``line``, ``level`` and ``efa`` dropped)."""
+        t = self.table.drop(columns=["line", "level", "efa"])
+        cols = list(t.columns)
+        cols.remove("block")
+        cols.insert(cols.index("group"), "block")
+        return t[cols]
 
     def __repr__(self) -> str:
         return (
@@ -255,6 +279,12 @@ class ParTable:
 # --------------------------------------------------------------------------------------
 # main entry
 # --------------------------------------------------------------------------------------
+def _vn_fields(vn) -> dict[str, Any]:
+    """The variable sets a :class:`ParTable` carries."""
+    return dict(ov_names=vn.ov_names, lv_names=vn.lv_names, ov_x=vn.ov_x, ov_y=vn.ov_y, lv_x=vn.lv_x,
+                lv_y=vn.lv_y, ov_ind=vn.ov_ind, ov_nox=vn.ov_nox, ov_ord=list(vn.ov_ord), nthresholds=dict(vn.nth))
+
+
 def build_partable(
     syntax: str,
     *,
@@ -270,6 +300,8 @@ def build_partable(
     int_ov_free: bool = True,
     int_lv_free: bool = False,
     auto_cov_y: bool = True,
+    ordered: Iterable[str] | dict[str, int] | None = None,
+    parameterization: str = "delta",
 ) -> ParTable:
     """Build the parameter table of a lavaan model with ``sem()``/``cfa()`` defaults.
 
@@ -299,6 +331,15 @@ def build_partable(
     int_ov_free, int_lv_free, auto_cov_y : bool
         lavaan's options of those names (``sem()`` defaults: observed intercepts free,
         latent means fixed at 0, covariances of the terminal outcomes free).
+    ordered : list of str or dict, optional
+        Ordered (categorical) items, as lavaan's ``ordered=``: a list of names, or
+        ``{name: number of thresholds}`` (categories - 1, which :func:`asymtrust.fit` reads from
+        the data). Items with ``|`` rows in the syntax are ordered too. Each gets its
+        thresholds ``item | t1 ...``, a scale row ``item ~*~ item``, its intercept fixed at 0
+        and its (residual) variance fixed at 1, as lavaan's delta parameterization writes them.
+    parameterization : {"delta", "theta"}
+        lavaan's ``parameterization`` for ordered items (it changes which rows groups 2..
+        free under ``group_equal=["thresholds"]``).
 
     Returns
     -------
@@ -326,24 +367,31 @@ def build_partable(
     >>> (first["lhs"], first["op"], first["rhs"], int(first["free"]), float(first["ustart"]))
     ('visual', '=~', 'x1', 0, 1.0)
     """
-    opts = check_options(ngroups, missing, group_equal, group_partial, group_labels)
+    opts = check_options(ngroups, missing, group_equal, group_partial, group_labels, parameterization)
     # flatten the user's rows; the variables they name
     model = parse_syntax(syntax, accept=_ACCEPTED_FORMS)
-    urows = flatten_user_rows(model, opts.ngroups)
+    layout = block_layout(model, opts) if model.blocks else None  # group:/level: blocks set the groups
+    urows = flatten_user_rows(model, 1 if layout else opts.ngroups)
     vn, warnings = variable_names(urows)
     reorder_covariances(urows, vn)
     check_observed(urows, vn, observed)
+    ordered_variables(urows, vn, ordered)
     def_names = check_labels(urows, model, vn)
-    # the default rows; every row expanded per group
-    meanstructure = meanstructure_rule(meanstructure, urows, opts, missing)
-    defaults = default_rows(urows, vn, meanstructure, auto_cov_y=bool(auto_cov_y))
-    marks = marker_rows(urows, vn)
-    rows = expand_groups(urows, defaults, vn, marks, opts.ngroups, fixed_x=fixed_x, std_lv=std_lv,
-                         int_ov_free=bool(int_ov_free), int_lv_free=bool(int_lv_free))
+    # the default rows; every row expanded per group (or per block)
+    meanstructure = bool(vn.ov_ord) or bool(layout and layout.level_labels) or meanstructure_rule(
+        meanstructure, urows, opts, missing)
+    flags = dict(fixed_x=fixed_x, std_lv=std_lv, int_ov_free=bool(int_ov_free), int_lv_free=bool(int_lv_free))
+    if layout is None:
+        defaults = default_rows(urows, vn, meanstructure, auto_cov_y=bool(auto_cov_y))
+        marks = marker_rows(urows, vn)
+        rows = expand_groups(urows, defaults, vn, marks, opts.ngroups, **flags)
+    else:
+        rows = expand_blocks(urows, layout, ordered, meanstructure, auto_cov_y=bool(auto_cov_y), **flags)
     free_group_parameters(rows, opts, std_lv)
-    # labels: fixed labels, group.equal; the free parameters
+    # labels: fixed labels, group.equal, efa() sets; the free parameters
     by_label = share_fixed_labels(rows.recs)
     apply_group_equal(rows, vn, opts)
+    efa_constraints(rows.recs)
     auto_eq = auto_label_equalities(rows.recs)  # labels naming another parameter ("f=~x2")
     number_free(rows.recs)
     # constraints: the user's :=, ==, <, >, then == from shared labels
@@ -351,15 +399,13 @@ def build_partable(
     equalities = label_equalities(rows.recs)
     table = assemble_table(rows.recs + cons.rows + equalities + auto_eq)
     pt = ParTable(
-        table=table, ov_names=vn.ov_names, lv_names=vn.lv_names, ov_x=vn.ov_x, ov_y=vn.ov_y,
-        lv_x=vn.lv_x, lv_y=vn.lv_y, ov_ind=vn.ov_ind, ov_nox=vn.ov_nox,
-        meanstructure=bool(meanstructure), ngroups=opts.ngroups, group_labels=opts.group_labels,
-        fixed_x=bool(fixed_x), std_lv=bool(std_lv), defined=cons.defined,
-        constraints=cons.constraints, warnings=warnings,
+        table=table, **_vn_fields(vn), meanstructure=bool(meanstructure), ngroups=opts.ngroups,
+        group_labels=opts.group_labels, fixed_x=bool(fixed_x), std_lv=bool(std_lv), defined=cons.defined,
+        constraints=cons.constraints, warnings=warnings, parameterization=parameterization,
+        level_labels=list(layout.level_labels) if layout else [],
     )
-    if rows.rv_lines:
-        pt.__dict__["_rv_lines"] = sorted(set(rows.rv_lines))
-    pt.__dict__["_compiled_defined"] = tuple(cons.compiled)  # compiled once, reused by fit()
+    pt.__dict__.update(_compiled_defined=tuple(cons.compiled), **({"_rv_lines": sorted(set(rows.rv_lines))}
+                                                                   if rows.rv_lines else {}))
     return pt
 
 
@@ -437,14 +483,41 @@ def parameter_table(model, observed: Iterable[str] | None = None, ngroups: int =
     pt = build_partable(model, observed=observed, ngroups=ngroups, group_labels=group_labels, **opts)
     out = pt.to_lavaan_frame()
     out = out[_LAVAAN_COLUMNS].reset_index(drop=True)
+    npar, df = count_npar_df(pt)
+    out.attrs["npar"] = npar
+    out.attrs["df"] = df
+    return out
+
+
+def _block_moments(tab: pd.DataFrame, pt: ParTable) -> tuple[int, int]:
+    """Sample moments of one block (rows of one group and level) and those of its fixed-x
+    covariates: (co)variances and, with a mean structure, means; for ordered items
+    thresholds and correlations (lavaan: nth + numeric means and variances + p(p-1)/2); the
+    within level of a two-level model has no means."""
+    names = set(tab.loc[tab["op"].isin(["=~", "~", "~~", "~1", "|", "<~"]), "lhs"]) | set(
+        tab.loc[tab["op"].isin(["=~", "~", "~~", "<~"]), "rhs"])
+    ov = [v for v in pt.ov_names if v in names] if pt.level_labels else list(pt.ov_names)
+    p = len(ov)
+    means = bool(pt.meanstructure) and not (pt.level_labels and int(tab["level"].iloc[0]) == 1)
+    exo = set(tab.loc[(tab["exo"] == 1) & (tab["op"] == "~~"), "lhs"])
+    q = len([v for v in pt.ov_x if v in exo and v in ov])
+    nexo = q * (q + 1) // 2 + (q if means else 0)
+    if pt.ov_ord:
+        num = [v for v in ov if v not in pt.nthresholds]
+        nth = sum(pt.nthresholds.get(v, 0) for v in ov)
+        return nth + 2 * len(num) + p * (p - 1) // 2, nexo
+    return p * (p + 1) // 2 + (p if means else 0), nexo
+
+
+def count_npar_df(pt: ParTable) -> tuple[int, int]:
+    """lavaan's npar (free parameters minus independent equality constraints) and df (sample
+    moments, fixed-x moments left out, minus npar) of a parameter table, counted block by
+    block (groups, levels; ordered items have thresholds and correlations)."""
     tab = pt.table
     npar = int((tab["free"] > 0).sum()) - _equality_rank(tab)
-    p = len(pt.ov_names)
-    exo = set(tab.loc[(tab["exo"] == 1) & (tab["op"] == "~~"), "lhs"])
-    q = len([v for v in pt.ov_x if v in exo])
-    ms = bool(pt.meanstructure)
-    ndat = pt.ngroups * (p * (p + 1) // 2 + (p if ms else 0))
-    nexo = pt.ngroups * (q * (q + 1) // 2 + (q if ms else 0))
-    out.attrs["npar"] = npar
-    out.attrs["df"] = ndat - nexo - npar
-    return out
+    ndat = nexo = 0
+    par = tab[tab["block"] > 0]
+    for _, block in par.groupby("block", sort=True):
+        d, x = _block_moments(block, pt)
+        ndat, nexo = ndat + d, nexo + x
+    return npar, ndat - nexo - npar

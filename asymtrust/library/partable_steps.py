@@ -49,13 +49,14 @@ __all__ = [
     "GROUP_EQUAL_TYPES", "MISSING_OPTIONS", "COLUMNS", "compile_known",
     "check_options", "flatten_user_rows", "variable_names", "reorder_covariances", "check_observed",
     "check_labels", "meanstructure_rule", "default_rows", "marker_rows", "expand_groups",
-    "free_group_parameters", "share_fixed_labels", "apply_group_equal", "number_free",
+    "free_group_parameters", "share_fixed_labels", "ordered_variables", "efa_constraints", "apply_group_equal", "number_free",
     "user_constraints", "label_equalities", "auto_label_equalities", "assemble_table",
 ]
 
 #: group_equal items understood by :func:`build_partable`
 GROUP_EQUAL_TYPES = (
     "loadings",
+    "thresholds",
     "intercepts",
     "means",
     "residuals",
@@ -68,9 +69,14 @@ GROUP_EQUAL_TYPES = (
 MISSING_OPTIONS = ("listwise", "ml", "fiml", "ml.x", "direct", "pairwise", "available.cases")
 _MEANS_MISSING = ("ml", "fiml", "ml.x", "direct")
 
-COLUMNS = ["id", "lhs", "op", "rhs", "user", "group", "free", "ustart", "exo", "label", "plabel", "line"]
+COLUMNS = ["id", "lhs", "op", "rhs", "user", "group", "free", "ustart", "exo", "label", "plabel", "line",
+           "block", "level", "efa"]
 _DTYPES = {"user": np.int64, "group": np.int64, "free": np.int64, "ustart": np.float64,
-           "exo": np.int64, "line": np.int64}
+           "exo": np.int64, "line": np.int64, "block": np.int64, "level": np.int64}
+#: values of the columns a step may leave out of a row (block = group, level 1, no efa set)
+_COLUMN_DEFAULTS = {"level": 1, "efa": ""}
+#: lavaan's maximum number of categories of an ordered variable (lav_data: nlev > 100 refused)
+MAX_THRESHOLDS = 99
 
 
 # --------------------------------------------------------------------------------------
@@ -113,6 +119,8 @@ class UserRow:
     rhs: str
     term: Any  # syntax.Term: its modifiers (one per group, or one for all)
     line: int
+    efa: str = ""  # the efa set of the lhs factor (efa("set")*f =~ ...)
+    block: int = 0  # the group:/level: block of the statement (0: no blocks)
 
 
 @dataclass
@@ -123,6 +131,7 @@ class Options:
     group_labels: list[str]
     group_equal: list[str]
     partial: set[tuple[str, str, str]]
+    parameterization: str = "delta"
 
 
 @dataclass
@@ -139,6 +148,13 @@ class VarNames:
     ov_nox: list[str]
     lv_set: set[str] = field(default_factory=set)
     ov_x_set: set[str] = field(default_factory=set)
+    #: composites (lhs of '<~'): their residual variance is fixed at 0
+    lv_f: set[str] = field(default_factory=set)
+    #: ordered observed variables in ov order, with their number of thresholds
+    ov_ord: list[str] = field(default_factory=list)
+    nth: dict[str, int] = field(default_factory=dict)
+    #: factors of efa() sets: no marker loading, variance fixed at 1
+    lv_efa: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -211,7 +227,7 @@ def _parse_partial(items: Iterable[str]) -> set[tuple[str, str, str]]:
 # --------------------------------------------------------------------------------------
 # 1. options, user rows, variable names
 # --------------------------------------------------------------------------------------
-def check_options(ngroups, missing, group_equal, group_partial, group_labels) -> Options:
+def check_options(ngroups, missing, group_equal, group_partial, group_labels, parameterization="delta") -> Options:
     """Check the group options, as ``lavaan()`` and ``lav_options_set()`` do before lavaanify:
     ``ngroups``, ``missing``, the ``group.equal`` items, ``group.partial`` (read into
     ``(lhs, op, rhs)`` keys, both orders of a covariance) and the group labels."""
@@ -235,7 +251,10 @@ def check_options(ngroups, missing, group_equal, group_partial, group_labels) ->
         glabels = [str(g) for g in group_labels]
         if len(glabels) != ngroups:
             raise OptionError(f"group_labels has {len(glabels)} entries but ngroups is {ngroups}")
-    return Options(ngroups=ngroups, group_labels=glabels, group_equal=group_equal, partial=partial)
+    if parameterization not in ("delta", "theta"):
+        raise OptionError(f"parameterization={parameterization!r} is not one of delta, theta")
+    return Options(ngroups=ngroups, group_labels=glabels, group_equal=group_equal, partial=partial,
+                   parameterization=parameterization)
 
 
 def flatten_user_rows(model: ParsedModel, ngroups: int) -> list[UserRow]:
@@ -244,7 +263,8 @@ def flatten_user_rows(model: ParsedModel, ngroups: int) -> list[UserRow]:
     rows: list[UserRow] = []
     for st in model.statements:
         for t in st.terms:
-            rows.append(UserRow(st.lhs[0], st.op, t.name if st.op != "~1" else "", t, st.line))
+            rows.append(UserRow(st.lhs[0], st.op, t.name if st.op != "~1" else "", t, st.line,
+                                efa=st.efa, block=st.block))
     for r in rows:
         if r.term.per_group and len(r.term.modifiers) != ngroups:
             raise SyntaxModelError(
@@ -277,18 +297,18 @@ def variable_names(urows: list[UserRow]) -> tuple[VarNames, list[str]]:
     ``ov``, ``ov.x``, ``ov.nox``, ``ov.ind``; ``ov.y``/``lv.y`` are the terminal outcomes of
     ``auto.cov.y``, ``lv.x`` the exogenous latents of ``auto.cov.lv.x``) and the warnings of
     covariates made random."""
-    lv_names = _unique(r.lhs for r in urows if r.op == "=~")
+    lv_names = _unique(r.lhs for r in urows if r.op in ("=~", "<~"))
     lv_set = set(lv_names)
     v_ind = _unique(r.rhs for r in urows if r.op == "=~")
     ov_ind = [v for v in v_ind if v not in lv_set]
     eqs_y = _unique(r.lhs for r in urows if r.op == "~")
-    eqs_x = _unique(r.rhs for r in urows if r.op == "~")
+    eqs_x = _unique(r.rhs for r in urows if r.op in ("~", "<~"))
     ov_y_part = [v for v in eqs_y if v not in lv_set and v not in ov_ind]
     ov_x_part = [v for v in eqs_x if v not in lv_set and v not in ov_ind and v not in ov_y_part]
     ov_cov = [r.lhs for r in urows if r.op == "~~" and r.lhs not in lv_set] + [
         r.rhs for r in urows if r.op == "~~" and r.rhs not in lv_set
     ]
-    ov_int = [r.lhs for r in urows if r.op == "~1" and r.lhs not in lv_set]
+    ov_int = [r.lhs for r in urows if r.op in ("~1", "|") and r.lhs not in lv_set]
     ov_names = _unique(ov_ind + ov_y_part + ov_x_part + ov_cov + ov_int)
 
     ov_x, warnings = _fixed_x_covariates(ov_x_part, urows)
@@ -299,8 +319,41 @@ def variable_names(urows: list[UserRow]) -> tuple[VarNames, list[str]]:
     lv_y = [v for v in lv_names if v in eqs_y_set and v not in eqs_x_set and v not in v_ind_set]
     ov_y = [v for v in ov_names if v in eqs_y_set and v not in eqs_x_set and v not in set(ov_ind)]
     vn = VarNames(lv_names=lv_names, ov_names=ov_names, ov_x=ov_x, ov_y=ov_y, lv_x=lv_x, lv_y=lv_y,
-                  ov_ind=ov_ind, ov_nox=ov_nox, lv_set=lv_set, ov_x_set=ov_x_set)
+                  ov_ind=ov_ind, ov_nox=ov_nox, lv_set=lv_set, ov_x_set=ov_x_set,
+                  lv_f={r.lhs for r in urows if r.op == "<~"}, lv_efa={r.lhs for r in urows if r.efa})
     return vn, warnings
+
+
+def ordered_variables(urows: list[UserRow], vn: VarNames, ordered) -> None:
+    """The ordered variables and their number of thresholds (``lav_partable_flat()``: those
+    with ``|`` rows in the syntax and those named by ``ordered``, in ov order), in place.
+    ``ordered`` is a list of names or ``{name: number of thresholds}`` (from the data: the
+    number of categories - 1); from a list, the count is the highest ``tK`` written."""
+    counts = dict(ordered) if isinstance(ordered, dict) else {}
+    named = set(counts) | (set() if isinstance(ordered, dict) else {str(v) for v in (ordered or ())})
+    written: dict[str, int] = {}
+    for r in urows:
+        if r.op == "|":
+            written[r.lhs] = max(written.get(r.lhs, 0), int(r.rhs[1:]))
+    for v in named:
+        if v not in vn.ov_names and v not in vn.lv_set:
+            continue  # lavaan ignores ordered= names the model does not use
+        if v in vn.lv_set:
+            raise OptionError(f"ordered: {v!r} is a latent variable, not an observed item")
+    ords = [v for v in vn.ov_names if v in named or v in written]
+    for v in ords:
+        n = counts.get(v, written.get(v))
+        if n is None:
+            raise OptionError(f"ordered item {v!r}: the number of thresholds is unknown without data; give "
+                              f"ordered={{{v!r}: K}} (K = categories - 1) or write '{v} | t1 + ...'")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= int(n) <= MAX_THRESHOLDS:
+            raise OptionError(f"ordered item {v!r}: {n!r} thresholds (an ordered item needs 2 to "
+                              f"{MAX_THRESHOLDS + 1} categories)")
+        if written.get(v, 0) > int(n):
+            raise SyntaxModelError(f"line {next(r.line for r in urows if r.op == '|' and r.lhs == v)}: item {v!r} has "
+                                   f"{int(n)} threshold(s) in the data but t{written[v]} is written")
+        vn.nth[v] = int(n)
+    vn.ov_ord = ords
 
 
 def reorder_covariances(urows: list[UserRow], vn: VarNames) -> None:
@@ -329,6 +382,8 @@ def check_observed(urows: list[UserRow], vn: VarNames, observed: Iterable[str] |
                 f"line {first_line.get(v, 0)}: latent variable name {v!r} collides with a data column"
             )
     for v in vn.ov_names:
+        if ":" in v and all(part in obs for part in v.split(":")):
+            continue  # an interaction term x:z: the product of two data columns (lavaan computes it)
         if v not in obs:
             hint = ""
             if len(obs) == 1 and v in next(iter(obs)):
@@ -397,12 +452,13 @@ def default_rows(urows: list[UserRow], vn: VarNames, meanstructure: bool,
     (co)variances (2d) and, with a meanstructure, intercepts and means (3); minus the rows the
     user wrote ("check for duplicated elements in DEFAULT"). ``auto_cov_y=False`` (lavaan's
     ``auto.cov.y``) leaves out 2c."""
-    defaults: list[tuple[str, str, str]] = []
+    defaults: list[tuple[str, str, str]] = [(v, "|", f"t{k}") for v in vn.ov_ord for k in range(1, vn.nth[v] + 1)]
     defaults += [(v, "~~", v) for v in vn.ov_nox + vn.lv_names]
     defaults += [(a, "~~", b) for a, b in _pairs(vn.lv_x, diag=False)]
     if auto_cov_y:
         defaults += [(a, "~~", b) for a, b in _pairs(vn.lv_y + vn.ov_y, diag=False)]
     defaults += [(a, "~~", b) for a, b in _pairs(vn.ov_x, diag=True)]
+    defaults += [(v, "~*~", v) for v in vn.ov_ord]
     if meanstructure:
         defaults += [(v, "~1", "") for v in vn.ov_names + vn.lv_names]
     user_keys = set()
@@ -425,7 +481,7 @@ def marker_rows(urows: list[UserRow], vn: VarNames) -> Markers:
             continue  # 'f =~ 0': the row f =~ f fixed at 0 declares f, it is not an indicator
         if r.op == "=~":
             n_ind[r.lhs] = n_ind.get(r.lhs, 0) + 1
-            if r.lhs not in seen_lv:
+            if r.lhs not in seen_lv and not r.efa:  # efa factors have no marker (lavaan auto.efa)
                 seen_lv.add(r.lhs)
                 first_loading.add(i)
     # the only indicator of a latent, observed or latent (a latent indicator's residual
@@ -453,13 +509,24 @@ def _auto_values(k: int, lhs: str, op: str, rhs: str, user: int, vn: VarNames, m
         if lhs in vn.ov_x_set and rhs in vn.ov_x_set:
             if fixed_x:
                 free, exo = 0, 1
+        elif lhs == rhs and lhs in vn.nth and user == 0:  # ordered: the (residual) variance is fixed at 1
+            free, ustart = 0, 1.0
         elif lhs == rhs and lhs in marks.single_ind and user == 0:  # lavaan: not when written by the user
+            free, ustart = 0, 0.0
+        elif lhs == rhs and lhs in vn.lv_efa:  # auto.efa: efa factors have unit variance
+            free, ustart = 0, 1.0
+        elif lhs == rhs and lhs in vn.lv_f and user == 0:  # a composite has no residual
             free, ustart = 0, 0.0
         elif lhs == rhs and lhs in vn.lv_set and std_lv:
             free, ustart = 0, 1.0
             is_stdlv = True
+    elif op == "~*~":
+        if user == 0:
+            free, ustart = 0, 1.0
     elif op == "~1":
-        if lhs in vn.ov_x_set:
+        if lhs in vn.nth and user == 0:  # ordered items: the intercept is 0 (thresholds take its place)
+            free, ustart = 0, 0.0
+        elif lhs in vn.ov_x_set:
             if fixed_x:
                 free, exo = 0, 1
         elif lhs in vn.lv_set and user == 0:
@@ -503,7 +570,7 @@ def expand_groups(urows: list[UserRow], defaults: list[tuple[str, str, str]], vn
                     out.rv_lines.append(line)
             out.recs.append(
                 dict(lhs=lhs, op=op, rhs=rhs, user=user, group=g, free=free, ustart=ustart,
-                     exo=exo, label=label, line=line)
+                     exo=exo, label=label, line=line, efa=urows[k].efa if user else "")
             )
             out.stdlv_fixed.append(is_stdlv)
             out.user_fixed.append(mod is not None and mod.fixed is not None)
@@ -519,9 +586,17 @@ def free_group_parameters(rows: GroupRows, opts: Options, std_lv: bool) -> None:
     equal loadings the latent variances of groups 2.. are free."""
     if opts.ngroups <= 1:
         return
-    if "intercepts" in opts.group_equal and "means" not in opts.group_equal:
+    equal = opts.group_equal
+    if ("intercepts" in equal or "thresholds" in equal) and "means" not in equal:
         for i, rec in enumerate(rows.recs):
             if rec["group"] > 1 and rows.lvmean_default[i]:
+                rec["free"], rec["ustart"] = 1, math.nan
+    if "thresholds" in equal:  # the scales (delta) or the residual variances (theta) of ordered items
+        ordered = {rec["lhs"] for rec in rows.recs if rec["op"] == "|"}
+        for rec in rows.recs:
+            if rec["group"] > 1 and rec["user"] == 0 and (
+                    rec["op"] == "~*~" if opts.parameterization == "delta" else
+                    rec["op"] == "~~" and rec["lhs"] == rec["rhs"] and rec["lhs"] in ordered):
                 rec["free"], rec["ustart"] = 1, math.nan
     if std_lv and "loadings" in opts.group_equal:
         for i, rec in enumerate(rows.recs):
@@ -560,6 +635,8 @@ def _equal_type(rec: dict[str, Any], lv_set: set[str], ov_nox_set: set[str]) -> 
     op, lhs, rhs = rec["op"], rec["lhs"], rec["rhs"]
     if op == "=~":
         return "loadings"
+    if op == "|":
+        return "thresholds"
     if op == "~":
         return "regressions"
     if op == "~1":
@@ -612,6 +689,57 @@ def apply_group_equal(rows: GroupRows, vn: VarNames, opts: Options) -> None:
                 and not rec["label"]
             ):
                 rec["label"] = r1["label"]
+
+
+def efa_constraints(recs: list[dict[str, Any]]) -> None:
+    """The identification of each efa() set (``lav_partable_efa_constraints()``), in place: in
+    every block, factor k of a set (k = 2..m) has its first k-1 loadings fixed at 0 (the
+    echelon pattern) and the factors' covariances are fixed at 0 (user 7). When every loading
+    of a later set (or of a later block) carries a label of the first set (block), those
+    rows are tied by the labels instead and only marked (user 77)."""
+    sets = list(dict.fromkeys(r["efa"] for r in recs if r["op"] == "=~" and r.get("efa")))
+    blocks = list(dict.fromkeys(r.get("block", r["group"]) for r in recs if r["op"] == "=~"))
+    first_set: list[str] = []
+    first_block: dict[str, list[str]] = {}
+    for b in blocks:
+        for si, name in enumerate(sets):
+            load = [i for i, r in enumerate(recs) if r["op"] == "=~" and r.get("block", r["group"]) == b
+                    and r.get("efa") == name]
+            lvs = list(dict.fromkeys(recs[i]["lhs"] for i in load))
+            if len(lvs) <= 1:
+                continue
+            labels = [recs[i]["label"] for i in load]
+            zero = True
+            if si == 0:
+                first_set = labels
+            elif all(labels) and all(lab in first_set for lab in labels):
+                zero = False
+            if b == blocks[0]:
+                first_block[name] = labels
+            elif all(labels) and all(lab in first_block.get(name, ()) for lab in labels):
+                zero = False
+            _efa_echelon(recs, load, lvs, b, zero)
+
+
+def _efa_echelon(recs: list[dict[str, Any]], load: list[int], lvs: list[str], block: Any, zero: bool) -> None:
+    for k, lv in enumerate(lvs[1:], start=1):
+        rows = [i for i in load if recs[i]["lhs"] == lv]
+        if len(rows) < k:
+            raise SyntaxModelError(f"line {recs[rows[0]]['line'] if rows else 0}: efa factor {lv!r} has fewer than "
+                                   f"{k} indicators, too few for the echelon pattern that identifies its set")
+        for i in rows[:k]:
+            if zero:
+                recs[i].update(free=0, ustart=0.0, user=7)
+            else:
+                recs[i]["user"] = 77
+    lv_set = set(lvs)
+    for r in recs:
+        if (r["op"] == "~~" and r.get("block", r["group"]) == block and r["user"] == 0 and r["lhs"] != r["rhs"]
+                and r["lhs"] in lv_set and r["rhs"] in lv_set):
+            if zero:
+                r.update(free=0, ustart=0.0, user=7)
+            else:
+                r["user"] = 77
 
 
 def number_free(recs: list[dict[str, Any]]) -> None:
@@ -718,6 +846,82 @@ def assemble_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     ``data.frame``), integer and float columns typed, the others ``object``."""
     cols: dict[str, Any] = {"id": np.arange(1, len(rows) + 1, dtype=np.int64)}
     for c in COLUMNS[1:]:
-        vals = [r[c] for r in rows]
+        if c == "block":
+            vals = [r.get("block", r["group"]) for r in rows]
+        else:
+            vals = [r.get(c, _COLUMN_DEFAULTS.get(c)) for r in rows]
         cols[c] = np.array(vals, dtype=_DTYPES[c]) if c in _DTYPES else np.array(vals, dtype=object)
     return pd.DataFrame(cols)
+
+
+# --------------------------------------------------------------------------------------
+# 5. group: and level: blocks
+# --------------------------------------------------------------------------------------
+@dataclass
+class Blocks:
+    """The ``group:``/``level:`` blocks of a model: per block its group and level numbers."""
+
+    group_of: list[int]
+    level_of: list[int]
+    group_labels: list[str]
+    level_labels: list[str]
+
+
+def block_layout(model: ParsedModel, opts: Options) -> Blocks:
+    """Group and level numbers of the syntax's blocks (lavaanify: one sub-table per block);
+    the groups of ``opts`` become the syntax's. Group labels are matched with the data's
+    (``group_labels``) when given; a model with levels has two of them (within, then between)
+    in every group."""
+    glabels = _unique(str(g) for g, _ in model.blocks if g is not None)
+    llabels = _unique(str(lv) for _, lv in model.blocks if lv is not None)
+    if glabels:
+        given = opts.group_labels if opts.ngroups > 1 or opts.group_labels != ["1"] else glabels
+        unknown = [g for g in glabels if g not in given]
+        if unknown or len(glabels) != len(given):
+            raise OptionError(f"the syntax's group: blocks {glabels} do not match the data's groups {given}")
+        glabels = list(given)
+    elif opts.ngroups > 1:
+        raise OptionError("a model with level: blocks and several groups needs a group: block per group")
+    if llabels and len(llabels) != 2:
+        raise OptionError(f"a multilevel model has two levels (within and between); the syntax has {llabels}")
+    for g in glabels or [None]:
+        levels = [lv for gg, lv in model.blocks if gg == g]
+        if llabels and sorted(map(str, levels)) != sorted(llabels):
+            raise OptionError(f"group {g!r} does not have a block for each level {llabels}")
+    opts.ngroups, opts.group_labels = max(1, len(glabels)), glabels or ["1"]
+    group_of = [glabels.index(str(g)) + 1 if g is not None else 1 for g, _ in model.blocks]
+    level_of = [llabels.index(str(lv)) + 1 if lv is not None else 1 for _, lv in model.blocks]
+    return Blocks(group_of=group_of, level_of=level_of, group_labels=glabels or ["1"], level_labels=llabels)
+
+
+def expand_blocks(urows: list[UserRow], layout: Blocks, ordered, meanstructure: bool, *, fixed_x: bool,
+                  std_lv: bool, auto_cov_y: bool, int_ov_free: bool, int_lv_free: bool) -> GroupRows:
+    """The rows of each block, each built as a one-group model (lavaanify runs
+    ``lav_partable_flat()`` per block), with the block's group, level and number; in a
+    two-level model, the within-level intercepts of the variables that have a between-level
+    intercept are fixed at 0 (lavaanify's multilevel rule)."""
+    out = GroupRows()
+    for b in range(1, len(layout.group_of) + 1):
+        rows = [r for r in urows if r.block == b]
+        vn, _ = variable_names(rows)
+        reorder_covariances(rows, vn)
+        ordered_variables(rows, vn, ordered)
+        part = expand_groups(rows, default_rows(rows, vn, meanstructure, auto_cov_y=auto_cov_y), vn,
+                             marker_rows(rows, vn), 1, fixed_x=fixed_x, std_lv=std_lv,
+                             int_ov_free=int_ov_free, int_lv_free=int_lv_free)
+        for rec in part.recs:
+            rec.update(group=layout.group_of[b - 1], level=layout.level_of[b - 1], block=b)
+        out.recs += part.recs
+        out.stdlv_fixed += part.stdlv_fixed
+        out.lvmean_default += part.lvmean_default
+        out.user_fixed += part.user_fixed
+        out.rv_lines += part.rv_lines
+    if layout.level_labels:
+        lv_names = {r.lhs for r in urows if r.op in ("=~", "<~")}
+        upper = {r["lhs"] for r in out.recs if r["op"] == "~1" and r["level"] > 1 and r["lhs"] not in lv_names}
+        for rec in out.recs:
+            if rec["op"] == "~1" and rec["level"] == 1 and rec["lhs"] in upper and rec["user"] == 0:
+                rec["free"], rec["ustart"] = 0, 0.0
+    for i, rec in enumerate(out.recs):
+        rec["plabel"] = f".p{i + 1}."
+    return out

@@ -83,11 +83,14 @@ _BOM = "\ufeff"
 #: lavaan replaces the 'small tilde' some keyboard layouts type (U+02DC) by '~' (lavaan 0.6-6)
 _SMALL_TILDE = "\u02dc"
 _UNSUPPORTED_OPS = {
-    "<~": "formative indicators ('<~') are not supported",
     "~*~": "scale factors ('~*~') are not supported",
-    "|": "thresholds ('|') are not supported (categorical indicators)",
     "%": "the '%' operator (efa/blocks) is not supported",
 }
+#: operators of parameter statements read only when the caller's table implements them
+#: (``accept=``): thresholds and formative indicators (composites)
+_FORM_OPS = {"|": "thresholds", "<~": "composites"}
+#: a threshold's name: t1, t2, ...
+_THRESHOLD = re.compile(r"^t[0-9]+$")
 #: reserved words that cannot be labels or variable names
 _RESERVED = {"NA", "TRUE", "FALSE", "NULL", "Inf", "NaN"}
 
@@ -192,6 +195,10 @@ class Statement:
     expr: str = ""
     line: int = 0
     text: str = ""
+    #: the efa set of an ``efa("name")*f =~ ...`` factor ("" if none)
+    efa: str = ""
+    #: the 1-based block of ``group:``/``level:`` headers (0: the syntax has none)
+    block: int = 0
 
 
 @dataclass
@@ -211,6 +218,10 @@ class ParsedModel:
     warnings : list of str
         What lavaan reads with a warning or silently drops (a line without an operator before
         the first statement; the parts of a chained modifier lavaan ignores), one line each.
+    blocks : list of (group, level)
+        The ``group:``/``level:`` blocks in written order, block ``b`` (1-based) at index
+        ``b - 1``: its group label and level label (``None`` when the syntax has no header of
+        that kind). Empty when the syntax has no block headers.
     """
 
     statements: list[Statement] = field(default_factory=list)
@@ -218,6 +229,7 @@ class ParsedModel:
     constraints: list[Statement] = field(default_factory=list)
     user_cons: list[Statement] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    blocks: list[tuple[str | None, str | None]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------
@@ -416,6 +428,11 @@ PENDING_FORMS = {
     "rv": "the rv() modifier",
     "auto_label": "a label that is lavaan's automatic name of a parameter",
     "self_loading": "'f =~ 0' (lavaan reads it as 'f =~ f' fixed at 0)",
+    "thresholds": "thresholds ('|', ordered indicators)",
+    "composites": "formative indicators ('<~', composites)",
+    "efa": "efa() blocks (exploratory factors in a SEM)",
+    "blocks": "'group:' and 'level:' blocks",
+    "interactions": "interaction terms ('x:z')",
 }
 _R_CONST = {"NA": ("lgl", [None]), "TRUE": ("lgl", [True]), "FALSE": ("lgl", [False]),
             "NULL": ("num", []), "Inf": ("num", [math.inf]), "NaN": ("num", [math.nan]),
@@ -918,7 +935,8 @@ def _flatten_plus(node: tuple) -> list[tuple]:
     return [node]
 
 
-def _term_parts(node: tuple, where: str, notes: list[str]) -> tuple[str, dict[str, list]]:
+def _term_parts(node: tuple, where: str, notes: list[str],
+                accept: frozenset[str] = frozenset()) -> tuple[str, dict[str, list]]:
     """``(name, modifiers)`` of one term; names ``..intercept..``, ``..zero..``, ``..constant..``
     for the number terms (lav_syntax_parse_rhs)."""
     if node[0] == "pos":
@@ -931,8 +949,8 @@ def _term_parts(node: tuple, where: str, notes: list[str]) -> tuple[str, dict[st
         return ("..zero.." if node[1] == 0 else "..constant.."), {"fixed": [0.0]}
     if node[0] == "bin" and node[1] == "*":
         target = node[3]
-        if target[0] == "bin" and target[1] == ":" or node[0] == "bin" and node[1] == ":":
-            raise SyntaxModelError(f"{where}: interaction terms ('x:z') are not supported")
+        if target[0] == "bin" and target[1] == ":":
+            return _interaction(target, where, accept), _read_modifier(node[2], where, notes)
         if target[0] == "sym":
             name = target[1]
         elif target[0] == "num":
@@ -941,10 +959,22 @@ def _term_parts(node: tuple, where: str, notes: list[str]) -> tuple[str, dict[st
             raise SyntaxModelError(f"{where}: cannot read term {_short(_deparse(node))!r}")
         return name, _read_modifier(node[2], where, notes)
     if node[0] == "bin" and node[1] == ":":
-        raise SyntaxModelError(f"{where}: interaction terms ('x:z') are not supported")
+        return _interaction(node, where, accept), {}
     if node[0] == "const":
         raise SyntaxModelError(f"{where}: {node[1]!r} is not a valid variable name")
     raise SyntaxModelError(f"{where}: cannot read term {_short(_deparse(node))!r}")
+
+
+def _interaction(node: tuple, where: str, accept: frozenset[str]) -> str:
+    """The name ``x:z`` of a two-way interaction term (lavaan: the product of the two observed
+    variables, computed from the data); three-way terms are refused as lavaan refuses them."""
+    if "interactions" not in accept:
+        raise SyntaxModelError(f"{where}: interaction terms ('x:z') are not supported here")
+    a, b = node[2], node[3]
+    if a[0] != "sym" or b[0] != "sym":
+        raise SyntaxModelError(f"{where}: only two-way interaction terms of two variables ('x:z') are supported "
+                               f"(lavaan refuses three-way terms); build the product column in the data")
+    return f"{a[1]}:{b[1]}"
 
 
 _QMARK = re.compile(r"\(?(-?[0-9]*\.?[0-9]*)\)?\?")
@@ -979,7 +1009,7 @@ def _parse_rhs(rhs: str, op: str, where: str, notes: list[str], accept: frozense
     order: list[str] = []
     mods: dict[str, dict[str, list]] = {}
     for node in _flatten_plus(tree):
-        name, m = _term_parts(node, where, notes)
+        name, m = _term_parts(node, where, notes, accept)
         if name in mods:
             _merge_mods(mods[name], m, where, strict=False)
         else:
@@ -1003,7 +1033,7 @@ def _parse_rhs(rhs: str, op: str, where: str, notes: list[str], accept: frozense
             else:
                 raise SyntaxModelError(f"{where}: a number is not a valid variable name")
         else:
-            if not _is_name(name):
+            if not all(_is_name(part) for part in name.split(":")):
                 raise SyntaxModelError(f"{where}: {_short(name)!r} is not a valid variable name{_why_not_name(name)}")
             out_name = name
         terms.append(_to_term(out_name, mods[name], where, accept))
@@ -1031,18 +1061,22 @@ def _logical_lines(syntax: str, notes: list[str]) -> list[tuple[int, str, str]]:
             if chunk.strip():
                 pieces.append((lineno, _WS.sub("", chunk.strip()), chunk.strip()))
     out: list[tuple[int, str, str]] = []
+    efa_open = False  # the last statement is an efa() line without operator (lavaan joins the next)
     for lineno, text, shown in pieces:
         block = re.match(r"^([^\W\d][\w.]*):(?![=])", _mask_quotes(text))
         if block and not text.startswith(":="):
-            kind = block.group(1)
-            later = {"group": "a later issue", "level": "the nested-data issue", "block": "the nested-data issue"}
-            raise SyntaxModelError(
-                f"line {lineno}: '{kind}:' blocks are not supported"
-                + (f" yet (they come with {later[kind.lower()]})" if kind.lower() in later else
-                   " (lavaan knows group:, level: and block:)") + f": {_short(shown)!r}")
-        if text.startswith("efa("):
-            raise SyntaxModelError(f"line {lineno}: efa() blocks are not supported yet (they come with the EFA "
-                                   f"issue): {_short(shown)!r}")
+            out.append((lineno, BLOCK_MARK + _block_header(lineno, block.group(1), text[block.end():], shown), shown))
+            efa_open = False
+            continue
+        if "efa(" in _mask_quotes(text) and not _has_operator(text):
+            out.append((lineno, text, shown))
+            efa_open = True
+            continue
+        if efa_open and _has_operator(text):
+            prev_line, prev, prev_shown = out[-1]
+            out[-1] = (prev_line, prev + text, prev_shown + " " + shown)
+            efa_open = False
+            continue
         if _has_operator(text):
             if out and re.search(r"(=~|~~|~|:=|==|<|>)$", out[-1][1]):
                 prev_line, prev, prev_shown = out[-1]
@@ -1056,6 +1090,9 @@ def _logical_lines(syntax: str, notes: list[str]) -> list[tuple[int, str, str]]:
             notes.append(f"line {lineno}: no operator found in {_short(shown)!r}; the line is ignored (as lavaan does)")
             continue
         prev_line, prev, prev_shown = out[-1]
+        if prev.startswith(BLOCK_MARK):
+            raise SyntaxModelError(f"line {lineno}: no operator in {_short(shown)!r} (after the block header on "
+                                   f"line {prev_line})")
         if _name_end(text) > 0 or text[0] in _DIGITS:
             if prev and (prev[-1].isalnum() or prev[-1] in "._)\"'"):
                 raise SyntaxModelError(f"line {lineno}: no operator in {_short(shown)!r} (a '+' missing at the end "
@@ -1065,6 +1102,26 @@ def _logical_lines(syntax: str, notes: list[str]) -> list[tuple[int, str, str]]:
         lineno, _, shown = pieces[0]
         raise SyntaxModelError(f"line {lineno}: no operator in {_short(shown)!r}")
     return out
+
+
+#: marks a ``group:``/``level:`` header among the statements of :func:`_logical_lines`
+BLOCK_MARK = "\x00block:"
+
+
+def _block_header(lineno: int, kind: str, label: str, shown: str) -> str:
+    """``kind:label`` of a block header line, checked as lavaan checks it (a label is
+    required; ``block:`` and ``class:`` blocks are refused: lavaan 0.6-14 has no model for them)."""
+    k = kind.lower()
+    if label == "":
+        raise SyntaxModelError(f"line {lineno}: block identifier {kind!r} without a number or label in "
+                               f"{_short(shown)!r} (write e.g. 'group: 1' or 'level: within')")
+    if k not in ("group", "level"):
+        known = k in ("block", "class")
+        raise SyntaxModelError(f"line {lineno}: '{kind}:' blocks are not supported"
+                               + (" (lavaan 0.6-14 fits group: and level: blocks only)" if known else
+                                  " (lavaan knows group: and level:)") + f": {_short(shown)!r}")
+    label = label.strip("\"'") if len(label) > 1 and label[0] == label[-1] and label[0] in "\"'" else label
+    return f"{k}:{label}"
 
 
 def _split_semicolons(line: str) -> list[str]:
@@ -1088,6 +1145,8 @@ def _parse_statement(lineno: int, text: str, shown: str = "", notes: list[str] |
     op, pos = found
     if op in _UNSUPPORTED_OPS:
         raise SyntaxModelError(f"line {lineno}: {_UNSUPPORTED_OPS[op]}: {_short(shown)!r}")
+    if op in _FORM_OPS and _FORM_OPS[op] not in accept:
+        raise SyntaxModelError(f"line {lineno}: {PENDING_FORMS[_FORM_OPS[op]]} are not supported here: {_short(shown)!r}")
     if op == "<" and re.match(r"-(?:[^\W\d]|\.)", text[pos + 1:]):
         raise SyntaxModelError(
             f"line {lineno}: unknown operator '<-' in {_short(shown)!r}; write a regression as 'y ~ x'")
@@ -1119,11 +1178,8 @@ def _parse_statement(lineno: int, text: str, shown: str = "", notes: list[str] |
     rest = _find_operator(rhs_text)
     if rest is not None:
         raise SyntaxModelError(f"line {lineno}: unexpected operator {rest[0]!r} in {_short(shown)!r}")
-    lhs_names = _split_top(lhs_text, "+")
+    lhs_names, efa_sets = _lhs_names(lhs_text, op, lineno, shown, accept)
     for name in lhs_names:
-        if "*" in _mask_quotes(name):
-            raise SyntaxModelError(f"line {lineno}: modifiers on the left-hand side (efa() blocks) are not "
-                                   f"supported in {_short(shown)!r}")
         if not _is_name(name):
             raise SyntaxModelError(
                 f"line {lineno}: {_short(name)!r} is not a valid variable name{_why_not_name(name)} in {_short(shown)!r}"
@@ -1134,8 +1190,13 @@ def _parse_statement(lineno: int, text: str, shown: str = "", notes: list[str] |
         terms = _parse_rhs(rhs_text, op, where, notes, accept)
     except RecursionError:
         raise SyntaxModelError(f"{where}: the right-hand side is nested too deeply") from None
+    if op == "|":
+        for t in terms:
+            if not _THRESHOLD.match(t.name):
+                raise SyntaxModelError(f"line {lineno}: {_short(t.name)!r} is not a threshold name (t1, t2, ...) in "
+                                       f"{_short(shown)!r}")
     out: list[Statement] = []
-    for name in lhs_names:
+    for name, efa in zip(lhs_names, efa_sets):
         if op == "~":
             for t in terms:
                 out.append(Statement(op="~1" if t.name == "" else "~", lhs=(name,), terms=(t,), line=lineno, text=shown))
@@ -1145,8 +1206,34 @@ def _parse_statement(lineno: int, text: str, shown: str = "", notes: list[str] |
             if any(t.name == "..self.." for t in terms) and "self_loading" not in accept:
                 raise SyntaxModelError(f"line {lineno}: {PENDING_FORMS['self_loading']} is not supported yet: "
                                        f"{_short(shown)!r}")
-            out.append(Statement(op=op, lhs=(name,), terms=ts, line=lineno, text=shown))
+            out.append(Statement(op=op, lhs=(name,), terms=ts, line=lineno, text=shown, efa=efa))
     return out
+
+
+_EFA_LHS = re.compile(r"""^efa\((["'])([^"']*)\1\)\*(.*)$""")
+
+
+def _lhs_names(lhs_text: str, op: str, lineno: int, shown: str, accept: frozenset[str]) -> tuple[list[str], list[str]]:
+    """The names on the left of an operator and the efa set of each (``efa("set")*f1``; the only
+    left-hand modifier lavaan 0.6-14 knows, on the left of ``=~`` only)."""
+    names, sets = [], []
+    for piece in _split_top(lhs_text, "+"):
+        efa = ""
+        if "*" in _mask_quotes(piece):
+            m = _EFA_LHS.match(piece)
+            if not m or "*" in _mask_quotes(m.group(3)):
+                raise SyntaxModelError(f"line {lineno}: the only modifier lavaan allows on the left-hand side is "
+                                       f"efa(\"name\")*, in {_short(shown)!r}")
+            if op != "=~":
+                raise SyntaxModelError(f"line {lineno}: efa() is only allowed on the left of '=~', in {_short(shown)!r}")
+            if "efa" not in accept:
+                raise SyntaxModelError(f"line {lineno}: {PENDING_FORMS['efa']} are not supported here: {_short(shown)!r}")
+            if m.group(2) == "":
+                raise SyntaxModelError(f"line {lineno}: efa() needs a block name, e.g. efa(\"efa1\"), in {_short(shown)!r}")
+            efa, piece = m.group(2), m.group(3)
+        names.append(piece)
+        sets.append(efa)
+    return names, sets
 
 def parse_syntax(syntax: str, *, accept: Iterable[str] = ()) -> ParsedModel:
     """Parse lavaan model syntax.
@@ -1190,13 +1277,23 @@ def parse_syntax(syntax: str, *, accept: Iterable[str] = ()) -> ParsedModel:
         raise SyntaxModelError(f"parse_syntax: unknown form(s) in accept: {sorted(unknown)}")
     model = ParsedModel()
     syntax = clean_source(syntax)
+    header: dict[str, str | None] = {"group": None, "level": None}
+    block = 0
     for lineno, text, shown in _logical_lines(syntax, model.warnings):
+        if text.startswith(BLOCK_MARK):
+            block = _next_block(model, header, text[len(BLOCK_MARK):], lineno, shown, acc)
+            continue
+        header.pop("_fresh", None)
         for st in _parse_statement(lineno, text, shown, model.warnings, acc):
-            if st.op in PARAM_OPS:
+            if block and st.op in PARAM_OPS + tuple(_FORM_OPS):
+                st = dataclasses.replace(st, block=block)
+            if st.op in PARAM_OPS or st.op in _FORM_OPS:
                 model.statements.append(st)
             else:
                 model.user_cons.append(st)
                 (model.definitions if st.op == ":=" else model.constraints).append(st)
+    if model.blocks:  # statements above the first header belong to the first block (lavaan)
+        model.statements = [st if st.block else dataclasses.replace(st, block=1) for st in model.statements]
     if not model.statements and model.user_cons:
         st = model.user_cons[0]
         raise SyntaxModelError(f"line {st.line}: the syntax has constraints but no model statements")
@@ -1205,6 +1302,30 @@ def parse_syntax(syntax: str, *, accept: Iterable[str] = ()) -> ParsedModel:
     _check_statements(model)
     _check_marker_labels_in_definitions(model)
     return model
+
+
+def _next_block(model: ParsedModel, header: dict[str, str | None], kind_label: str, lineno: int, shown: str,
+                accept: frozenset[str]) -> int:
+    """Open the block of a ``group:``/``level:`` header; returns its 1-based number. A
+    ``group:`` header resets the level (levels are nested in groups, as lavaan requires)."""
+    if "blocks" not in accept:
+        raise SyntaxModelError(f"line {lineno}: {PENDING_FORMS['blocks']} are not supported here: {_short(shown)!r}")
+    kind, label = kind_label.split(":", 1)
+    if kind == "group" and header["level"] is not None and header["group"] is None:
+        raise SyntaxModelError(f"line {lineno}: groups cannot be nested within levels (write 'group:' headers "
+                               f"first, then 'level:' headers inside each group): {_short(shown)!r}")
+    if kind == "group":
+        header["group"], header["level"] = label, None
+    else:
+        header["level"] = label
+    key = (header["group"], header["level"])
+    if header.pop("_fresh", None) and model.blocks:  # two headers in a row open one block (lavaan)
+        model.blocks.pop()
+    if key in model.blocks:
+        raise SyntaxModelError(f"line {lineno}: the block {_short(shown)!r} appears twice")
+    header["_fresh"] = "yes"
+    model.blocks.append(key)
+    return len(model.blocks)
 
 
 def _check_marker_labels_in_definitions(model: ParsedModel) -> None:
@@ -1237,7 +1358,7 @@ def _check_marker_labels_in_definitions(model: ParsedModel) -> None:
 
 
 def _check_statements(model: ParsedModel) -> None:
-    seen: dict[tuple[str, str, str], int] = {}
+    seen: dict[tuple[str, str, str, int], int] = {}
     for st in model.statements:
         lhs = st.lhs[0]
         for t in st.terms:
@@ -1248,9 +1369,9 @@ def _check_statements(model: ParsedModel) -> None:
                 raise SyntaxModelError(
                     f"line {st.line}: latent {_short(lhs)!r} is its own indicator in {_short(st.text)!r}"
                 )
-            keys = [(lhs, st.op, rhs)]
+            keys = [(lhs, st.op, rhs, st.block)]
             if st.op == "~~":
-                keys.append((rhs, st.op, lhs))
+                keys.append((rhs, st.op, lhs, st.block))
             for k in keys:
                 if k in seen:
                     raise DuplicateDefinitionError(
