@@ -24,6 +24,7 @@ from asymtrust.engine.compile import compile_model
 from asymtrust.engine.data import DROP_EXO, DROP_LISTWISE, prepare
 from asymtrust.engine.estimate import optimise
 from asymtrust.engine.estimators import FAMILIES, FIML, ML, EstimatorFamily, Solution, choose
+from asymtrust.engine.estimators.fiml import CompleteFIML
 from asymtrust.engine.resample import bootstrap_draws
 from asymtrust.exceptions import OptionError
 
@@ -94,7 +95,8 @@ def test_choose_with_samples_runs_fiml_on_complete_data_as_ml(hs, hs_missing):
     complete, _ = prepare(hs, [f"x{i}" for i in range(1, 10)], None, fiml, [])
     incomplete, _ = prepare(hs_missing, [f"x{i}" for i in range(1, 10)], None, fiml, [])
     on_complete = choose("MLR", "fiml", complete)
-    assert type(on_complete) is ML and on_complete.robust
+    # complete-data ML's estimates and test, FIML's baseline and corrected robust indices (lavaan)
+    assert type(on_complete) is CompleteFIML and isinstance(on_complete, ML) and on_complete.robust
     assert type(choose("MLR", "fiml", incomplete)) is FIML
 
 

@@ -512,9 +512,14 @@ def _block_moments(tab: pd.DataFrame, pt: ParTable) -> tuple[int, int]:
 def count_npar_df(pt: ParTable) -> tuple[int, int]:
     """lavaan's npar (free parameters minus independent equality constraints) and df (sample
     moments, fixed-x moments left out, minus npar) of a parameter table, counted block by
-    block (groups, levels; ordered items have thresholds and correlations)."""
+    block (groups, levels; ordered items have thresholds and correlations).
+
+    As lavaan 0.6-14 counts a model before fitting (``lav_utils_get_npar``): with an
+    inequality constraint (``<``, ``>``) lavaan builds the constraint Jacobian only when it
+    fits, so the equality constraints are not subtracted from an unfitted model's npar."""
     tab = pt.table
-    npar = int((tab["free"] > 0).sum()) - _equality_rank(tab)
+    unfitted_ineq = bool(tab["op"].isin(["<", ">"]).any())
+    npar = int((tab["free"] > 0).sum()) - (0 if unfitted_ineq else _equality_rank(tab))
     ndat = nexo = 0
     par = tab[tab["block"] > 0]
     for _, block in par.groupby("block", sort=True):

@@ -337,7 +337,7 @@ def _leading_comment(syntax: str) -> str:
 
 def _load_lav(path: Path) -> ModelSpec:
     from ..exceptions import SyntaxModelError
-    from .syntax import parse_syntax
+    from .syntax import PENDING_FORMS, parse_syntax
 
     syntax = _read_text(path)
     try:
@@ -348,13 +348,13 @@ def _load_lav(path: Path) -> ModelSpec:
             raise
         light_error = exc
     try:  # the full parser names the line and the problem more precisely
-        parse_syntax(syntax)
+        parse_syntax(syntax, accept=PENDING_FORMS)  # every form the parameter table builds
     except SpecError as exc:
         msg = str(exc)
         raise type(exc)(f"{path.name} {msg}" if msg.startswith("line ") else f"{path.name}: {msg}") from exc
     if light_error is not None:
         raise light_error
-    if not constructs and not regressions:
+    if not constructs and not regressions and "<~" not in syntax:
         raise SpecError(f"{path}: no '=~' or '~' statement found")
     return ModelSpec(
         name=path.stem,

@@ -66,7 +66,7 @@ class FIML(ML):
     def for_samples(self, samples: list[GroupSample]) -> EstimatorFamily:
         if any(s.missing for s in samples):
             return self
-        return ML(robust=self.robust)
+        return CompleteFIML(robust=self.robust)
 
     def objective(self, model, samples: list[GroupSample]) -> Objective:
         return Objective(model, samples, fiml=True)
@@ -82,3 +82,13 @@ class FIML(ML):
             out, _, _ = rb.yuan_bentler(sol, base, chisq, h1)
         out.update(rb.fiml_corrected_indices(sol, base, h1, mlr=self.robust))
         return out
+
+
+class CompleteFIML(ML):
+    """``missing="ml"`` on data without a missing value: the estimates, information and
+    test of complete-data ML (one pattern), and what lavaan still reports for a FIML fit:
+    the estimated independence model and the FIML-corrected robust indices (which are 1,
+    1 and 0 at df = 0, where the complete-data formulas have nothing to scale)."""
+
+    baseline = FIML.baseline
+    robust_indices = FIML.robust_indices
