@@ -36,6 +36,7 @@ _API = {
     "simulate": "survey.simulate",
     # estimation
     "fit": "engine.fit",
+    "polychoric": "engine.ordinal",
     "FitResult": "engine.results",
     # reliability and validity
     "reliability": "analysis.reliability",
@@ -57,6 +58,20 @@ _API = {
     "invariance": "analysis.invariance",
     "compare": "analysis.compare",
     "power": "analysis.power",
+    # exploratory factor analysis (issue 19)
+    "efa": "analysis.efa",
+    "parallel_analysis": "analysis.efa",
+    "velicer_map": "analysis.efa",
+    "scree": "analysis.efa",
+    "kmo": "analysis.efa",
+    "bartlett": "analysis.efa",
+    "screen_items": "analysis.efa",
+    "icc": "analysis.multilevel",
+    "multilevel_reliability": "analysis.multilevel",
+    # dyads: APIM and response surface analysis (issue 18)
+    "dyads": "analysis.dyadic",
+    "apim": "analysis.dyadic",
+    "rsa": "analysis.rsa",
     # output
     "report": "reporting",
 }

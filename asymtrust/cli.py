@@ -44,6 +44,7 @@ __all__ = [
     "cmd_simulate",
     "cmd_validate",
     "cmd_fit",
+    "cmd_diagnose",
     "cmd_reliability",
     "cmd_effects",
     "cmd_invariance",
@@ -60,6 +61,7 @@ COMMANDS: tuple[str, ...] = (
     "simulate",
     "validate",
     "fit",
+    "diagnose",
     "reliability",
     "effects",
     "invariance",
@@ -67,6 +69,8 @@ COMMANDS: tuple[str, ...] = (
     "report",
     "figure",
     "power",
+    "efa",
+    "dyadic",
 )
 
 
@@ -520,6 +524,55 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _register_diagnose(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("diagnose", help="where the model misfits: modification indices, residuals, score tests",
+                       description="The largest modification indices with EPCs, the worst standardized "
+                       "correlation residuals and, for a group comparison with equality constraints, the "
+                       "score tests of the constraints (lavaan's modindices, lavResiduals, lavTestScore).")
+    _add_data_args(p)
+    _add_estimation_args(p)
+    p.add_argument("--group", help="grouping column for a multi-group model")
+    p.add_argument("--group-equal", nargs="+", default=(), metavar="WHAT",
+                   help="lavaan group.equal: loadings intercepts residuals ...")
+    p.add_argument("--top", type=_positive_int, default=10, metavar="N", help="rows per table (default 10)")
+    p.set_defaults(func=cmd_diagnose)
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    """``asymtrust diagnose DATA --spec NAME [--group COL --group-equal ...] [--top N] [--json]``."""
+    from .engine.diagnostics import misfit_summary
+    from .engine.fit import fit
+
+    df = _analysis_data(args)
+    res = fit(args.spec, df, estimator=args.estimator.upper(), missing=args.missing, group=args.group,
+              group_equal=tuple(args.group_equal))
+    out = misfit_summary(res, top=args.top)
+    if args.json:
+        _dump_json({"fit_indices": res.fit_indices[["chisq", "df", "pvalue", "cfi", "rmsea", "srmr"]],
+                    "group_labels": res.group_labels, **out})
+        _warn(res.warnings)
+        return 0
+    import pandas as pd
+
+    fi = res.fit_indices
+    _emit(f"chi-square = {fi['chisq']:.2f}, df = {int(fi['df'])}, CFI = {fi['cfi']:.3f}, "
+          f"RMSEA = {fi['rmsea']:.3f}, SRMR = {fi['srmr']:.3f}")
+    fmt = {"float_format": lambda v: f"{v:.3f}", "index": False}
+    with pd.option_context("display.width", 200, "display.max_columns", 40):
+        _emit(f"\nLargest modification indices (lavaan modindices; sepc = standardized EPC)\n"
+              + out["modindices"].to_string(**fmt))
+        _emit("\nLargest standardized residuals (correlation residuals, lavResiduals cor.bentler; z)\n"
+              + out["residuals"].to_string(**fmt))
+        if out["score_tests"] is not None:
+            cols = ["lhs", "op", "rhs", "lhs_parameter", "lhs_group", "rhs_group", "x2", "df", "p_value"]
+            _emit("\nScore tests of the equality constraints (lavTestScore; release the largest first)\n"
+                  + out["score_tests"][cols].to_string(**fmt))
+    for n in out["notes"]:
+        _emit(f"note: {n}")
+    _warn(res.warnings)
+    return 0
+
+
 def _warn(warnings: Sequence[str]) -> None:
     """The problems a result carries, one ``asymtrust: warning: ...`` line each on stderr
     (besides the text or JSON on stdout), so that none is missed in a pipeline."""
@@ -610,6 +663,9 @@ def _register_invariance(sub: argparse._SubParsersAction) -> None:
     _add_data_args(p)
     _add_estimation_args(p)
     p.add_argument("--group", required=True, help="grouping column (e.g. sector)")
+    p.add_argument("--partial", choices=["auto"], default=None,
+                   help="auto: when a level fails, release the constraint with the largest score test, one at a "
+                   "time, until it holds (guided partial invariance)")
     p.set_defaults(func=cmd_invariance)
 
 
@@ -618,11 +674,20 @@ def cmd_invariance(args: argparse.Namespace) -> int:
     from .analysis.invariance import invariance
 
     df = _analysis_data(args)
-    tab = invariance(args.spec, df, args.group, estimator=args.estimator.upper(), missing=args.missing)
+    tab = invariance(args.spec, df, args.group, estimator=args.estimator.upper(), missing=args.missing,
+                     partial=getattr(args, "partial", None))
+    part = tab.attrs.get("partial")
     if args.json:
-        _dump_json(tab.to_dict())
+        _dump_json({**tab.to_dict(), **({"partial": part} if part is not None else {})})
     else:
         _emit(str(tab))
+        for f in (part or {}).get("freed", []):
+            _emit(f"freed {f['parameter']} ({f['level']}): {f['reason']}")
+        if part is not None:
+            why = ("every factor keeps at least two invariant indicators" if part["latent_means_valid"]
+                   else "a factor has fewer than two invariant indicators")
+            verdict = "can" if part["latent_means_valid"] else "cannot"
+            _emit(f"latent means {verdict} be compared: {why} (Byrne, Shavelson & Muthen 1989)")
     _warn(tab.warnings)
     return 0
 
@@ -697,6 +762,18 @@ def _register_report(sub: argparse._SubParsersAction) -> None:
 
 def _register_figure(sub: argparse._SubParsersAction) -> None:
     from .reporting.cli import _register_figure as register
+
+    register(sub)
+
+
+def _register_efa(sub: argparse._SubParsersAction) -> None:
+    from .reporting.efa import register
+
+    register(sub)
+
+
+def _register_dyadic(sub: argparse._SubParsersAction) -> None:
+    from .reporting.dyadic import register
 
     register(sub)
 

@@ -233,8 +233,11 @@ def compare_fit(res, ref: dict, d: Diffs, *, all_indices: bool, bootstrap: bool)
     gcol = "block" if "block" in pt.columns else "group"
     est = res.estimates
     mine = {}
+    levels = list(dict.fromkeys(est["level"].dropna().tolist())) if "level" in est.columns else []
     for r in est.itertuples(index=False):
-        mine[_key(r.lhs, r.op, r.rhs, 0 if r.op == ":=" else r.group)] = r
+        # lavaan's block: (group - 1) x levels + level in a two-level model, else the group
+        block = r.group if not levels or r.op == ":=" else (int(r.group) - 1) * len(levels) + levels.index(r.level) + 1
+        mine[_key(r.lhs, r.op, r.rhs, 0 if r.op == ":=" else block)] = r
     seen = set()
     for r in pt.itertuples(index=False):
         g = 0 if r.op == ":=" else getattr(r, gcol)
@@ -274,6 +277,10 @@ def npar_df(pt, G: int) -> tuple[int, int, str]:
     """asymtrust's npar and df for a parameter table: the engine's compile step if it
     accepts the table, else the same count done here (compile refuses df < 0)."""
     note = ""
+    if pt.table["op"].isin(["<", ">"]).any():  # lavaan's unfitted count (see count_npar_df)
+        from asymtrust.library.partable import count_npar_df
+
+        return (*count_npar_df(pt), note)
     try:
         from asymtrust.engine.compile import compile_model
 

@@ -14,8 +14,9 @@ This file pins what holds today, so it can only grow:
   parser accepts them up to the fit).
 
 The full tally (match / refused / differ / error, case by case) is printed by
-``python scripts/lavaan_check.py``; issue 14 is done when 72 of the 76 runnable cases match
-(58 today).
+``python scripts/lavaan_check.py``; issue 14 asks for 72 of the 76 runnable cases (74 today;
+WISCVPE's model is not identified, so lavaan's estimates along its unidentified directions are
+one of infinitely many, and analyse_categorical needs ordered items with a continuous covariate).
 """
 from __future__ import annotations
 
@@ -33,20 +34,22 @@ _spec.loader.exec_module(lc)
 CASES = {c["test"]: c for c in json.loads((lc.DATA / "cases.json").read_text(encoding="utf-8"))} \
     if (lc.DATA / "cases.json").is_file() else {}
 
-#: the runnable cases asymtrust matches today (58 of 76)
+#: the runnable cases asymtrust matches today (74 of 76)
 MATCHING = [
-    "HS_cov", "HS_cov_multiple", "HS_mean_GLS", "HS_mean_ML_bootstrap", "HS_ML_nodata1",
-    "HS_ML_nodata2", "hsbmis22", "mplus_5_12", "parse_a_YR_OKT12_5", "parse_e_a",
-    "parse_f_a", "parse_g_a", "parse_h_a", "parse_i_a", "parse_l_a",
-    "parse_mediatie", "parse_model_WF_HOMO", "parse_noncollapsed_nc", "parse_testancat", "parse_testbadscale",
-    "parse_testrv", "parse_testrvwitherror", "parse_testWISCVPE", "parse_testyr", "parse_vector_expr",
-    "parse_YR_FEB26_1", "parse_YR_OKT11_1", "parse_YR_OKT11_4", "parse_YR_OKT11_5", "parse_YR_OKT12_1",
-    "parse_YR_OKT12_2", "parse_YR_OKT12_3", "parse_YR_OKT12_4", "parse_YR_OKT18_4", "parse_YR_OKT18_5",
-    "parse_YR_OKT18_6", "parse_YR_OKT18_7", "parse_YR_OKT18_8", "parse_YR_OKT18_A", "parse_YR_OKT18_B",
-    "parse_YR_OKT18_D", "parse_YR_OKT18_E", "parse_YR_OKT20_1", "parse_YR_OKT20_4", "parse_YR_OKT20_5",
+    "badscale", "HS_cov", "HS_cov_multiple", "HS_mean_GLS", "HS_mean_ML_bootstrap", "HS_ML_nodata1",
+    "HS_ML_nodata2", "hsbmis2", "hsbmis21", "hsbmis22", "mplus_4_1a", "mplus_5_12", "parse_a_YR_OKT12_5",
+    "parse_b_a", "parse_c_a", "parse_d_a", "parse_e_a", "parse_f_a", "parse_g_a", "parse_h_a", "parse_i_a",
+    "parse_l_a", "parse_mediatie", "parse_model_WF_HOMO", "parse_noncollapsed_nc", "parse_testancat",
+    "parse_testbadscale", "parse_testefacfaccc", "parse_testrv", "parse_testrvwitherror",
+    "parse_testtwolevellabels", "parse_testWISCVPE", "parse_testyr", "parse_vector_expr",
+    "parse_YR_2024SEP23", "parse_YR_FEB26_1", "parse_YR_OKT11_1", "parse_YR_OKT11_4", "parse_YR_OKT11_5",
+    "parse_YR_OKT12_1", "parse_YR_OKT12_2", "parse_YR_OKT12_3", "parse_YR_OKT12_4", "parse_YR_OKT18_2",
+    "parse_YR_OKT18_3", "parse_YR_OKT18_4", "parse_YR_OKT18_5", "parse_YR_OKT18_6", "parse_YR_OKT18_7",
+    "parse_YR_OKT18_8", "parse_YR_OKT18_9", "parse_YR_OKT18_A", "parse_YR_OKT18_B", "parse_YR_OKT18_D",
+    "parse_YR_OKT18_E", "parse_YR_OKT20_1", "parse_YR_OKT20_2", "parse_YR_OKT20_4", "parse_YR_OKT20_5",
     "parse_YR_OKT20_6", "parse_YR_OKT20_7", "parse_YR_OKT20_8", "parse_YR_OKT20_9", "parse_YR_OKT21_1",
-    "pol_dem_gls", "pol_dem_ml", "pol_dem_wls", "sem_on_cov", "sem_on_cov2",
-    "social_base", "social_missml", "whalen_cov",
+    "pol_dem_gls", "pol_dem_ml", "pol_dem_wls", "sem_on_cov", "sem_on_cov2", "social_base",
+    "social_constraints", "social_missml", "TwoLevel_labels", "whalen_cov",
 ]
 
 
@@ -73,3 +76,10 @@ def test_cases_lavaan_stops_on_are_refused_by_name():
     bad = {n: o for n, o in outcome.items() if o["cls"] not in ("refused", "accepted", "match")}
     assert bad == {}, bad
     assert set(accepted) <= {"parse_YR_OKT11_2", "parse_YR_OKT11_3"}
+
+
+def test_at_least_72_of_76_runnable_cases_match():
+    # issue 14's "Done when": at least 72 of the 76 cases lavaan 0.6-14 runs match
+    runnable = [n for n, c in CASES.items() if not c.get("lavaan_stops")]
+    assert len(runnable) == 76
+    assert len(set(MATCHING) & set(runnable)) >= 72

@@ -211,7 +211,7 @@ def test_label_errors():
     with pytest.raises(LabelError, match=r"line 1.*'x2'"):
         build_partable("f =~ x1 + x2*x3 + x2")
     with pytest.raises(LabelError, match=r"'a'.*different fixed values"):
-        build_partable("f =~ x1 + 1*a*x2 + 2*a*x3")
+        build_partable("f =~ x1 + 1*x2 + a*x2 + 2*x3 + a*x3")
     with pytest.raises(LabelError, match=r"line 2.*'a'"):
         build_partable("f =~ x1 + a*x2 + x3\na := 2")
     with pytest.raises(LabelError, match=r"line 2.*'q'"):
@@ -254,3 +254,71 @@ def test_all_errors_are_typed():
     for bad in ["", "f =~", "f =~ x1 + + x2", "f <~ x1 + x2 ~ x3", "y ~ y", "f =~ x1\nf =~ x1", "x1 | t1 + x2"]:
         with pytest.raises(AsymtrustError):
             build_partable(bad)
+
+
+# ----------------------------------------------------------------------------- issue 14: the rest of lavaan's syntax
+# Each table below was checked against lavaan 0.6-14's parTable(sem(..., do.fit = FALSE)); the harness
+# cases (tests/test_lavaan_check.py: parse_c_a, parse_YR_OKT18_9, parse_b_a, parse_d_a, parse_YR_OKT20_2,
+# parse_testtwolevellabels, parse_testefacfaccc) pin the same rules row by row.
+def test_ordered_items_get_lavaans_rows():
+    t = build_partable("f =~ u1 + u2 + u3", ordered={"u1": 2, "u2": 2, "u3": 1}).table
+    th = t[t["op"] == "|"]
+    assert list(zip(th["lhs"], th["rhs"])) == [("u1", "t1"), ("u1", "t2"), ("u2", "t1"), ("u2", "t2"), ("u3", "t1")]
+    assert (th["free"] > 0).all()
+    var = t[(t["op"] == "~~") & t["lhs"].isin(["u1", "u2", "u3"])]
+    assert (var["free"] == 0).all() and (var["ustart"] == 1.0).all()  # delta: residual variances fixed at 1
+    assert ((t["op"] == "~*~") & (t["free"] == 0)).sum() == 3
+    ints = t[(t["op"] == "~1") & t["lhs"].isin(["u1", "u2", "u3"])]
+    assert (ints["free"] == 0).all() and (ints["ustart"] == 0.0).all()
+
+
+def test_ordered_option_errors_name_the_item():
+    with pytest.raises(OptionError, match="ordered item 'u1': the number of thresholds is unknown"):
+        build_partable("f =~ u1 + u2 + u3", ordered=["u1"])
+    with pytest.raises(OptionError, match="'f' is a latent variable"):
+        build_partable("f =~ u1 + u2 + u3", ordered={"f": 2})
+    with pytest.raises(OptionError, match="ordered item 'u1': 0 thresholds"):
+        build_partable("f =~ u1 + u2 + u3", ordered={"u1": 0})
+    with pytest.raises(SyntaxModelError, match="line 2: item 'u1' has 1 threshold"):
+        build_partable("f =~ u1 + u2 + u3\nu1 | t1 + t2", ordered={"u1": 1})
+
+
+def test_thresholds_equal_across_groups_free_the_scales():
+    # lav_partable_flat: group.equal = "thresholds" frees the ~*~ rows (delta) of groups 2.. and
+    # the latent means; with theta the residual variances of the ordered items instead
+    t = build_partable("f =~ u1 + u2 + u3", ordered={"u1": 1, "u2": 1, "u3": 1}, ngroups=2,
+                       group_equal=["thresholds", "loadings"]).table
+    assert (t[(t["op"] == "~*~") & (t["group"] == 2)]["free"] > 0).all()
+    assert (t[(t["op"] == "~1") & (t["lhs"] == "f") & (t["group"] == 2)]["free"] > 0).all()
+    assert (t["op"] == "==").sum() == 2 + 3  # two loadings, three thresholds
+    th = build_partable("f =~ u1 + u2 + u3", ordered={"u1": 1, "u2": 1, "u3": 1}, ngroups=2,
+                        group_equal=["thresholds"], parameterization="theta").table
+    v2 = th[(th["op"] == "~~") & (th["lhs"] == th["rhs"]) & th["lhs"].isin(["u1", "u2", "u3"]) & (th["group"] == 2)]
+    assert (v2["free"] > 0).all()
+
+
+def test_efa_sets_tied_by_labels_are_marked_not_fixed():
+    # lav_partable_efa_constraints: a later set whose loadings all carry the first set's labels is
+    # identified by the equality constraints instead (user 77, rows left free)
+    syntax = ('efa("a")*f1 + efa("a")*f2 =~ l1*y1 + l2*y2 + l3*y3\n'
+              'efa("b")*f3 + efa("b")*f4 =~ l1*y4 + l2*y5 + l3*y6')
+    t = build_partable(syntax).table
+    first = t[(t["lhs"] == "f2") & (t["rhs"] == "y1")].iloc[0]
+    assert int(first["free"]) == 0 and int(first["user"]) == 7
+    other = t[(t["lhs"] == "f4") & (t["rhs"] == "y4")].iloc[0]
+    assert int(other["user"]) == 77
+    assert set(t.loc[t["op"] == "=~", "efa"]) == {"a", "b"}
+
+
+def test_interaction_terms_need_both_columns():
+    pt = build_partable("y ~ x + z + x:z", observed=["y", "x", "z"])
+    assert "x:z" in pt.ov_names
+    with pytest.raises(UnknownVariableError, match="'x:w'"):
+        build_partable("y ~ x + z + x:w", observed=["y", "x", "z"])
+
+
+def test_blocks_without_levels_set_the_groups():
+    t = build_partable("group: a\nf =~ x1 + x2 + x3\ngroup: b\nf =~ x1 + x2 + x3").table
+    assert sorted(set(t.loc[t["group"] > 0, "group"])) == [1, 2]
+    with pytest.raises(OptionError, match=r"group: blocks \['a', 'c'\] do not match the data's groups"):
+        build_partable("group: a\nf =~ x1 + x2 + x3\ngroup: c\nf =~ x1 + x2 + x3", ngroups=2, group_labels=["a", "b"])

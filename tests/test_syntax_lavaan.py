@@ -234,10 +234,13 @@ def test_chained_modifiers():
     assert t["i1"].modifier(1) .label == "L2n" and t["i1"].modifier(1).start is None
     assert t["b"].modifier(1).label == "bbbb" and not t["b"].per_group and t["b"].modifier(1).fixed is None
     assert len(m.warnings) == 2 and "keeps only the label" in m.warnings[0]
-    # departure (pinned by tests/test_syntax.py): a number or NA chained with a label is kept
-    t2 = _terms("f =~ x1 + NA*a*x2 + 2*b*x3")
-    assert t2["f", "=~", "x2"].modifier(1).free and t2["f", "=~", "x2"].modifier(1).label == "a"
-    assert t2["f", "=~", "x3"].modifier(1).fixed == 2.0 and t2["f", "=~", "x3"].modifier(1).label == "b"
+    # lavaan 0.6-14: parTable(sem("visual =~ x1 + 2*a*x2 + NA*b*x3", HS, do.fit=FALSE)) has x2 and x3
+    # free (free 1 and 2, ustart NA) with labels a and b: the number and NA are dropped
+    m2 = parse_syntax("f =~ x1 + NA*a*x2 + 2*b*x3")
+    t2 = {tt.name: tt.modifier(1) for tt in m2.statements[0].terms}
+    assert t2["x2"].label == "a" and not t2["x2"].free and t2["x2"].fixed is None
+    assert t2["x3"].label == "b" and t2["x3"].fixed is None
+    assert len(m2.warnings) == 2 and all("keeps only the label" in w for w in m2.warnings)
     with pytest.raises(SyntaxModelError, match="two different labels 'a' and 'b'"):
         parse_syntax("f =~ x1 + a*b*x2")
 
@@ -246,7 +249,9 @@ def test_marker_label_in_definition_is_refused():
     # lavaan stops: "non-free parameter(s) in variable definition(s): s1" (parse_YR_OKT18_C)
     with pytest.raises(LabelError, match="line 2: ':=' uses 's1'.*non-free parameter"):
         parse_syntax("lat =~ s1*x + y\nd := 2*s1")
-    parse_syntax("lat =~ NA*s1*x + y\nd := 2*s1")  # freed by the user: accepted
+    parse_syntax("lat =~ NA*x + s1*x + y\nd := 2*s1")  # freed by the user: accepted
+    with pytest.raises(LabelError, match="':=' uses 's1'"):  # lavaan keeps only the label of NA*s1*x
+        parse_syntax("lat =~ NA*s1*x + y\nd := 2*s1")
 
 
 @pytest.mark.parametrize("syntax, pattern", [

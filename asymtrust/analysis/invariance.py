@@ -45,7 +45,7 @@ from ..exceptions import (
     SpecError,
 )
 
-__all__ = ["ALPHA", "DELTA_CFI_CUTOFF", "LEVELS", "invariance", "path_equality"]
+__all__ = ["ALPHA", "DELTA_CFI_CUTOFF", "LEVELS", "invariance", "partial_search", "path_equality"]
 
 #: invariance level -> lavaan ``group.equal``
 LEVELS: dict[str, tuple[str, ...]] = {
@@ -198,7 +198,8 @@ def _passes(rule: str, value: float, threshold: float) -> Any:
 # ----------------------------------------------------------------------------- invariance
 def invariance(model: Any, data: pd.DataFrame, group: str, *,
                levels: Sequence[str] = ("configural", "metric", "scalar", "strict"),
-               estimator: str = "ML", missing: str = "listwise") -> ResultTable:
+               estimator: str = "ML", missing: str = "listwise", partial: str | None = None,
+               alpha: float = ALPHA, max_free: int = 5) -> ResultTable:
     """Measurement-invariance ladder across the groups of ``group``.
 
     Parameters
@@ -223,6 +224,21 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
         ``chisq_diff_raw`` = the unscaled difference) and bases ``delta_cfi`` on the
         robust CFI (Brosseau-Liard & Savalei 2014).
     missing : {"listwise", "fiml"}
+    partial : {None, "auto"}
+        ``"auto"``: a guided partial-invariance search (:func:`partial_search`). When a
+        level fails (Δχ² significant at ``alpha``, or ΔCFI beyond the cut-off), the
+        equality constraint of that level with the largest score test (lavaan's
+        ``lavTestScore``) is released if that test is itself significant, p <
+        ``alpha`` / m with m the number of candidate constraints of the level
+        (Bonferroni), the model refitted and compared again with the accepted model of
+        the level before, one parameter at a time, until the level holds, ``max_free``
+        parameters of the level are free or no single constraint passes; markers are
+        never freed. A level that fails with no significant single constraint is
+        reported as such (``attrs["partial"]["unresolved"]`` and a warning) and nothing
+        is freed for it. Each partial model is a row ``"<level> (partial)"``;
+        ``attrs["partial"]`` lists what was freed and why and whether every factor keeps
+        at least two invariant indicators (Byrne, Shavelson & Muthén 1989), which a
+        latent mean comparison needs.
 
     Returns
     -------
@@ -264,6 +280,8 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
     from ..engine.fit import fit as _fit
 
     levels = _check_levels(levels)
+    if partial not in (None, "auto"):
+        raise OptionError(f"partial must be None or 'auto', not {partial!r}")
     syntax, note = _measurement_model(model)
     labels = _group_levels(data, group)
     _check_group_sizes(syntax, data, group, labels, missing)
@@ -312,6 +330,12 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
                                         cut, scaled))
         row["converged"] = bool(res.converged)
         rows.append(row)
+    search = None
+    if partial is not None:
+        search = partial_search(fits, levels, syntax, data, group, estimator=estimator, missing=missing,
+                                alpha=alpha, max_free=max_free, cut=cut, scaled=scaled)
+        rows += search.pop("rows")
+        msgs += search.pop("warnings")
     cols = _INV_COLUMNS + (_INV_SCALED if scaled else [])
     out = pd.DataFrame(rows)[cols]
     out["npar"] = out["npar"].astype(int)
@@ -323,6 +347,8 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
         estimator=estimator, syntax=syntax, model_note=note, alpha=ALPHA,
         cutoff={**cut, "applies_to": cfi_key}, warnings=list(msgs),
     )
+    if search is not None:
+        out.attrs["partial"] = search
     for m in msgs:
         _warnings.warn(m, UserWarning, stacklevel=2)
     return result_table(out, kind="invariance", warnings=msgs, data=usage,
@@ -604,3 +630,199 @@ def _path_verdict(lhs: str, rhs: str, ests: dict[str, float], test: dict[str, An
         head = f"no evidence that it differs across {group} groups"
     return f"{lhs} ~ {rhs}: {head} ({res}; estimates {by})"
 
+
+
+# ----------------------------------------------------------------------------- partial invariance
+#: invariance level -> the parameter type whose equality it adds
+_LEVEL_TYPE = {"metric": "=~", "scalar": "~1", "strict": "~~"}
+
+
+def _markers(pt) -> set[str]:
+    """Indicators that fix a factor's scale (first loading fixed at 1): never freed."""
+    tab = pt.table
+    fixed = tab[(tab["op"] == "=~") & (tab["free"] == 0) & (tab["group"] == 1)]
+    return set(fixed["rhs"])
+
+
+def _candidates(res, level: str, markers: set[str]) -> list[tuple[str, list[int]]]:
+    """The parameters whose equality ``level`` adds, each with the 1-based numbers of its
+    ``==`` rows in the fit's table: ``("visual=~x2", [1])``, ``("x3~1", [7, 8])``."""
+    tab = res.partable.table
+    cons = tab[tab["op"] == "=="].reset_index(drop=True)
+    by_plabel = {r.plabel: r for r in tab.itertuples(index=False) if r.plabel}
+    op = _LEVEL_TYPE[level]
+    out: dict[str, list[int]] = {}
+    for k, c in enumerate(cons.itertuples(index=False), start=1):
+        r = by_plabel.get(str(c.lhs))
+        if r is None or r.op != op:
+            continue
+        if op == "~~" and r.lhs != r.rhs:
+            continue
+        item = r.rhs if op == "=~" else r.lhs
+        if item in markers:
+            continue
+        name = f"{r.lhs}{r.op}{r.rhs}" if op != "~1" else f"{r.lhs}~1"
+        out.setdefault(name, []).append(k)
+    return list(out.items())
+
+
+def _largest_score(res, level: str, markers: set[str]) -> dict | None:
+    """The constraint of ``level`` with the largest score test (all its groups released
+    together: df = groups - 1)."""
+    best = None
+    cands = _candidates(res, level, markers)
+    uni = res.score_test().uni if all(len(rows) == 1 for _, rows in cands) else None
+    for name, rows in cands:
+        if uni is not None:
+            x2, df = float(uni.loc[rows[0] - 1, "x2"]), 1.0
+        else:
+            tot = res.score_test(release=rows).total
+            x2, df = float(tot["x2"]), float(tot["df"])
+        if best is None or x2 > best["x2"]:
+            best = {"parameter": name, "x2": x2, "df": df}
+    if best is not None:
+        from scipy import stats
+
+        best["p_value"] = float(stats.chi2.sf(best["x2"], best["df"]))
+        best["n_candidates"] = len(cands)
+    return best
+
+
+def _judge(prev, res, cut: dict, alpha: float, scaled: bool) -> dict:
+    """Δχ² (scaled for MLR) and ΔCFI of ``res`` against ``prev``: does the level hold?"""
+    key = "cfi_robust" if scaled else "cfi"
+    test = difference_test(prev, res)
+    dcfi = float(res.fit_indices.get(key, np.nan)) - float(prev.fit_indices.get(key, np.nan))
+    cfi_ok = _passes(cut["rule"], dcfi, cut["threshold"])
+    p = test["p_delta"]
+    chisq_ok = None if not np.isfinite(p) else bool(p > alpha)
+    return {"test": test, "delta_cfi": dcfi, "cfi_ok": cfi_ok, "chisq_ok": chisq_ok,
+            "holds": bool(cfi_ok is True and chisq_ok is True)}
+
+
+def _partial_row(level: str, res, j: dict, freed: list[str], cut: dict, scaled: bool) -> dict:
+    fi = res.fit_indices
+    row: dict[str, Any] = {"level": f"{level} (partial)",
+                           "group_equal": f"{', '.join(LEVELS[level])}; free: {', '.join(freed)}"}
+    for c in ("npar", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "aic", "bic"):
+        row[c] = float(fi.get(c, np.nan))
+    if scaled:
+        for c in _INV_SCALED[:9]:
+            row[c] = float(fi.get(c, np.nan))
+    t = j["test"]
+    row.update(delta_chisq=t["delta_chisq"], delta_df=t["delta_df"], p_delta=t["p_delta"],
+               delta_cfi=j["delta_cfi"], cfi_ok=j["cfi_ok"], chisq_ok=j["chisq_ok"],
+               chisq_diff_raw=t["chisq_diff_raw"], scaling_factor_d=t["scaling_factor_d"],
+               converged=bool(res.converged),
+               verdict=(_verdict(f"partial {level}", j["delta_cfi"], j["cfi_ok"], t["delta_chisq"], t["delta_df"],
+                                 t["p_delta"], j["chisq_ok"], cut, scaled) + f" (freed: {', '.join(freed)})"))
+    return row
+
+
+def _invariant_indicators(pt, freed: list[str], levels: list[str]) -> dict[str, int]:
+    """Per factor, the indicators none of whose tested parameters (loading, intercept) is
+    freed."""
+    tab = pt.table
+    load = tab[(tab["op"] == "=~") & (tab["group"] == 1)]
+    out = {}
+    for f, items in load.groupby("lhs", sort=False)["rhs"]:
+        bad = set()
+        for it in items:
+            if f"{f}=~{it}" in freed or ("scalar" in levels and f"{it}~1" in freed):
+                bad.add(it)
+        out[str(f)] = int(len(items) - len(bad))
+    return out
+
+
+def partial_search(fits: list, levels: list[str], syntax: str, data: pd.DataFrame, group: str, *,
+                   estimator: str = "ML", missing: str = "listwise", alpha: float = ALPHA, max_free: int = 5,
+                   cut: dict | None = None, scaled: bool = False) -> dict:
+    """The guided partial-invariance search of :func:`invariance` (``partial="auto"``) over
+    the fits of its ladder.
+
+    When a level fails (Δχ² against the accepted model of the level before significant
+    at ``alpha``, or ΔCFI beyond the cut-off; both reported), the equality constraint of
+    that level with the largest univariate score test (lavaan's ``lavTestScore``; all
+    groups of a parameter released together, df = groups − 1) is released **only if the
+    score test is itself significant after a Bonferroni correction**: p < ``alpha`` / m,
+    m being the number of candidate constraints of the level (its non-marker
+    constraints when the level first fails; fixed for the level). The model is refitted
+    and judged again, one parameter at a time, until the level holds, ``max_free``
+    parameters of the level are free, or no single constraint passes. This follows the
+    partial-invariance practice of testing each released constraint at a level adjusted
+    for the number of constraints tested, rather than freeing whatever tops the list
+    (Cheung & Rensvold 1999, "Testing factorial invariance across groups", *Journal of
+    Management* 25(1), 1-27: one test per constraint, Bonferroni-adjusted; Jung & Yoon
+    2016, "Comparisons of three empirical methods for partial factorial invariance",
+    *Structural Equation Modeling* 23(4), 567-584: sequential release by modification
+    index recovers the non-invariant parameters with few false releases only under a
+    conservative criterion). A level that fails because of many small differences, or
+    by chance, has no single responsible constraint, and nothing of it is freed. Markers
+    are never freed.
+
+    Returns ``rows`` (the partial models' table rows), ``freed`` (one dict per released
+    parameter: level, parameter, x2, df, p_value, n_candidates, threshold (α/m),
+    reason), ``unresolved`` (one dict per level that still fails because no single
+    constraint passed the test: level, parameter (the largest score test), x2, df,
+    p_value, n_candidates, threshold, n_freed (parameters of the level freed before),
+    reason), ``holds`` (level -> bool after the search), ``invariant_indicators`` (per
+    factor) and ``latent_means_valid`` (every factor keeps at least two invariant
+    indicators; Byrne, Shavelson & Muthén 1989), ``rule`` (the release rule in words),
+    plus ``warnings``."""
+    from ..engine.fit import fit as _fit
+
+    cut = cut or _delta_cfi_cutoff()
+    if isinstance(max_free, bool) or not isinstance(max_free, (int, np.integer)) or max_free < 0:
+        raise OptionError(f"max_free must be a non-negative integer, not {max_free!r}")
+    markers = _markers(fits[0].partable)
+    accepted, carried = fits[0], []
+    rows, freed, unresolved, holds, msgs = [], [], [], {}, []
+    for i in range(1, len(levels)):
+        level = levels[i]
+        res = fits[i] if not carried else _fit(syntax, data, estimator=estimator, missing=missing, group=group,
+                                               group_equal=LEVELS[level], group_partial=tuple(carried))
+        j = _judge(accepted, res, cut, alpha, scaled)
+        here: list[str] = []
+        m = None  # Bonferroni divisor: the level's candidate constraints when it first fails
+        while not j["holds"] and len(here) < max_free and level in _LEVEL_TYPE:
+            best = _largest_score(res, level, markers)
+            if best is None:
+                break
+            m = m or best["n_candidates"]
+            threshold = alpha / m
+            best.update(n_candidates=int(m), threshold=float(threshold))
+            failed = f"{level} failed (Δχ² p = {j['test']['p_delta']:.3g}, ΔCFI = {j['delta_cfi']:+.3f})"
+            score = (f"largest score test: {best['parameter']} (χ²({best['df']:g}) = {best['x2']:.2f}, "
+                     f"p = {best['p_value']:.3g})")
+            if not (np.isfinite(best["p_value"]) and best["p_value"] < threshold):
+                why = (f"{failed}{' after freeing ' + ', '.join(here) if here else ''}, but no single constraint "
+                       f"is responsible: {score} is not below α/m = {alpha:g}/{m} = {threshold:.3g} "
+                       f"(Bonferroni over the {m} constraints of the level); "
+                       f"{'nothing more' if here else 'nothing'} was freed at this level")
+                unresolved.append({"level": level, **best, "n_freed": len(here), "reason": why})
+                msgs.append(f"partial {level} invariance: {why}")
+                break
+            why = f"{failed}; {score} < α/m = {alpha:g}/{m} = {threshold:.3g} (Bonferroni)"
+            here.append(best["parameter"])
+            carried.append(best["parameter"])
+            freed.append({"level": level, **best, "reason": why})
+            res = _fit(syntax, data, estimator=estimator, missing=missing, group=group,
+                       group_equal=LEVELS[level], group_partial=tuple(carried))
+            if not res.converged:
+                msgs.append(f"partial {level}: the model freeing {best['parameter']} did not converge")
+            j = _judge(accepted, res, cut, alpha, scaled)
+        if here:
+            rows.append(_partial_row(level, res, j, list(carried), cut, scaled))
+        if not j["holds"] and here and not (unresolved and unresolved[-1]["level"] == level):
+            msgs.append(f"partial {level} invariance still fails after freeing {len(here)} parameter(s) "
+                        f"(max_free = {max_free})")
+        holds[level] = j["holds"]
+        accepted = res
+    counts = _invariant_indicators(fits[0].partable, carried, levels)
+    rule = (f"when a level fails (Δχ² p < {alpha:g} or ΔCFI beyond {cut['threshold']:g}), release the constraint "
+            f"with the largest univariate score test if its p < {alpha:g}/m (Bonferroni over the m constraints "
+            f"of the level), refit and repeat; stop when the level holds, {max_free} are free or none passes; "
+            f"markers are never freed")
+    return {"rows": rows, "freed": freed, "unresolved": unresolved, "holds": holds, "invariant_indicators": counts,
+            "latent_means_valid": bool(all(n >= 2 for n in counts.values())), "max_free": int(max_free),
+            "alpha": float(alpha), "rule": rule, "warnings": msgs}

@@ -284,6 +284,9 @@ class _Estimator:
 
     def __init__(self, partable: Any, theta0: np.ndarray, estimator: str, targets: list[PowerTarget],
                  paths: pd.DataFrame):
+        if getattr(partable, "has_efa", False):
+            raise OptionError("power() for a model with efa() sets (ESEM) is not supported: each replicate would "
+                              "need its own rotation")
         self.pt = partable
         self.theta0 = np.asarray(theta0, float)
         self.estimator = estimator
@@ -366,6 +369,8 @@ class _Estimator:
             model = model.with_exo([{key: (s.cov[i, j] if op == "~~" else s.mean[i]) for key, op, i, j in self.exo}])
         obj = Objective(model, samples, fiml=False)
         opt = optimise(obj, comp.rep, self.theta0)
+        if comp.general is not None:  # nonlinear equalities, inequalities
+            opt = comp.general.solve(obj, comp.rep, opt.theta, opt)
         if not opt.converged:
             return None
         theta = opt.theta

@@ -156,7 +156,8 @@ class NameMap:
     """
 
     def __init__(self, tab: pd.DataFrame, model: RamModel):
-        struct = tab[tab["op"].isin(["=~", "~", "~~", "~1"])]
+        # ordered items' thresholds and scale factors ("|", "~*~") are parameters too (dwls.py)
+        struct = tab[tab["op"].isin(["=~", "~", "~~", "~1", "|", "~*~"])]
         self.names: list[str] = []
         free_idx, fixed_val = [], []
         seen = set()
@@ -182,6 +183,8 @@ class NameMap:
 
 
 def fixed_value(r, model: RamModel) -> float:
+    if r.op in ("|", "~*~"):  # not in the RAM matrices: the table's value (threshold 0, scale 1 by default)
+        return float(r.ustart) if np.isfinite(r.ustart) else (0.0 if r.op == "|" else 1.0)
     g = model.groups[int(r.group) - 1]
     idx = model.node_index
     if r.op == "=~":
@@ -191,6 +194,57 @@ def fixed_value(r, model: RamModel) -> float:
     if r.op == "~~":
         return g.S0[idx[r.lhs], idx[r.rhs]]
     return g.m0[idx[r.lhs]]
+
+
+def _split_constraints(tab: pd.DataFrame, model: RamModel):
+    """The table with only its linear ``==`` rows, and the other constraints (nonlinear
+    equalities, ``<``, ``>``) as :class:`~asymtrust.engine.constraints.GeneralConstraints`
+    (``None`` when there are none). A ``==`` row is linear when its numerical gradient is
+    the same at two points."""
+    from ..library.partable import compile_known
+    from .constraints import GeneralConstraints
+
+    rows = tab[tab["op"].isin(["==", "<", ">"])]
+    if not len(rows):
+        return tab, None
+    nm = NameMap(tab, model)
+    pos = {n: i for i, n in enumerate(nm.names)}
+    general = GeneralConstraints(names=nm)
+    defs = {str(r.lhs): str(r.rhs) for r in tab[tab["op"] == ":="].itertuples(index=False)}
+    drop = []
+    n = model.n_free
+    for idx, r in rows.iterrows():
+        a, b = str(r.lhs).strip(), str(r.rhs).strip()
+        if r.op == "==" and a in pos and b in pos:
+            continue
+        a, b = _expand_defined(a, defs), _expand_defined(b, defs)
+        g = compile_known(f"({a})-({b})" if r.op != "<" else f"({b})-({a})", pos, line=int(r.line) or None)
+        item = (f"{a} {r.op} {b}", int(r.line), g)
+        if r.op != "==":
+            general.ineq.append(item)
+            drop.append(idx)
+        elif not np.allclose(general.jacobian(np.zeros(n), [item]), general.jacobian(np.linspace(0.3, 1.7, n), [item]),
+                             atol=1e-6):
+            general.eq.append(item)
+            drop.append(idx)
+    if not drop:
+        return tab, None
+    return tab.drop(index=drop), general
+
+
+def _expand_defined(expr: str, defs: dict[str, str]) -> str:
+    """``expr`` with each ``:=`` name replaced by its definition (which may use earlier ones),
+    so that a constraint on a defined parameter (``ind > 0`` with ``ind := a*b``) is a
+    function of the parameters, as lavaan evaluates it."""
+    import re
+
+    for _ in range(len(defs) + 1):
+        new = re.sub(r"(?<![\w.])([A-Za-z_.][\w.]*)(?![\w.(])",
+                     lambda m: f"({defs[m.group(1)]})" if m.group(1) in defs else m.group(1), expr)
+        if new == expr:
+            return expr
+        expr = new
+    return expr
 
 
 def _constraint_reparam(tab: pd.DataFrame, model: RamModel) -> tuple[Reparam, int]:
@@ -203,10 +257,6 @@ def _constraint_reparam(tab: pd.DataFrame, model: RamModel) -> tuple[Reparam, in
     from ..library.partable import compile_known
 
     cons = tab[tab["op"] == "=="]
-    bad = tab[tab["op"].isin(["<", ">"])]
-    if len(bad):
-        r = bad.iloc[0]
-        raise OptionError(f"line {int(r.line)}: inequality constraint '{r.lhs} {r.op} {r.rhs}' is not supported; use a fixed value or reparametrise")
     K = model.n_free
     if not len(cons):
         return linear_reparam(K, None, None), 0
@@ -246,7 +296,7 @@ def _constraint_reparam(tab: pd.DataFrame, model: RamModel) -> tuple[Reparam, in
 
         Jg = jac(np.zeros(K))
         if not np.allclose(Jg, jac(np.linspace(0.3, 1.7, K)), atol=1e-6):
-            raise OptionError("nonlinear equality constraints are not supported; only linear '==' constraints")
+            raise OptionError("nonlinear equality constraints belong to engine/constraints.py")  # not reached
         Jg[np.abs(Jg) < 1e-9] = 0.0
         rows = [k for k, _, _ in general]
         H[rows] = Jg
@@ -328,6 +378,7 @@ class Compiled:
     free_rows: list  # (lhs, op, rhs) of each free parameter, for messages
     var_free: list  # (free index, lhs, group) of free variance rows
     offdiag: np.ndarray  # positions of off-diagonal ~~ rows in struct
+    general: Any = None  # constraints.GeneralConstraints: nonlinear equalities and inequalities
 
     def model_for(self, samples: list[GroupSample]) -> RamModel:
         """The RAM model for these samples: fixed-x moments filled in from them (the
@@ -337,8 +388,6 @@ class Compiled:
 
 #: rows of the parameter table the engine cannot estimate yet: (test, what, the issue that brings it)
 PENDING_ROWS = [
-    (lambda t: t["efa"].ne(""), "efa() blocks (exploratory factors rotated inside a SEM, ESEM)",
-     "the EFA issue (issue 19); asymtrust.efa() fits an exploratory factor analysis"),
     (lambda t: t["op"].isin(["|", "~*~"]), "ordered items (thresholds '|') without ordered=",
      "fit(..., ordered=[items]) (estimator WLSMV, issue 15)"),
     (lambda t: t["level"].gt(1), "level: blocks (two-level SEM)", "the nested-data issue (issue 16)"),
@@ -376,7 +425,10 @@ def compile_model(pt, G: int) -> Compiled:
     model = RamModel(pt)
     if model.n_free == 0:
         raise IdentificationError("the model has no free parameters")
-    rep, n_eq = _constraint_reparam(tab, model)
+    linear, general = _split_constraints(tab, model)
+    rep, n_eq = _constraint_reparam(linear, model)
+    if general is not None:
+        n_eq += general.eq_rank(np.linspace(0.3, 1.7, model.n_free), None if rep._identity else rep.K)
     npar = model.n_free - n_eq
     p = model.p
     ms = bool(pt.meanstructure)
@@ -385,6 +437,9 @@ def compile_model(pt, G: int) -> Compiled:
     ov_x = [v for v in (getattr(pt, "ov_x", []) or []) if v in exo_vars]
     q = len(ov_x)
     ndat = G * (p * (p + 1) // 2 + (p if ms else 0))
+    if getattr(pt, "__dict__", {}).get("_ordinal_family"):  # ordered items: thresholds and correlations
+        n_cont = p - int(tab.loc[tab["op"] == "|", "lhs"].nunique())  # continuous: mean and variance
+        ndat = int((tab["op"] == "|").sum()) + G * (p * (p - 1) // 2 + 2 * n_cont)
     nexo = G * (q * (q + 1) // 2 + (q if ms else 0))
     df = ndat - nexo - npar
     if df < 0:
@@ -395,7 +450,7 @@ def compile_model(pt, G: int) -> Compiled:
     var = struct[(struct["op"] == "~~") & (struct["lhs"] == struct["rhs"]) & (struct["free"] > 0)]
     comp = Compiled(pt=pt, model=model, rep=rep, npar=npar, struct=struct, stdz=Standardizer(model, struct),
                     names=NameMap(tab, model), start=StartPlan(pt, model),
-                    x_idx=[list(pt.ov_names).index(x) for x in ov_x], ndat=ndat, nexo=nexo, df=df,
+                    x_idx=[list(pt.ov_names).index(x) for x in ov_x], ndat=ndat, nexo=nexo, df=df, general=general,
                     free_rows=free_rows,
                     var_free=list(zip(var["free"].astype(int) - 1, var["lhs"], var["group"].astype(int))),
                     offdiag=np.flatnonzero(((struct["op"] == "~~") & (struct["lhs"] != struct["rhs"])).to_numpy()))

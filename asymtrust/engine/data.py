@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..exceptions import DataError, GroupError, InsufficientDataError
 from ._lapack import potrf
+from .cluster import attach_clusters, cluster_codes
 from .samplestats import GroupSample
 
 #: reasons for dropping rows, as they appear in ``FitResult.dropped`` (in this order)
@@ -155,7 +156,19 @@ def _check_overflow(X: np.ndarray, ov: list[str]) -> None:
 
 
 def data_matrix(data: pd.DataFrame, ov: list[str]) -> np.ndarray:
-    """The model's columns of ``data`` as one float matrix (NaN = missing), checked."""
+    """The model's columns of ``data`` as one float matrix (NaN = missing), checked. An
+    interaction term ``x:z`` that is not a column is the product of the two columns, as
+    lavaan computes it."""
+    names = set(map(str, getattr(data, "columns", [])))
+    inter = [v for v in ov if ":" in str(v) and v not in names]
+    if inter:
+        parts = list(dict.fromkeys([v for v in ov if v not in inter] + [p for v in inter for p in v.split(":")]))
+        B = data_matrix(data, parts)
+        at = {p: i for i, p in enumerate(parts)}
+        X = np.column_stack([B[:, at[v]] if v not in inter else B[:, at[v.split(":")[0]]] * B[:, at[v.split(":")[1]]]
+                             for v in ov])
+        _check_overflow(X, ov)
+        return X
     pos = _column_positions(data, ov)
     all_dtypes = list(data.dtypes)
     dtypes = [all_dtypes[i] for i in pos]
@@ -196,12 +209,12 @@ def group_rows(data: pd.DataFrame, group: str | None) -> tuple[list[np.ndarray],
 
 
 # ----------------------------------------------------------------------------- rows per group
-def select_rows(X: np.ndarray, gidx: list[np.ndarray], family, xpos: list[int]):
+def select_rows(X: np.ndarray, gidx: list[np.ndarray], family, xpos: list[int], kept: list | None = None):
     """The rows of each group that ``family`` keeps.
 
     Returns ``(blocks, counts, empty_rows)``: one matrix per group, the number of rows
     dropped per reason (empty rows, and the family's own reason), and the positions of
-    the empty rows."""
+    the empty rows. ``kept``, when given, receives the data positions of each block's rows."""
     blocks = []
     counts = {DROP_EMPTY: 0, family.drop_reason: 0}
     empty_rows = []
@@ -210,6 +223,8 @@ def select_rows(X: np.ndarray, gidx: list[np.ndarray], family, xpos: list[int]):
         nan = np.isnan(Xg)
         if not nan.any():  # the usual case: nothing to drop
             blocks.append(Xg)
+            if kept is not None:
+                kept.append(rows)
             continue
         empty = nan.all(axis=1)
         if empty.any():
@@ -218,6 +233,8 @@ def select_rows(X: np.ndarray, gidx: list[np.ndarray], family, xpos: list[int]):
         keep = family.keep_rows(nan, xpos)
         counts[family.drop_reason] += int((~keep & ~empty).sum())
         blocks.append(Xg[keep])
+        if kept is not None:
+            kept.append(rows[keep])
     return blocks, counts, empty_rows
 
 
@@ -241,16 +258,16 @@ def check_moments(samples: list[GroupSample], ov: list[str]) -> None:
 
 
 def prepare_blocks(data: pd.DataFrame, ov: list[str], group: str | None, family, ov_x: list[str],
-                   drops: dict | None = None) -> tuple[list[np.ndarray], list | None]:
+                   drops: dict | None = None, kept: list | None = None) -> tuple[list[np.ndarray], list | None]:
     """The rows of each group that ``family`` keeps, and the group labels.
 
     ``drops``, when given, is filled with ``n_read`` (rows given), ``dropped`` (reason ->
     number of rows, reasons in the order applied) and ``empty_rows`` (positions of rows with
-    every model variable missing).
+    every model variable missing); ``kept`` receives the data positions of each group's rows.
     """
     X = data_matrix(data, ov)
     gidx, labels, n_group = group_rows(data, group)
-    blocks, counts, empty_rows = select_rows(X, gidx, family, [ov.index(x) for x in ov_x])
+    blocks, counts, empty_rows = select_rows(X, gidx, family, [ov.index(x) for x in ov_x], kept)
     if drops is not None:
         counts[DROP_GROUP] = n_group
         order = list(DROP_ORDER) + [r for r in counts if r not in DROP_ORDER]
@@ -261,12 +278,18 @@ def prepare_blocks(data: pd.DataFrame, ov: list[str], group: str | None, family,
 
 
 def prepare(data: pd.DataFrame, ov: list[str], group: str | None, family, ov_x: list[str],
-            drops: dict | None = None) -> tuple[list[GroupSample], list | None]:
+            drops: dict | None = None, cluster: str | None = None) -> tuple[list[GroupSample], list | None]:
     """Per-group sample statistics of the model's columns (``family.sample_stats`` of
-    :func:`prepare_blocks`), checked for finite moments. Returns ``(samples, labels)``."""
-    blocks, labels = prepare_blocks(data, ov, group, family, ov_x, drops)
+    :func:`prepare_blocks`), checked for finite moments. Returns ``(samples, labels)``.
+    With ``cluster`` (a column name) every sample carries the cluster code of its rows
+    (:func:`asymtrust.engine.cluster.attach_clusters`)."""
+    codes = cluster_codes(data, cluster) if cluster is not None else None
+    kept: list | None = [] if cluster is not None else None
+    blocks, labels = prepare_blocks(data, ov, group, family, ov_x, drops, kept)
     samples = family.sample_stats(blocks)
     check_moments(samples, ov)
+    if codes is not None:
+        attach_clusters(samples, blocks, [codes[k] for k in kept])
     return samples, labels
 
 
@@ -314,6 +337,9 @@ def check_samples(samples: list[GroupSample], ov: list[str], labels: list | None
         where = f" in group {labels[g]!r}" if labels else ""
         if (sd < 1e-10).any():
             raise DataError(f"column {ov[int(np.argmax(sd < 1e-10))]!r} has zero variance{where}; remove it from the model")
-        if not s.missing:  # complete-data moments (an EM estimate is not checked here)
+        # complete-data moments (an EM estimate is not checked here; nor a polychoric matrix,
+        # which lavaan's least-squares fits do not need to be positive definite)
+        if not s.missing and not getattr(s, "pd_not_required", False):
             _check_sample_cov(s, ov, where, labels[g] if labels else None)
+        out += [w + where for w in getattr(s, "warnings", ())]  # a family's own (e.g. polychorics near 1)
     return out

@@ -38,7 +38,10 @@ from .compile import Compiled, compile_model  # noqa: F401 - compile_model re-ex
 from .data import check_group_column, check_samples, drop_warnings, keeps_missing_covariates, prepare, scale_warnings
 from .defined import defined_rows, definition_warnings, struct_values
 from .estimate import optimise
-from .estimators import EstimatorFamily, Solution, choose, missing_value
+from .estimators import EstimatorFamily, Solution, choose, estimator_label, is_ordered, missing_value
+from .estimators.clustered import cluster_inference
+from .estimators.twolevel import fit_twolevel
+from .esem import efa_start, rotate_fit, rotation_for
 from .options import check_lavaan_options
 from .model import RamModel
 from .refit import Refit, refit  # noqa: F401 - re-exported (asymtrust.engine.fit.refit)
@@ -81,13 +84,17 @@ def _bundled_syntax(name: str) -> str:
 
 
 # ----------------------------------------------------------------------------- step 0: options
-def _resolve_options(estimator, missing, se, information, bootstrap) -> tuple[EstimatorFamily, str, str, str, str, int]:
+def _resolve_options(estimator, missing, se, information, bootstrap, ordered=None,
+                     parameterization="delta") -> tuple[EstimatorFamily, str, str, str, str, int]:
     """The family and the resolved options: ``(family, estimator, missing, se, information,
     bootstrap)``, defaults from the family (lavaan's: robust SEs for MLR, observed
-    information for FIML and MLR)."""
-    estimator = str(estimator).upper()
-    family = choose(estimator, missing)
-    miss = missing_value(missing)
+    information for FIML and MLR; WLSMV for ordered items)."""
+    estimator = estimator_label(estimator, ordered)
+    family = choose(estimator, missing, ordered=ordered, parameterization=parameterization)
+    if is_ordered(ordered) and se == "bootstrap":
+        raise OptionError("se='bootstrap' with ordered items is not supported yet (coming with issue 15, ordinal "
+                          "items); the default robust.sem standard errors are lavaan's")
+    miss = missing_value(missing, ordered)
     if se is None:
         se = family.default_se
     if se == "robust.huber.white" and information is None:
@@ -107,13 +114,15 @@ def _resolve_options(estimator, missing, se, information, bootstrap) -> tuple[Es
 
 
 # ----------------------------------------------------------------------------- main entry
-def fit(model, data: pd.DataFrame | None = None, *, estimator: str = "ML", missing: str = "listwise",
+def fit(model, data: pd.DataFrame | None = None, *, estimator: str | None = None, missing: str = "listwise",
         group: str | None = None, group_equal: Sequence[str] = (), group_partial: Sequence[str] = (),
         se: str | None = None, information: str | None = None, bootstrap: int = 0,
         seed: int | None = None, std_lv: bool = False, fixed_x: bool | None = None,
         meanstructure: bool | None = None, start: np.ndarray | None = None,
         sample_cov: pd.DataFrame | None = None, sample_mean: pd.Series | None = None,
-        sample_nobs: int | None = None, sample_cov_rescale: bool | str = "default", **options):
+        sample_nobs: int | None = None, sample_cov_rescale: bool | str = "default", cluster: str | None = None,
+        ordered=None, parameterization: str = "delta", rotation: str | None = None,
+        rotation_args: dict | None = None, **options):
     """Fit a structural equation model with lavaan's ``sem()`` defaults.
 
     Parameters
@@ -124,10 +133,11 @@ def fit(model, data: pd.DataFrame | None = None, *, estimator: str = "ML", missi
     data : pandas.DataFrame
         One row per respondent. Reverse-keyed items should already be recoded
         (:func:`asymtrust.recode_reverse`).
-    estimator : {"ML", "MLR"}
+    estimator : {None, "ML", "MLR", ...}
         ``"MLR"``: ML estimates with Huber-White robust SEs and the Yuan-Bentler
         (Mplus variant) scaled test, as lavaan's ``estimator="MLR"``. Any other
         estimator registered in :mod:`asymtrust.engine.estimators` is accepted too.
+        Default (None): ``"ML"``, or ``"WLSMV"`` with ``ordered`` (as lavaan).
     missing : {"listwise", "fiml"}
         ``"fiml"`` is lavaan's ``missing="ml"``: case-wise likelihood under MAR.
     group : str, optional
@@ -154,7 +164,34 @@ def fit(model, data: pd.DataFrame | None = None, *, estimator: str = "ML", missi
         takes it as given). Several groups: lists of matrices, means and sizes.
         Without data and moments (``sample_nobs`` alone, or nothing), the parameter
         table with lavaan's start values is returned, nothing estimated.
+    cluster : str, optional
+        lavaan's ``cluster=``: the column naming each respondent's cluster (partnership).
+        A single-level model gets lavaan's cluster-robust inference (``se="robust.cluster"``:
+        case-wise scores summed within clusters in the sandwich and in the Yuan-Bentler
+        scaled test, robust CFI/TLI/RMSEA): ``estimator="MLR"`` (complete data or
+        ``missing="fiml"``) or ``"ML"`` (complete data; the test with lavaan's h1
+        information, :mod:`asymtrust.engine.estimators.clustered`). A model with ``level:``
+        blocks is a two-level SEM fitted by ML (:mod:`asymtrust.engine.estimators.twolevel`;
+        estimates carry a ``level`` column).
+    ordered : True or list of str, optional
+        lavaan's ``ordered=``: the model's observed variables (True) or the listed ones
+        are ordered categorical items, fitted on their thresholds and polychoric
+        correlations (:mod:`asymtrust.engine.estimators.dwls`: ``"WLSMV"`` by default;
+        ``"DWLS"``, ``"WLSM"``, ``"WLS"``, ``"ULS"``, ``"ULSMV"``).
+    parameterization : {"delta", "theta"}
+        lavaan's ``parameterization=`` for ordered items.
+    rotation, rotation_args : optional
+        lavaan's ``rotation=`` (default ``"geomin"``) and ``rotation.args`` (a dict, names with
+        ``_``: ``orthogonal``, ``geomin_epsilon``, ``oblimin_gamma``, ``rstarts``, ``std_ov``, ...;
+        :func:`asymtrust.engine.rotation.rotation_options`) for models with ``efa("set")*`` blocks
+        (ESEM): estimated unrotated, each set rotated, SEs from the bordered information
+        (lavaan's ``rotation.se = "bordered"``; :mod:`asymtrust.engine.esem`). Refused for a
+        model without efa sets (``rotation="geomin"``, lavaan's default, is a no-op).
+    missing : with ordered items, ``"listwise"`` or ``"pairwise"`` (lavaan's).
     **options
+        lavaan's ``likelihood="wishart"`` and ``orthogonal=True`` (the latent covariances
+        lavaan adds are fixed at 0). Options lavaan's ``sem()`` overrides (``int_ov_free``,
+        ``auto_cov_y``, ...) are overridden the same way, with a warning on the result. Other
         lavaan options asymtrust does not have: accepted when the value is lavaan's
         ``sem()`` default, otherwise refused with an :class:`OptionError` naming the
         option and the issue that brings it (:mod:`asymtrust.engine.options`).
@@ -174,47 +211,76 @@ def fit(model, data: pd.DataFrame | None = None, *, estimator: str = "ML", missi
     In R: ``lavaan::cfa(model, data = HolzingerSwineford1939)``.
     """
     likelihood = options.pop("likelihood", "default")  # lavaan's likelihood=: the family's (estimators/)
-    check_lavaan_options(options)
+    orthogonal = bool(options.pop("orthogonal", False))  # lavaan's orthogonal=: the table's (library/partable)
+    overridden = check_lavaan_options(options)  # options lavaan's sem() overrides: reported on the result
+    rot = {k: v for k, v in (("rotation", rotation), ("rotation_args", rotation_args)) if v is not None}
     if data is not None and sample_cov is not None:
         raise OptionError("give either data or sample_cov, not both")
+    if cluster is not None:
+        se = "robust" if se == "robust.cluster" else se  # lavaan's name of the cluster-robust sandwich
+        meanstructure = True if meanstructure is None else meanstructure  # lavaan: clustered data have means
+    information_arg, se_arg = information, se  # two-level and clustered models have their own defaults
     family, estimator, miss, se, information, bootstrap = _resolve_options(estimator, missing, se, information,
-                                                                           bootstrap)
+                                                                           bootstrap, ordered, parameterization)
     family = family.with_likelihood(likelihood)
+    meanstructure = family.default_meanstructure(meanstructure)
+    if cluster is not None and sample_cov is not None:
+        raise OptionError("cluster= needs the raw rows: it cannot be combined with sample_cov=")
     fixed_x = family.default_fixed_x if fixed_x is None else fixed_x  # lavaan: True for ML, False for LS
     if data is None:
         if sample_cov is None:
-            return nodata_result(model, sample_nobs, group_equal=group_equal, group_partial=group_partial,
-                                 std_lv=std_lv, meanstructure=meanstructure)
+            return _noted(overridden, nodata_result)(model, sample_nobs, group_equal=group_equal, group_partial=group_partial,
+                                 std_lv=std_lv, meanstructure=meanstructure, orthogonal=orthogonal)
         if sample_nobs is None:
             raise OptionError("sample_cov needs sample_nobs (the number of cases of each group)")
         if not family.supports_moments or family.robust or group is not None or se in ("robust", "bootstrap"):
             raise OptionError("fitting from sample moments supports ML with complete data only "
                               "(no group=: give lists of matrices, means and sizes)")
         with single_thread_blas():
-            return _fit_moments(model, sample_cov, sample_mean, sample_nobs, family=family,
-                                information=information, std_lv=std_lv, fixed_x=fixed_x,
-                                meanstructure=meanstructure, start=start, se=se, rescale=sample_cov_rescale,
+            return _noted(overridden, _fit_moments)(model, sample_cov, sample_mean, sample_nobs, family=family,
+                                information=information, std_lv=std_lv, fixed_x=fixed_x, orthogonal=orthogonal,
+                                meanstructure=meanstructure, start=start, se=se, rescale=sample_cov_rescale, rotation=rot,
                                 group_equal=group_equal, group_partial=group_partial)
     with single_thread_blas():
-        return _fit(model, data, family=family, estimator=estimator, miss=miss, group=group,
+        return _noted(overridden, _fit)(model, data, family=family, estimator=estimator, miss=miss, group=group,
                     group_equal=group_equal, group_partial=group_partial, se=se, information=information,
-                    bootstrap=bootstrap, seed=seed, std_lv=std_lv, fixed_x=fixed_x,
-                    meanstructure=meanstructure, start=start, keep_missing_x=keeps_missing_covariates(missing))
+                    bootstrap=bootstrap, seed=seed, std_lv=std_lv, fixed_x=fixed_x, orthogonal=orthogonal,
+                    meanstructure=meanstructure, start=start, keep_missing_x=keeps_missing_covariates(missing),
+                    cluster=cluster, information_arg=information_arg, se_arg=se_arg, rotation=rot)
+
+
+def _noted(lines: list[str], step):
+    """``step`` whose result carries ``lines`` (the options lavaan's sem() overrides) among its
+    warnings and data notes."""
+    if not lines:
+        return step
+
+    def run(*args, **kwargs):
+        res = step(*args, **kwargs)
+        res.warnings[:0] = lines
+        if getattr(res, "notes", None) is not None:
+            res.notes[:0] = lines
+        return res
+    return run
 
 
 # ----------------------------------------------------------------------------- steps 1-2: table, data
 @functools.lru_cache(maxsize=64)
 def _cached_partable(syntax, observed, ngroups, group_labels, meanstructure, fixed_x, group_equal,
-                     group_partial, std_lv, missing):
+                     group_partial, std_lv, missing, ordered: tuple = (), parameterization: str = "delta",
+                     orthogonal: bool = False):
     """build_partable, memoised: a parameter table is immutable and depends only on its
     arguments, so repeated fits of one model (bootstrap, Monte Carlo, benchmarks) parse
-    the syntax and build the model structure once."""
+    the syntax and build the model structure once. ``ordered``: (item, number of
+    thresholds) pairs of the ordered items, with their ``parameterization``."""
     from ..library.partable import build_partable
 
+    extra = {"ordered": dict(ordered), "parameterization": parameterization} if ordered else {}
     return build_partable(syntax, observed=list(observed), ngroups=ngroups,
                           group_labels=list(group_labels) if group_labels else None,
                           meanstructure=meanstructure, fixed_x=fixed_x, group_equal=group_equal,
-                          group_partial=group_partial, std_lv=std_lv, missing=missing)
+                          group_partial=group_partial, std_lv=std_lv, missing=missing, orthogonal=orthogonal,
+                          **extra)
 
 
 def _as_list(x) -> list:
@@ -236,7 +302,7 @@ def _moment_groups(cov, mean, nobs) -> tuple[list, list, list[int]]:
 
 
 def _fit_moments(model, cov, mean, nobs, *, family, information, std_lv, fixed_x, meanstructure, start, se,
-                 rescale="default", group_equal=(), group_partial=()):
+                 rescale="default", group_equal=(), group_partial=(), orthogonal=False, rotation=None):
     """lavaan's ``sample.cov``: per group the unbiased covariance matrix, rescaled by
     (N-1)/N unless ``rescale`` is False (``sample.cov.rescale``), means and N."""
     from ..library.partable import build_partable
@@ -250,7 +316,8 @@ def _fit_moments(model, cov, mean, nobs, *, family, information, std_lv, fixed_x
         meanstructure = have_mean
     G = len(covs)
     pt = build_partable(syntax, observed=names, ngroups=G, meanstructure=meanstructure, fixed_x=fixed_x,
-                        std_lv=std_lv, group_equal=tuple(group_equal), group_partial=tuple(group_partial))
+                        std_lv=std_lv, group_equal=tuple(group_equal), group_partial=tuple(group_partial),
+                        orthogonal=orthogonal)
     ov = list(pt.ov_names)
     if bool(pt.meanstructure) and not have_mean:
         raise OptionError("the model has a meanstructure: give sample_mean as well")
@@ -268,11 +335,11 @@ def _fit_moments(model, cov, mean, nobs, *, family, information, std_lv, fixed_x
                          seed=None, start=start, syntax=syntax, data=None, group=None, options=dict(
                              estimator=family.estimator, missing=family.missing, group=None,
                              group_equal=list(group_equal), group_partial=list(group_partial), se=se,
-                             information=information, std_lv=std_lv, fixed_x=fixed_x, moments=True),
+                             information=information, std_lv=std_lv, fixed_x=fixed_x, moments=True, **(rotation or {})),
                          result_cls=FitResult)
 
 
-def nodata_result(model, nobs, *, group_equal, group_partial, std_lv, meanstructure):
+def nodata_result(model, nobs, *, group_equal, group_partial, std_lv, meanstructure, orthogonal=False):
     """No data and no moments: the parameter table with lavaan's start values for a model
     without data (loadings and variances 1, everything else 0; fixed values as fixed),
     nothing estimated (lavaan: ``sem(model)`` or ``sem(model, sample.nobs=...)``)."""
@@ -283,7 +350,7 @@ def nodata_result(model, nobs, *, group_equal, group_partial, std_lv, meanstruct
     nobs_l = [int(n) for n in np.ravel(np.asarray(nobs, dtype=object)).tolist()] if nobs is not None else [0]
     G = len(nobs_l)
     pt = build_partable(syntax, ngroups=G, meanstructure=bool(meanstructure), fixed_x=False, std_lv=std_lv,
-                        group_equal=tuple(group_equal), group_partial=tuple(group_partial))
+                        group_equal=tuple(group_equal), group_partial=tuple(group_partial), orthogonal=orthogonal)
     tab = pt.table[pt.table["op"].isin(["=~", "~", "~~", "~1"])].copy()
     free = tab["free"].to_numpy() > 0
     ones = ((tab["op"] == "=~") | ((tab["op"] == "~~") & (tab["lhs"] == tab["rhs"]))).to_numpy()
@@ -305,7 +372,8 @@ def nodata_result(model, nobs, *, group_equal, group_partial, std_lv, meanstruct
 
 
 def _fit(model, data, *, family, estimator, miss, group, group_equal, group_partial, se, information, bootstrap,
-         seed, std_lv, fixed_x, meanstructure, start, keep_missing_x=False):
+         seed, std_lv, fixed_x, meanstructure, start, keep_missing_x=False, cluster=None, information_arg=None,
+         se_arg=None, orthogonal=False, rotation=None):
     from .results import FitResult
 
     syntax = model_syntax(model)
@@ -316,20 +384,32 @@ def _fit(model, data, *, family, estimator, miss, group, group_equal, group_part
     if group is not None:
         levels = check_group_column(data, group)[1]
         ngroups, group_labels = len(levels), [str(v) for v in levels]
-    pt = _cached_partable(
-        syntax, tuple(str(c) for c in data.columns), ngroups, tuple(group_labels) if group_labels else None,
-        meanstructure, fixed_x, tuple(group_equal), tuple(group_partial), std_lv, miss,
+    build = functools.partial(
+        _cached_partable, syntax, tuple(str(c) for c in data.columns), ngroups,
+        tuple(group_labels) if group_labels else None, meanstructure, fixed_x, tuple(group_equal),
+        tuple(group_partial), std_lv, miss, orthogonal=orthogonal,
     )
+    pt = family.bind_table(build())
+    options = dict(estimator=estimator, missing=miss, group=group, group_equal=list(group_equal),
+                   group_partial=list(group_partial), se=se, information=information, std_lv=std_lv, fixed_x=fixed_x)
+    options.update(getattr(family, "result_options", dict)())  # ordered items: ordered, parameterization
+    options.update(rotation or {})  # efa() sets: rotation, rotation_args (engine/esem.py)
+    if getattr(pt, "level_labels", None):  # level: blocks: two-level ML (estimators/twolevel.py)
+        return fit_twolevel(pt, data, cluster=cluster, family=family, se=se, information=information_arg,
+                            options=options, syntax=syntax, start=start, estimates_table=_estimates_table,
+                            result_cls=FitResult)
+    if cluster is not None:  # single level: lavaan's cluster-robust inference (estimators/clustered.py)
+        family, se, information = cluster_inference(family, se, se_arg, information, information_arg)
+        options.update(se=se, information=information)
     ov = list(pt.ov_names)
     # missing="ml.x": rows with a missing covariate are kept (lavaan); "ml" drops them
     ov_x = list(getattr(pt, "ov_x", []) or []) if fixed_x and not keep_missing_x else []
     drops: dict = {}
-    samples, labels = prepare(data, ov, group, family, ov_x, drops)
+    samples, labels = prepare(data, ov, group, family, ov_x, drops, cluster=cluster)
+    pt = family.table_for(pt, samples, build)  # ordered items: the table with their thresholds
     return _fit_prepared(pt, samples, labels, family=family, se=se, information=information, bootstrap=bootstrap,
-                         seed=seed, start=start, syntax=syntax, data=data, group=group, drops=drops, options=dict(
-                             estimator=estimator, missing=miss, group=group, group_equal=list(group_equal),
-                             group_partial=list(group_partial), se=se, information=information,
-                             std_lv=std_lv, fixed_x=fixed_x), result_cls=FitResult)
+                         seed=seed, start=start, syntax=syntax, data=data, group=group, drops=drops,
+                         options=dict(options, cluster=cluster), result_cls=FitResult)
 
 
 # ----------------------------------------------------------------------------- steps 3-9: one fit
@@ -346,6 +426,9 @@ def _fit_prepared(pt, samples, labels, *, family, se, information, bootstrap, se
     ov = list(pt.ov_names)
     notes += scale_warnings(samples, comp.x_idx, ov)
     warnings = list(notes) + check_samples(samples, ov, labels, comp.npar)
+    rot = rotation_for(pt, options, se)  # efa() sets: the rotation (engine/esem.py); None without
+    if rot is not None and start is None:  # lavaan's start of efa sets: an ML extraction per set
+        start = efa_start(pt, samples, family.start(comp, samples))
     sol, opt = _estimate(family, pt, comp, model, samples, start, warnings)
     vcov, ok = parameter_vcov(sol, se, information)
     if not ok and se != "none":
@@ -353,11 +436,18 @@ def _fit_prepared(pt, samples, labels, *, family, se, information, bootstrap, se
                         "(the model may not be identified)")
     fm = _fit_measures(sol)
     notes += _diagnose(sol, vcov, labels, warnings)
+    warnings += family.solution_warnings(sol, labels)  # e.g. ordered items' derived residual variances
     est_value = _estimates(sol, vcov, se=se, bootstrap=bootstrap, seed=seed, labels=labels, data=data,
                            group=group, options=options, syntax=syntax, warnings=warnings)
+    r2_of = sol
+    if rot is not None:  # efa() sets: the rotated estimates with bordered SEs (engine/esem.py)
+        rotated, sol_rot = rotate_fit(sol, rot, se=se, information=information, warnings=warnings,
+                                      estimates_table=_estimates_table)
+        est_value, options, r2_of = rotated or est_value, dict(options, rotation=rot.method), sol_rot or sol
     theta, imp = sol.theta, sol.imp
     return result_cls(
-        partable=pt, estimates=est_value, fit_indices=lambda: _fit_series(fm), r2=r_squared(model, theta, imp),
+        partable=pt, estimates=est_value, fit_indices=lambda: _fit_series(fm),
+        r2=r_squared(r2_of.model, r2_of.theta, r2_of.imp),
         converged=bool(opt.converged), warnings=warnings, theta=theta, vcov=vcov,
         implied=lambda: [{"cov": _frame(i.sigma, ov), "mean": pd.Series(i.mu, index=ov)} for i in imp],
         sample=lambda: [{"cov": _frame(s.cov, ov), "mean": pd.Series(s.mean, index=ov), "nobs": s.nobs} for s in samples],
@@ -375,6 +465,8 @@ def _estimate(family: EstimatorFamily, pt, comp: Compiled, model: RamModel, samp
     obj = family.objective(model, samples)
     theta0 = start if start is not None else family.start(comp, samples)
     opt = optimise(obj, comp.rep, np.asarray(theta0, float))
+    if comp.general is not None:  # nonlinear equalities, inequalities (engine/constraints.py)
+        opt = comp.general.solve(obj, comp.rep, opt.theta, opt)
     if not opt.converged:
         warnings.append(f"the optimiser did not converge ({opt.method}: {opt.message}); estimates are not trustworthy")
     if opt.implied is not None:
@@ -495,7 +587,7 @@ def _estimates(sol: Solution, vcov, *, se, bootstrap, seed, labels, data, group,
     comp, model, theta, imp = sol.comp, sol.model, sol.theta, sol.imp
 
     def estimates():
-        est = _estimates_table(comp, model, theta, imp, vcov)
+        est = sol.family.finish_estimates(_estimates_table(comp, model, theta, imp, vcov), sol, vcov)
         if bootstrap and se == "bootstrap":
             from .resample import bootstrap_se
 
@@ -525,7 +617,8 @@ def _estimates_table(comp: Compiled, model: RamModel, theta, imp, vcov) -> pd.Da
     se = np.full(len(struct), np.nan)
     if vcov is not None:
         m = free > 0
-        se[m] = np.sqrt(np.clip(np.diag(vcov)[free[m] - 1], 0, None))
+        var = np.diag(vcov)[free[m] - 1]
+        se[m] = np.where(var == 0.0, np.nan, np.sqrt(np.clip(var, 0, None)))  # 0: pinned by constraints (NA)
         se[~m] = 0.0
     stdz = comp.stdz
     std_lv = np.asarray(stdz.values(imp, "std_lv"), float)

@@ -38,6 +38,11 @@ class Refit:
 
 def _family(result):
     opts = result.options
+    if opts.get("ordered"):
+        from ..exceptions import OptionError
+
+        raise OptionError("re-estimating a fit with ordered items (bootstrap, Monte Carlo replicates) is not "
+                          "supported yet: it is coming with issue 15 (ordinal items)")
     return choose(opts.get("estimator", "ML"), opts.get("missing", "listwise"))
 
 
@@ -108,6 +113,8 @@ def _refit_samples(result, samples, start, family) -> Refit:
         with single_thread_blas():
             info0 = _scoring_metric(result, family, model, samples)
             opt = optimise(obj, result.reparam, np.asarray(th0, float), gtol=1e-7, info0=info0)
+            if comp.general is not None:  # nonlinear equalities, inequalities
+                opt = comp.general.solve(obj, result.reparam, opt.theta, opt)
     except (np.linalg.LinAlgError, ValueError, FloatingPointError):
         return Refit(np.full(len(th0), np.nan), False, float("nan"), [s.nobs for s in samples])
     return Refit(opt.theta, bool(opt.converged), float(opt.fmin), [s.nobs for s in samples])

@@ -476,6 +476,12 @@ def bootstrap_draws(result: Any, B: int = 1000, *, seed: int | None = None, n_jo
     pt = result.partable
     ov = list(pt.ov_names)
     opts = dict(getattr(result, "options", {}) or {})
+    if opts.get("cluster") is not None:
+        raise OptionError(f"the bootstrap of a model fitted with cluster={opts['cluster']!r} would resample whole "
+                          "clusters, which is not built yet (issue 16); use the delta method (bootstrap=0)")
+    if getattr(result.partable, "has_efa", False):
+        raise OptionError("the bootstrap of a model with efa() sets (ESEM) is not supported: each replicate would "
+                          "need its own rotation; use the delta method (bootstrap=0)")
     group = opts.get("group")
     labels = list(result.group_labels) if getattr(result, "group_labels", None) else None
     rows = _sample_rows(getattr(result, "samples", None) or [], len(ov)) if getattr(result, "samples", None) else None

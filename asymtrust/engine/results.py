@@ -121,7 +121,8 @@ class FitResult:
         est = self.estimates
         if free_only:
             est = est[(est["free"] > 0) | (est["op"] == ":=")]
-        return est[PUBLIC_COLUMNS].reset_index(drop=True)
+        cols = PUBLIC_COLUMNS[:3] + ["level"] + PUBLIC_COLUMNS[3:] if "level" in est.columns else PUBLIC_COLUMNS
+        return est[cols].reset_index(drop=True)
 
     def r2_frame(self) -> pd.DataFrame:
         rows = []
@@ -129,6 +130,52 @@ class FitResult:
             for v, val in d.items():
                 rows.append({"group": g, "variable": v, "r2": val})
         return pd.DataFrame(rows, columns=["group", "variable", "r2"])
+
+    # ------------------------------------------------------------------ diagnostics
+    # Where the model misfits, as lavaan computes it; the computations live in
+    # engine/diagnostics.py (functions of the fitted matrices, information and Delta).
+    def modindices(self, sort: bool = True, minimum_value: float = 0.0, power: bool = False,
+                   **options) -> pd.DataFrame:
+        """Modification indices with EPC and standardized EPCs, as lavaan's ``modindices()``
+        (``free_remove``, ``na_remove``, ``delta``, ``alpha``, ``high_power``, ``op``:
+        :func:`asymtrust.engine.diagnostics.modindices`)."""
+        from . import diagnostics
+
+        return diagnostics.modindices(self, sort=sort, minimum_value=minimum_value, power=power, **options)
+
+    def residuals(self, type: str = "cor.bentler", se: bool = True) -> list:
+        """Residual moments per group with SEs, z statistics and the SRMR/RMR/CRMR summary, as
+        lavaan's ``lavResiduals()`` (:func:`asymtrust.engine.diagnostics.residuals`)."""
+        from . import diagnostics
+
+        return diagnostics.residuals(self, type=type, se=se)
+
+    def score_test(self, release=None, cumulative: bool = False):
+        """Score tests of the equality constraints, as lavaan's ``lavTestScore()``
+        (:func:`asymtrust.engine.diagnostics.score_test`)."""
+        from . import diagnostics
+
+        return diagnostics.score_test(self, release=release, cumulative=cumulative)
+
+    def wald(self, constraints: str) -> pd.Series:
+        """Wald test of (non)linear constraints such as ``"b1 == 0; b2 == 0"``, as lavaan's
+        ``lavTestWald()`` (:func:`asymtrust.engine.diagnostics.wald`)."""
+        from . import diagnostics
+
+        return diagnostics.wald(self, constraints)
+
+    def predict(self, method: str = "regression", newdata: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Factor scores (regression or Bartlett), as lavaan's ``lavPredict()``
+        (:func:`asymtrust.engine.diagnostics.predict`)."""
+        from . import diagnostics
+
+        scores = diagnostics.predict(self, method=method, newdata=newdata)
+        info = self.estimates.attrs.get("rotation") if self.options.get("rotation") else None
+        if info:  # efa() sets: the scores of the rotated factors (engine/esem.py)
+            from .esem import rotate_scores
+
+            scores = rotate_scores(scores, info, self.group_labels)
+        return scores
 
     # ------------------------------------------------------------------ export
     def to_dict(self) -> dict:
@@ -161,6 +208,8 @@ class FitResult:
         lines.append(f"  Estimator                         {opt.get('estimator')}")
         lines.append(f"  Missing data                      {opt.get('missing')}")
         lines.append(f"  Number of model parameters        {int(fi['npar'])}")
+        if opt.get("rotation"):  # efa() sets (ESEM): lavaan's "Rotation method" line
+            lines.append(f"  Rotation method (efa sets)        {str(opt['rotation']).upper()}")
         n_read = self.n_read if self.n_read is not None else self.n_used
         if self.dropped or n_read != self.n_used:
             # lavaan: "Number of observations   Used   Total", with the reasons
@@ -200,11 +249,16 @@ class FitResult:
         est = self.parameter_estimates()
         sections = [("=~", "Latent variables"), ("~", "Regressions"), ("~~", "Covariances and variances"),
                     ("~1", "Intercepts"), (":=", "Defined parameters")]
-        for g in sorted(set(est["group"])):
-            if self.group_labels and g > 0:
+        levels = est["level"] if "level" in est.columns else pd.Series("", index=est.index)  # two-level models
+        pairs = list(dict.fromkeys(zip(est["group"], levels)))  # (group, level) in table order
+        pairs = sorted(pairs, key=lambda k: k[0] == 0)  # the := rows (group 0) last
+        for i, (g, lev) in enumerate(pairs):
+            if self.group_labels and g > 0 and (i == 0 or pairs[i - 1][0] != g):
                 lines.append(f"Group {g} [{self.group_labels[g - 1]}]:")
+            if lev != "":
+                lines.append(f"Level {lev}:")
             for op, title in sections:
-                sub = est[(est["op"] == op) & (est["group"] == g)]
+                sub = est[(est["op"] == op) & (est["group"] == g) & (levels == lev)]
                 if sub.empty:
                     continue
                 lines.append(f"{title}:")

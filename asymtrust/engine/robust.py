@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import indices as ix
+from .cluster import cluster_sum
 from .estimate import linear_reparam
 from .samplestats import GroupSample, batch_inverse_terms
 from .vcov import constrained_inverse
@@ -146,7 +147,7 @@ def h1_pieces(samples: list[GroupSample], meanstructure: bool) -> tuple[float, l
     pieces = []
     for s in samples:
         A1 = saturated_information(s, s.cov, s.mean, meanstructure, observed=True)
-        B1 = _first_order(saturated_scores(s, s.cov, s.mean, meanstructure), s.nobs)
+        B1 = _first_order(cluster_sum(saturated_scores(s, s.cov, s.mean, meanstructure), s.cluster), s.nobs)
         A1inv = np.linalg.inv(A1)
         tr_h1 += float(np.trace(A1inv @ B1))
         pieces.append((A1, A1inv, B1))
@@ -158,12 +159,26 @@ def _trace_h0(E: np.ndarray, B: np.ndarray, rep) -> float:
     return float(np.trace(B @ Einv)) if ok else float("nan")
 
 
+def h1_structured_information(samples, delta, imp, meanstructure: bool, N: int) -> np.ndarray:
+    """lavaan's ``observed.information = "h1"``: sum_g (N_g / N) Delta_g' A1_g Delta_g, with
+    A1_g the observed information of the saturated model at the model-implied moments."""
+    out = None
+    for s, dg, ig in zip(samples, delta, imp):
+        p = len(ig.sigma)
+        A1 = saturated_information(s, ig.sigma, ig.mu, meanstructure, observed=True)
+        D = _delta_sat(dg, p, meanstructure)
+        part = (s.nobs / N) * (D.T @ A1 @ D)
+        out = part if out is None else out + part
+    return out
+
+
 def _baseline_trace(sol, base) -> float:
     """tr(B E^-1) of the fitted baseline model, with the family's information and scores."""
     _, base_model, base_obj, bopt = base.fitted
     bimp = base_model.implied(bopt.theta)
     bdelta = base_model.delta(bimp)
-    bE = sol.family.information(base_obj, bopt.theta, bimp, "observed")
+    kind = getattr(sol.family, "test_information", "observed")
+    bE = sol.family.information(base_obj, bopt.theta, bimp, kind)
     bB = sol.family.first_order(base_obj, bimp, bdelta)
     return _trace_h0(bE, bB, linear_reparam(base_model.n_free, None, None))
 
@@ -203,8 +218,12 @@ def yuan_bentler(sol, base, chisq: float, h1: tuple[float, list]) -> tuple[dict[
     if x_idx:
         tr_h1, ndat = h1_trace_without_exo(pieces, sol.model.p, x_idx)
     df, df0, chisq0, N, G = sol.df, base.df, base.chisq, sol.N, sol.G
-    tr0 = _trace_h0(sol.E_obs, sol.B0, sol.rep)
+    kind = getattr(sol.family, "test_information", "observed")  # "h1": estimators/clustered.py
+    E = sol.E_obs if kind == "observed" else sol.family.information(sol.obj, sol.theta, sol.imp, kind)
+    tr0 = _trace_h0(E, sol.B0, sol.rep)
     c = (tr_h1 - tr0) / df if df > 0 else float("nan")
+    if not c > 0:  # lavaan: no scaled test without a positive scaling factor (e.g. at an active bound)
+        c = float("nan")
     c0 = (tr_h1 - _baseline_trace(sol, base)) / df0 if df0 > 0 else float("nan")
     npar = sol.model.n_free  # lavaan divides by the free slots, before equality constraints
     out: dict[str, float] = {}

@@ -68,6 +68,8 @@ class GroupSample:
     batches: list[PatternBatch] = field(default_factory=list)
     em_iterations: int = 0
     logl_h1: float = float("nan")
+    #: cluster code of each row, in the order of the case-wise scores (``cluster=``; None otherwise)
+    cluster: np.ndarray | None = None
 
     def available_moments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per variable: the number of cases observing it, their mean and their variance

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import linalg
 
 from ._lapack import potrf, potri, sym_from_lower
+from .cluster import cluster_sum
 from .estimate import Objective, Reparam
 from .model import Implied
 
@@ -43,7 +44,7 @@ def casewise_scores(obj: Objective, imp: list[Implied], delta) -> list[np.ndarra
             E = (X - centre) @ Sinv  # rows: Sigma^-1 d_i
             dSo = dS[:, o][:, :, o]
             trk = np.einsum("ij,kji->k", Sinv, dSo)
-            quad = np.einsum("ni,kij,nj->nk", E, dSo, E, optimize=True)
+            quad = _quadratic_forms(E, dSo)
             G = 0.5 * (quad - trk[None, :])
             if obj.meanstructure or s.missing:
                 G = G + E @ dm[:, o].T
@@ -52,11 +53,29 @@ def casewise_scores(obj: Objective, imp: list[Implied], delta) -> list[np.ndarra
     return out
 
 
-def first_order_information(scores: list[np.ndarray], N: int) -> np.ndarray:
-    """B = (1/N) sum over all cases of g_i g_i'."""
+def _quadratic_forms(E: np.ndarray, dS: np.ndarray, chunk_values: int = 4_000_000) -> np.ndarray:
+    """e_n' dS_k e_n for every row n of E and every k: one BLAS product E [dS_1 ... dS_K]
+    per chunk of rows (chunks bound the n x K x p intermediate)."""
+    n, q = E.shape
+    K = dS.shape[0]
+    flat = dS.transpose(1, 0, 2).reshape(q, K * q)  # [i, k q + j] = dS[k, i, j]
+    out = np.empty((n, K))
+    step = max(1, chunk_values // max(1, K * q))
+    for a in range(0, n, step):
+        Eb = E[a:a + step]
+        out[a:a + step] = np.einsum("nkj,nj->nk", (Eb @ flat).reshape(len(Eb), K, q), Eb)
+    return out
+
+
+def first_order_information(scores: list[np.ndarray], N: int, clusters: list | None = None) -> np.ndarray:
+    """B = (1/N) sum over all cases of g_i g_i'; with ``clusters`` (per group the cluster
+    code of each score row, or None) the scores are first summed within clusters
+    (lavaan's ``robust.cluster``, :func:`asymtrust.engine.cluster.cluster_sum`)."""
     K = scores[0].shape[1]
     B = np.zeros((K, K))
-    for G in scores:
+    for g, G in enumerate(scores):
+        if clusters is not None and clusters[g] is not None:
+            G = cluster_sum(G, clusters[g])
         B += G.T @ G
     return B / N
 
@@ -97,6 +116,21 @@ def constrained_inverse(A: np.ndarray, rep: Reparam) -> tuple[np.ndarray, bool]:
     return Kmat @ Minv @ Kmat.T, True
 
 
+def _unpin(V: np.ndarray, rep) -> np.ndarray:
+    """A parameter the constraints pin to a value (its row of K is zero: ``a == 2``, an
+    active ``a > 0.7``) has no sampling variance; lavaan's generalised inverse leaves a
+    rounding error there and reports the SE as NA. Its row and column are exactly 0 here (so
+    that products such as the delta method's stay finite) and its SE is NA."""
+    if getattr(rep, "_identity", False) or getattr(rep, "classes", None) is not None:
+        return V
+    pinned = ~np.any(rep.K != 0, axis=1)
+    if pinned.any():  # exactly 0: the estimates table reports a free parameter with variance 0 as NA
+        V = V.copy()
+        V[pinned, :] = 0.0
+        V[:, pinned] = 0.0
+    return V
+
+
 def parameter_vcov(sol, se: str, information: str) -> tuple[np.ndarray | None, bool]:
     """The covariance matrix of the free parameters of a fitted model (a
     :class:`~asymtrust.engine.estimators.base.Solution`), and whether its information
@@ -111,9 +145,10 @@ def parameter_vcov(sol, se: str, information: str) -> tuple[np.ndarray | None, b
         A = sol.E_obs
     else:
         A = sol.family.information(sol.obj, sol.theta, sol.imp, information)
-    Ainv, ok = constrained_inverse(A, sol.rep)
+    Ainv, ok = constrained_inverse(A, sol.rep)  # sol.rep: restricted to the active constraints
     if not ok:
         return None, False
+    Ainv = _unpin(Ainv, sol.rep)
     if se == "standard":
         return Ainv / sol.N, True
     if se == "robust":

@@ -302,6 +302,7 @@ def build_partable(
     auto_cov_y: bool = True,
     ordered: Iterable[str] | dict[str, int] | None = None,
     parameterization: str = "delta",
+    orthogonal: bool = False,
 ) -> ParTable:
     """Build the parameter table of a lavaan model with ``sem()``/``cfa()`` defaults.
 
@@ -337,6 +338,9 @@ def build_partable(
         the data). Items with ``|`` rows in the syntax are ordered too. Each gets its
         thresholds ``item | t1 ...``, a scale row ``item ~*~ item``, its intercept fixed at 0
         and its (residual) variance fixed at 1, as lavaan's delta parameterization writes them.
+    orthogonal : bool
+        lavaan's ``orthogonal``: the covariances lavaan adds between latent variables are
+        fixed at 0 (those written in the syntax stay as written).
     parameterization : {"delta", "theta"}
         lavaan's ``parameterization`` for ordered items (it changes which rows groups 2..
         free under ``group_equal=["thresholds"]``).
@@ -380,7 +384,7 @@ def build_partable(
     # the default rows; every row expanded per group (or per block)
     meanstructure = bool(vn.ov_ord) or bool(layout and layout.level_labels) or meanstructure_rule(
         meanstructure, urows, opts, missing)
-    flags = dict(fixed_x=fixed_x, std_lv=std_lv, int_ov_free=bool(int_ov_free), int_lv_free=bool(int_lv_free))
+    flags = dict(fixed_x=fixed_x, std_lv=std_lv, int_ov_free=int_ov_free, int_lv_free=int_lv_free, orthogonal=orthogonal)
     if layout is None:
         defaults = default_rows(urows, vn, meanstructure, auto_cov_y=bool(auto_cov_y))
         marks = marker_rows(urows, vn)

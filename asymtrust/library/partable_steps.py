@@ -496,7 +496,7 @@ def marker_rows(urows: list[UserRow], vn: VarNames) -> Markers:
 
 def _auto_values(k: int, lhs: str, op: str, rhs: str, user: int, vn: VarNames, marks: Markers,
                  fixed_x: bool, std_lv: bool, int_ov_free: bool = True,
-                 int_lv_free: bool = False) -> tuple[int, float, int, bool, bool]:
+                 int_lv_free: bool = False, orthogonal: bool = False) -> tuple[int, float, int, bool, bool]:
     """``free, ustart, exo`` of one row by lavaan's sem()/cfa() rules (``lav_partable_flat()``
     1 ``auto.fix.first``/``std.lv``, 2 ``auto.fix.single``, 4 intercepts, 5 fixed.x), and
     whether the row is an lv variance fixed by std.lv or an lv mean fixed by default."""
@@ -520,6 +520,8 @@ def _auto_values(k: int, lhs: str, op: str, rhs: str, user: int, vn: VarNames, m
         elif lhs == rhs and lhs in vn.lv_set and std_lv:
             free, ustart = 0, 1.0
             is_stdlv = True
+        elif orthogonal and user == 0 and lhs != rhs and lhs in vn.lv_set and rhs in vn.lv_set:
+            free, ustart = 0, 0.0  # lavaan's orthogonal: the latent covariances it adds are fixed at 0
     elif op == "~*~":
         if user == 0:
             free, ustart = 0, 1.0
@@ -540,7 +542,7 @@ def _auto_values(k: int, lhs: str, op: str, rhs: str, user: int, vn: VarNames, m
 
 def expand_groups(urows: list[UserRow], defaults: list[tuple[str, str, str]], vn: VarNames,
                   marks: Markers, ngroups: int, *, fixed_x: bool, std_lv: bool, int_ov_free: bool = True,
-                  int_lv_free: bool = False) -> GroupRows:
+                  int_lv_free: bool = False, orthogonal: bool = False) -> GroupRows:
     """One copy of the user rows followed by the default rows per group (``lav_partable_flat()``
     6), valued by the sem()/cfa() rules (:func:`_auto_values`), then by the user's modifier of
     that group (lavaanify's "apply user-specified modifiers": a fixed value, ``NA`` frees, a
@@ -552,8 +554,8 @@ def expand_groups(urows: list[UserRow], defaults: list[tuple[str, str, str]], vn
         ]
         items += [(lhs, op, rhs, 0, None, 0) for lhs, op, rhs in defaults]
         for k, (lhs, op, rhs, user, mod, line) in enumerate(items):
-            free, ustart, exo, is_stdlv, is_lvmean = _auto_values(k, lhs, op, rhs, user, vn, marks,
-                                                                  fixed_x, std_lv, int_ov_free, int_lv_free)
+            free, ustart, exo, is_stdlv, is_lvmean = _auto_values(k, lhs, op, rhs, user, vn, marks, fixed_x, std_lv,
+                                                                  int_ov_free, int_lv_free, orthogonal)
             label = ""
             if mod is not None:
                 if mod.fixed is not None:
@@ -895,7 +897,8 @@ def block_layout(model: ParsedModel, opts: Options) -> Blocks:
 
 
 def expand_blocks(urows: list[UserRow], layout: Blocks, ordered, meanstructure: bool, *, fixed_x: bool,
-                  std_lv: bool, auto_cov_y: bool, int_ov_free: bool, int_lv_free: bool) -> GroupRows:
+                  std_lv: bool, auto_cov_y: bool, int_ov_free: bool, int_lv_free: bool,
+                  orthogonal: bool = False) -> GroupRows:
     """The rows of each block, each built as a one-group model (lavaanify runs
     ``lav_partable_flat()`` per block), with the block's group, level and number; in a
     two-level model, the within-level intercepts of the variables that have a between-level
@@ -908,7 +911,7 @@ def expand_blocks(urows: list[UserRow], layout: Blocks, ordered, meanstructure: 
         ordered_variables(rows, vn, ordered)
         part = expand_groups(rows, default_rows(rows, vn, meanstructure, auto_cov_y=auto_cov_y), vn,
                              marker_rows(rows, vn), 1, fixed_x=fixed_x, std_lv=std_lv,
-                             int_ov_free=int_ov_free, int_lv_free=int_lv_free)
+                             int_ov_free=int_ov_free, int_lv_free=int_lv_free, orthogonal=orthogonal)
         for rec in part.recs:
             rec.update(group=layout.group_of[b - 1], level=layout.level_of[b - 1], block=b)
         out.recs += part.recs

@@ -18,15 +18,19 @@
 * names and labels as lavaan (R) reads them: letters of any script, digits, ``.`` and ``_``; a
   leading UTF-8 byte-order mark is dropped, ``U+02DC`` (small tilde) reads as ``~``, CRLF accepted.
 
-Forms read but not yet carried by the parameter table (:data:`PENDING_FORMS`: ``rv()``, a
-quoted label that is lavaan's automatic name of another parameter, ``f =~ 0``) are refused unless
-the caller passes ``accept=``. Formative indicators (``<~``), thresholds (``|``), ``efa()``
-blocks, ``x:z`` interactions, ``group:``/``level:`` blocks, ``lower()``/``upper()`` and any other R
+* thresholds ``item | t1 + t2`` (also ``u1 + u2 | a*t1``), formative indicators ``f <~ x1 + x2``,
+  ``efa("set")*f1 + efa("set")*f2 =~ ...`` (the only left-hand modifier), two-way interaction
+  terms ``x:z`` and ``group:``/``level:`` block headers (two headers in a row open one block;
+  statements above the first header belong to the first block, as in lavaan).
+
+The forms of :data:`PENDING_FORMS` are read only when the caller says its table carries them
+(``accept=``; the parameter table carries them all); otherwise each is refused naming the form
+and the line. ``lower()``/``upper()``, ``block:`` headers, three-way interactions and any other R
 function are refused with a :class:`~asymtrust.exceptions.SyntaxModelError` naming the line.
 
-Departures from lavaan, all refusals or warnings: a number or ``NA`` chained with a label
-(``2*a*x``, ``NA*a*x``) keeps both (lavaan 0.6-14 keeps only the label; ``start(1)*a*x`` and
-other chained parts are dropped as lavaan drops them, with a warning); ``a*b*x`` is refused; a
+Departures from lavaan, all refusals or warnings: a chained modifier keeps only its label, as
+lavaan 0.6-14 reads it (``2*a*x``, ``NA*a*x``, ``start(1)*a*x``: the free parameter labelled
+``a``), with a warning naming what is ignored; ``a*b*x`` is refused; a
 ``:=`` using the label of a first loading (which lavaan fixes) is refused as lavaan stops.
 
 Expressions of ``:=`` and constraints are compiled by :func:`compile_expression` with a whitelist
@@ -853,13 +857,11 @@ def _read_modifier(node: tuple, where: str, notes: list[str]) -> dict[str, list]
         for f in factors:
             if _all_vars(f):
                 continue
-            if _literal(f):
-                # asymtrust keeps a fixed value or NA chained with a label ('2*a*x', 'NA*a*x');
-                # lavaan 0.6-14 keeps only the label
-                _merge_mods(out, _get_modifier(f, where, notes), where, strict=True)
-            else:
-                notes.append(f"{where}: lavaan 0.6-14 keeps only the label of a chained modifier; "
-                             f"{_short(_deparse(f))} is ignored")
+            # lavaan 0.6-14 keeps only the label of a chained modifier: '2*a*x' and 'NA*a*x' are
+            # the free parameter labelled a (write '2*x + a*x' to fix it at 2 and label it)
+            notes.append(f"{where}: lavaan 0.6-14 keeps only the label of a chained modifier; "
+                         f"{_short(_deparse(f))} is ignored (write a fixed value and a label as two terms, "
+                         "e.g. '2*x + a*x')")
     return out
 
 

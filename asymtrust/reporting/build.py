@@ -102,6 +102,10 @@ class ReportResults:
     group_fit_error: str = ""
     invariance: pd.DataFrame | None = None
     invariance_error: str = ""
+    #: the guided partial-invariance search (rows of the partial models and attrs["partial"])
+    invariance_partial: dict | None = None
+    #: where the SEM misfits (engine.diagnostics.misfit_summary); reasons["misfit"] when not available
+    misfit: dict | None = None
     path_equality: pd.DataFrame | None = None
     compare_names: list = field(default_factory=list)
     comparison: Any = None
@@ -327,6 +331,26 @@ def _power_frame(pw: Any) -> pd.DataFrame:
     return df
 
 
+def _misfit_block(r: ReportResults) -> None:
+    """Modification indices, standardized residuals (and score tests) of the SEM."""
+    from ..engine.diagnostics import misfit_summary
+
+    try:
+        r.misfit = misfit_summary(r.sem, top=10)
+    except AsymtrustError as exc:
+        r.reasons["misfit"] = str(exc)
+
+
+def _split_partial(r: ReportResults, inv: pd.DataFrame) -> None:
+    """The invariance ladder, and apart from it the partial models of the guided search."""
+    is_partial = inv["level"].astype(str).str.endswith("(partial)")
+    search = inv.attrs.get("partial")
+    r.invariance = inv[~is_partial].copy() if is_partial.any() else inv
+    r.invariance.attrs = dict(inv.attrs)
+    if search is not None:
+        r.invariance_partial = {"rows": inv[is_partial].reset_index(drop=True), **search}
+
+
 def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], bootstrap: int, seed: int | None,
             estimator: str, missing: str, quiet: bool, power: Any, command_line: str | None, data_path: Any,
             missing_codes: Sequence[Any] = (), out: Any = None, force: bool = False,
@@ -415,6 +439,7 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
         r.sem = _fit(spec_obj, work, **fit_kw)
     r.n_used = int(sum(r.sem.nobs))
     r.estimation_warnings += _estimation_problems(r.sem, "SEM", r.other_warnings)
+    _misfit_block(r)
     # --- measurement model, items, reliability ------------------------------------
     if spec_obj.constructs:
         prog.step("fitting the measurement model (CFA)")
@@ -547,7 +572,8 @@ def _groups_block(r: ReportResults, spec: Any, work: pd.DataFrame, group: str, f
         prog.step("measurement invariance ladder")
         try:
             with _collect_warnings(r.other_warnings, "invariance: "):
-                r.invariance = _call(inv_func, spec, data, group, **fit_kw)
+                inv = _call(inv_func, spec, data, group, partial="auto", **fit_kw)
+            _split_partial(r, inv)
         except AsymtrustError as exc:
             r.invariance_error = str(exc)
     else:

@@ -111,6 +111,7 @@ SECTION_TITLES: dict[str, str] = {
     "reliability": "Reliability and validity",
     "cfa": "Measurement model (CFA) fit",
     "sem": "Structural model (SEM) fit",
+    "misfit": "Where the model misfits",
     "paths": "Structural paths",
     "effects": "Indirect effects",
     "r2": "Variance explained (R\u00b2)",
@@ -407,8 +408,44 @@ def _sem(r: Any) -> Section:
         models["measurement model (CFA)"] = r.cfa
     sec.blocks.append(TableBlock(T.fit_table(models, title="Fit of the measurement and structural models"),
                                  key="tab-fit"))
-    _add_fig(sec, r, "residuals", "Residual correlations: sample minus model-implied correlations of the items. "
-             "Large values show item pairs the model does not explain.",
+    return sec
+
+
+def _misfit(r: Any) -> Section:
+    """Modification indices, standardized residuals and the residual heat map of the SEM."""
+    sec = Section("misfit", SECTION_TITLES["misfit"])
+    m = getattr(r, "misfit", None)
+    if m is None:
+        return _unavailable(sec, "The misfit diagnostics", r.reasons.get("misfit", "not computed"))
+    sec.blocks.append(Text("Where the model reproduces the data worst, as lavaan reports it: the fixed parameters "
+                           "whose release would most reduce \u03c7\u00b2 (modification indices, with the expected "
+                           "change of the parameter, standardized as Saris, Satorra & van der Veld 2009 advise), and "
+                           "the item pairs whose correlation the model misses most. Free a parameter only when it "
+                           "makes substantive sense; each change is a new, exploratory model."))
+    mi = m["modindices"]
+    tab = pd.DataFrame({"Parameter": [f"{a} {o} {b}" for a, o, b in zip(mi["lhs"], mi["op"], mi["rhs"])],
+                        "Group": mi["group"].tolist(), "MI": mi["mi"].tolist(), "EPC": mi["epc"].tolist(),
+                        "SEPC (all)": mi["sepc_all"].tolist()})
+    sec.blocks.append(TableBlock(T.apa_table(tab, title="Largest modification indices",
+                                             note="MI: expected drop in \u03c7\u00b2 (1 df) if the parameter were "
+                                             "freed; EPC: its expected value; SEPC: the EPC standardized (lavaan "
+                                             "modindices()).",
+                                             formats={"MI": "f2", "EPC": "f3", "SEPC (all)": "f3", "Group": "int"}),
+                                 key="tab-modindices"))
+    res = m["residuals"]
+    rt = pd.DataFrame({"Item pair": [f"{a} \u2013 {b}" for a, b in zip(res["lhs"], res["rhs"])],
+                       "Group": res["group"].tolist(), "Correlation residual": res["cor_residual"].tolist(),
+                       "z": res["z"].tolist()})
+    sec.blocks.append(TableBlock(T.apa_table(rt, title="Largest standardized residuals",
+                                             note="Sample minus model-implied correlation (lavaan lavResiduals(), "
+                                             "type cor.bentler) and its z statistic; |z| > 1.96 flags a pair the "
+                                             "model does not explain.",
+                                             formats={"Correlation residual": "f3", "z": "f2", "Group": "int"}),
+                                 key="tab-residuals"))
+    for n in m.get("notes", []):
+        sec.blocks.append(Text(n, kind="small"))
+    _add_fig(sec, r, "residuals", "Residual correlations: sample minus model-implied correlations of the items, "
+             "items ordered by construct. Large values show item pairs the model does not explain.",
              "Heat map of residual correlations between the observed items")
     return sec
 
@@ -560,6 +597,7 @@ def _groups(r: Any) -> Section:
                 elif "supported" in low:
                     hl[(i, "Verdict")] = "pass"
         sec.blocks.append(TableBlock(it, highlight=hl, key="tab-invariance"))
+        _partial_blocks(sec, getattr(r, "invariance_partial", None))
         _add_fig(sec, r, "invariance", "Drop in CFI at each invariance level; a drop above .01 rejects the level "
                  "(Cheung & Rensvold 2002).", "Bar chart of the change in CFI between invariance levels")
     elif r.invariance_error:
@@ -592,6 +630,44 @@ def _groups(r: Any) -> Section:
     elif "path_equality" in r.reasons:
         sec.blocks.append(Alert("info", "Path-equality tests not shown", [r.reasons["path_equality"]]))
     return sec
+
+
+def _partial_blocks(sec: Section, part: dict | None) -> None:
+    """What the guided partial-invariance search freed, and whether latent means compare."""
+    if not part:
+        return
+    unresolved = part.get("unresolved") or []
+    for u in unresolved:
+        sec.blocks.append(Alert("warning", f"The {u.get('level', '')} level fails without a single responsible "
+                                "constraint", [f"The largest score test ({u.get('parameter', '')}) did not pass "
+                                               "the Bonferroni bar α/m, so nothing more was freed at this level."]))
+    if not part.get("freed"):
+        if not unresolved:
+            sec.blocks.append(Text("Partial-invariance search: no level failed, so no equality constraint was "
+                                   "released."))
+        return
+    rows = part["rows"]
+    tab = pd.DataFrame({"Level": [f["level"] for f in part["freed"]],
+                        "Freed parameter": [f["parameter"] for f in part["freed"]],
+                        "Score test \u03c7\u00b2": [f["x2"] for f in part["freed"]],
+                        "df": [f["df"] for f in part["freed"]], "p": [f["p_value"] for f in part["freed"]]})
+    note = ("When a level failed (\u0394\u03c7\u00b2 significant at \u03b1 = " + f"{part.get('alpha', .05):g}"
+            + " or \u0394CFI below \u2212.01), the equality constraint with the largest score test (lavaan "
+            "lavTestScore()) was released and the model refitted, one parameter at a time, when that test was "
+            "significant at \u03b1/m (m: the level's constraints); markers are never freed.")
+    sec.blocks.append(TableBlock(T.apa_table(tab, title="Partial invariance: parameters freed",
+                                             note=note, formats={"Score test \u03c7\u00b2": "f2", "df": "int",
+                                                                 "p": "p"}), key="tab-partial"))
+    if len(rows):
+        sec.blocks.append(TableBlock(T.invariance_table(rows, title="Partial invariance models"),
+                                     key="tab-partial-fit"))
+    ok = part.get("latent_means_valid")
+    counts = ", ".join(f"{k} {v}" for k, v in part.get("invariant_indicators", {}).items())
+    sec.blocks.append(Alert("ok" if ok else "warning",
+                            "Latent means can be compared" if ok else "Latent means cannot be compared",
+                            [("Every factor keeps at least two invariant indicators" if ok else
+                              "A factor has fewer than two invariant indicators")
+                             + f" (Byrne, Shavelson & Muth\u00e9n 1989): {counts}."]))
 
 
 def _compare(r: Any) -> Section:
@@ -705,7 +781,7 @@ def _repro(r: Any) -> Section:
 
 
 _BUILDERS = {
-    "summary": _summary, "data": _data, "items": _items, "reliability": _reliability, "cfa": _cfa, "sem": _sem,
+    "summary": _summary, "data": _data, "items": _items, "reliability": _reliability, "cfa": _cfa, "sem": _sem, "misfit": _misfit,
     "paths": _paths, "effects": _effects, "r2": _r2, "groups": _groups, "compare": _compare, "power": _power,
     "warnings": _warnings, "reproducibility": _repro,
 }

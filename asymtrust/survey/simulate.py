@@ -429,7 +429,9 @@ def _allocate(n: int, shares: np.ndarray) -> np.ndarray:
 
 def simulate(spec: ModelSpec | str, n: int, *, seed: int | None,
              missing: float = 0.0,
-             groups: None | str | Mapping[str, float] | Sequence[str] = None) -> pd.DataFrame:
+             groups: None | str | Mapping[str, float] | Sequence[str] = None,
+             intercepts: Mapping[str, Mapping[str, float]] | None = None,
+             loadings: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
     """Simulate Likert survey answers from a spec's population values.
 
     Parameters
@@ -450,6 +452,11 @@ def simulate(spec: ModelSpec | str, n: int, *, seed: int | None,
         sector gets its ``[population.groups.<sector>]`` overrides (paths,
         correlations, mean shifts). Group sizes are allocated exactly (largest
         remainder) and the rows shuffled.
+    intercepts, loadings : mapping sector -> {item: difference}, optional
+        Measurement non-invariance: in that sector the item's latent response is shifted
+        by the difference (an intercept difference, in latent-response SD units) or its
+        loading is changed by it (the error variance stays the base one), e.g.
+        ``intercepts={"council": {"cap2": 0.5}}``.
 
     Returns
     -------
@@ -510,6 +517,7 @@ def simulate(spec: ModelSpec | str, n: int, *, seed: int | None,
                                 f"{scale[i][0]}..{scale[i][1]} scale, [population.thresholds] gives "
                                 f"{len(pm.thresholds[i])}")
 
+    diffs = {"intercepts": _differences(intercepts, "intercepts", items), "loadings": _differences(loadings, "loadings", items)}
     rng = np.random.default_rng(seed)
     counts = _allocate(n, shares)
     assign = rng.permutation(np.repeat(np.arange(len(names)), counts))
@@ -523,7 +531,8 @@ def simulate(spec: ModelSpec | str, n: int, *, seed: int | None,
         rows = np.flatnonzero(assign == g)
         if rows.size == 0:
             continue
-        codes[rows] = _draw_group(models[name], items, scale, rows.size, rng)
+        codes[rows] = _draw_group(models[name], items, scale, rows.size, rng,
+                                  shift=diffs["intercepts"].get(name, {}), dlam=diffs["loadings"].get(name, {}))
     for j, item in enumerate(items):
         if item in reverse:
             lo, hi = scale[item]
@@ -546,9 +555,32 @@ def simulate(spec: ModelSpec | str, n: int, *, seed: int | None,
     return df
 
 
+def _differences(value, what: str, items: list[str]) -> dict[str, dict[str, float]]:
+    """``intercepts=`` / ``loadings=`` checked: sector -> {item: finite difference}."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise OptionError(f"{what} must map a sector to {{item: difference}}, got {type(value).__name__}")
+    out = {}
+    for sector, sub in value.items():
+        if sector not in SECTOR_LEVELS:
+            raise OptionError(f"{what}: unknown sector {sector!r}; allowed: {', '.join(SECTOR_LEVELS)}")
+        if not isinstance(sub, Mapping):
+            raise OptionError(f"{what}[{sector!r}] must map items to differences")
+        for item, d in sub.items():
+            if item not in items:
+                raise OptionError(f"{what}[{sector!r}]: {item!r} is not an item of the spec")
+            if isinstance(d, bool) or not isinstance(d, numbers.Real) or not math.isfinite(float(d)):
+                raise OptionError(f"{what}[{sector!r}][{item!r}] must be a finite number, got {d!r}")
+        out[str(sector)] = {str(k): float(v) for k, v in sub.items()}
+    return out
+
+
 def _draw_group(pm: PopulationModel, items: list[str], scale: dict[str, tuple[int, int]], m: int,
-                rng: np.random.Generator) -> np.ndarray:
-    """Draw m respondents of one group: latents, latent responses, Likert codes."""
+                rng: np.random.Generator, shift: Mapping[str, float] | None = None,
+                dlam: Mapping[str, float] | None = None) -> np.ndarray:
+    """Draw m respondents of one group: latents, latent responses (with the group's
+    intercept shifts and loading changes), Likert codes."""
     idx = {lv: i for i, lv in enumerate(pm.latents)}
     eta = np.zeros((m, len(pm.latents)))
     plain = [lv for lv in pm.exogenous if lv not in pm.interactions]
@@ -569,7 +601,8 @@ def _draw_group(pm: PopulationModel, items: list[str], scale: dict[str, tuple[in
     err = rng.standard_normal((m, len(items)))
     for j, item in enumerate(items):
         lv, lam = pm.loadings[item]
-        y = lam * eta[:, idx[lv]] + math.sqrt(1.0 - lam * lam) * err[:, j]
+        d = (dlam or {}).get(item, 0.0)
+        y = (lam + d) * eta[:, idx[lv]] + math.sqrt(1.0 - lam * lam) * err[:, j] + (shift or {}).get(item, 0.0)
         out[:, j] = scale[item][0] + np.searchsorted(pm.thresholds[item], y, side="right")
     return out
 

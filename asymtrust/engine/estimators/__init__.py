@@ -6,7 +6,14 @@ registry ``fit()`` chooses from.
 * :mod:`.ml` -- complete-data maximum likelihood (``estimator="ML"``; ``"MLR"`` is its
   robust variant);
 * :mod:`.fiml` -- full-information ML over missing-data patterns (``missing="fiml"``);
-* :mod:`.ls` -- least squares for continuous data: GLS, WLS (ADF) and ULS.
+* :mod:`.ls` -- least squares for continuous data: GLS, WLS (ADF) and ULS;
+* :mod:`.twolevel` -- two-level ML (``level:`` blocks with ``cluster=``; :data:`MULTILEVEL`);
+* :mod:`.clustered` -- ``estimator="ML"`` with ``cluster=`` in a single-level model
+  (cluster-robust SEs, the scaled test with lavaan's h1 information), chosen by
+  :func:`.clustered.cluster_inference`;
+* :mod:`.dwls` -- least squares on thresholds and polychoric correlations for ordered
+  items (``ordered=``): DWLS, WLSMV, WLSM, WLS, ULS, ULSMV, in their own registry
+  (:data:`ORDINAL_ESTIMATORS`, chosen by :func:`choose` when items are ordered).
 
 Adding a family is one module and one line here: subclass ``EstimatorFamily`` (or a
 family close to yours), set ``name``, ``estimator``, ``missing`` and ``drop_reason``,
@@ -19,12 +26,14 @@ from collections.abc import Sequence
 
 from ...exceptions import OptionError
 from .base import Baseline, EstimatorFamily, Solution
+from .dwls import ORDINAL_ESTIMATORS, choose_ordinal
 from .fiml import FIML
 from .ls import GLS, ULS, WLS
 from .ml import ML
+from .twolevel import TwoLevelML
 
-__all__ = ["FAMILIES", "ROBUST", "Baseline", "EstimatorFamily", "FIML", "GLS", "ML", "ULS", "WLS", "Solution",
-           "choose", "estimator_names", "missing_value", "register"]
+__all__ = ["FAMILIES", "MULTILEVEL", "ROBUST", "Baseline", "EstimatorFamily", "FIML", "GLS", "ML", "ULS", "WLS",
+           "Solution", "TwoLevelML", "choose", "estimator_names", "missing_value", "register"]
 
 #: registry name -> family class
 FAMILIES: dict[str, type[EstimatorFamily]] = {}
@@ -32,6 +41,8 @@ FAMILIES: dict[str, type[EstimatorFamily]] = {}
 ROBUST: dict[str, str] = {}
 #: ``missing=`` values and lavaan's aliases
 MISSING_ALIASES = {"listwise": "listwise", "fiml": "fiml", "ml": "fiml", "direct": "fiml", "ml.x": "fiml"}
+#: ``missing=`` values of the ordinal families (dwls.py)
+ORDINAL_MISSING = {"listwise": "listwise", "pairwise": "pairwise", "available.cases": "pairwise"}
 
 
 def register(family: type[EstimatorFamily], *, robust: str | None = None) -> type[EstimatorFamily]:
@@ -49,6 +60,10 @@ register(GLS)
 register(WLS)
 register(ULS)
 
+#: families for multilevel data (``level:`` blocks with ``cluster=``), by number of levels;
+#: fit() hands a table with levels to :func:`.twolevel.fit_twolevel`
+MULTILEVEL: dict[int, type[EstimatorFamily]] = {2: TwoLevelML}
+
 
 def estimator_names() -> list[str]:
     """The accepted ``estimator=`` values: the families' estimators, then robust variants."""
@@ -56,23 +71,47 @@ def estimator_names() -> list[str]:
     return names + [r for r in ROBUST if r not in names]
 
 
-def missing_value(missing) -> str:
-    """``missing=`` normalised (``"listwise"`` or ``"fiml"``; lavaan's ``"ml"`` aliases)."""
+def missing_value(missing, ordered=None) -> str:
+    """``missing=`` normalised (``"listwise"`` or ``"fiml"``; lavaan's ``"ml"`` aliases; with
+    ordered items ``"listwise"`` or ``"pairwise"``)."""
+    if is_ordered(ordered) and str(missing).lower() in ORDINAL_MISSING:
+        return ORDINAL_MISSING[str(missing).lower()]
     miss = MISSING_ALIASES.get(str(missing).lower())
     if miss is None:
         raise OptionError(f"missing must be 'listwise' or 'fiml', not {missing!r}")
     return miss
 
 
-def choose(estimator: str = "ML", missing: str = "listwise", samples: Sequence | None = None) -> EstimatorFamily:
+def is_ordered(ordered) -> bool:
+    """Whether lavaan's ``ordered=`` names any ordered item (True, a name or a non-empty list)."""
+    if ordered is None or ordered is False:
+        return False
+    return ordered is True or isinstance(ordered, str) or len(list(ordered)) > 0
+
+
+def estimator_label(estimator=None, ordered=None) -> str:
+    """``estimator=`` upper-cased; None is lavaan's default: ML, or WLSMV with ordered items."""
+    if estimator is None:
+        return "WLSMV" if is_ordered(ordered) else "ML"
+    return str(estimator).upper()
+
+
+def choose(estimator: str | None = "ML", missing: str = "listwise", samples: Sequence | None = None, *,
+           ordered=None, parameterization: str = "delta") -> EstimatorFamily:
     """The family that runs ``estimator`` with ``missing``; with ``samples``, the family
     that estimates them (:meth:`EstimatorFamily.for_samples`: FIML on data without a
-    missing value is complete-data ML).
+    missing value is complete-data ML). With ``ordered`` items, the ordinal families
+    (:data:`.dwls.ORDINAL_ESTIMATORS`).
 
     Raises :class:`~asymtrust.exceptions.OptionError` for an unknown estimator or
     ``missing`` value, or a combination no family supports.
     """
-    est = str(estimator).upper()
+    if is_ordered(ordered):
+        return choose_ordinal(estimator, missing, ordered, parameterization)
+    if str(parameterization).lower() not in ("delta", "default"):
+        raise OptionError(f"parameterization={parameterization!r} is for ordered items only: pass ordered=[items] "
+                          "(the ordinal support coming with issue 15, ordinal items)")
+    est = estimator_label(estimator)
     base = ROBUST.get(est, est)
     candidates = [cls for cls in FAMILIES.values() if cls.estimator == base]
     if not candidates:

@@ -101,7 +101,14 @@ class Solution:
 
     @property
     def rep(self):
-        return self.comp.rep
+        """The reparametrisation the SEs and tests see: the compiled linear one, restricted to
+        the active nonlinear / inequality constraints at ``theta`` (engine/constraints.py)."""
+        general = getattr(self.comp, "general", None)
+        if general is None:
+            return self.comp.rep
+        if "_local_rep" not in self.__dict__:
+            self.__dict__["_local_rep"] = general.local_reparam(self.comp.rep, self.theta)
+        return self.__dict__["_local_rep"]
 
     @property
     def df(self) -> int:
@@ -200,6 +207,28 @@ class EstimatorFamily(ABC):
         e.g. FIML on data without a missing value is complete-data ML)."""
         return self
 
+    # ------------------------------------------------------------------ table hooks (ordered items)
+    def default_meanstructure(self, meanstructure):
+        """``meanstructure`` when the user gives none (None: lavaan's automatic rule)."""
+        return meanstructure
+
+    def bind_table(self, pt):
+        """Check the parameter table before the data are read (a family may refuse it)."""
+        return pt
+
+    def table_for(self, pt, samples: list[GroupSample], build=None):
+        """The parameter table the family estimates on these samples (``pt`` by default;
+        ``build(ordered=...)`` rebuilds it with options read from the data)."""
+        return pt
+
+    def finish_estimates(self, est, sol: "Solution", vcov):
+        """The estimates table with the family's own rows (``est`` by default)."""
+        return est
+
+    def solution_warnings(self, sol: "Solution", labels) -> list[str]:
+        """Problems of the solution the family sees and fit() does not (none by default)."""
+        return []
+
     # ------------------------------------------------------------------ start, objective
     def start(self, comp, samples: list[GroupSample]) -> np.ndarray:
         """Starting values: lavaan's (``comp.start``, :class:`~asymtrust.engine.estimate.StartPlan`)."""
@@ -225,7 +254,8 @@ class EstimatorFamily(ABC):
         the sandwich)."""
         from ..vcov import first_order_information
 
-        return first_order_information(self.scores(obj, imp, delta), obj.N)
+        clusters = [getattr(s, "cluster", None) for s in obj.samples]  # cluster=: scores summed per cluster
+        return first_order_information(self.scores(obj, imp, delta), obj.N, clusters)
 
     # ------------------------------------------------------------------ tests
     def test_statistic(self, fmin: float, N: int) -> float:

@@ -79,15 +79,20 @@ class ML(EstimatorFamily):
         if self.robust:
             return self._fitted_baseline(sol)
         x_idx = sol.comp.x_idx
+        ov = list(sol.pt.ov_names)
+        # the covariates' block is saturated: fixed (fixed.x, its moments left out of ndat) or,
+        # with fixed.x = FALSE, free (lavaan keeps their covariances in the independence model)
+        xs = list(x_idx) or [ov.index(v) for v in getattr(sol.pt, "ov_x", []) if v in ov]
         chisq0 = 0.0
         for s in sol.samples:
             d = np.diag(s.cov).copy()
-            ld0 = np.sum(np.log(np.delete(d, x_idx))) if x_idx else np.sum(np.log(d))
-            if x_idx:
-                ld0 += np.linalg.slogdet(s.cov[np.ix_(x_idx, x_idx)])[1]
+            ld0 = np.sum(np.log(np.delete(d, xs))) if xs else np.sum(np.log(d))
+            if xs:
+                ld0 += np.linalg.slogdet(s.cov[np.ix_(xs, xs)])[1]
             chisq0 += s.nobs * (ld0 - s.logdet_cov)
-        ny = sol.model.p - len(x_idx)
-        n_base = sol.G * (ny + (ny if bool(sol.pt.meanstructure) else 0))
+        ms = bool(sol.pt.meanstructure)
+        ny, q = sol.model.p - len(xs), (0 if x_idx else len(xs))
+        n_base = sol.G * (ny + (ny if ms else 0) + q * (q + 1) // 2 + (q if ms else 0))
         return Baseline(chisq0, float(sol.comp.ndat - sol.comp.nexo - n_base))
 
     def _fitted_baseline(self, sol: Solution) -> Baseline:

@@ -66,4 +66,8 @@ ph =~ 0\nph ~~ 1*ph", hs))
 small <- hs[1:12, paste0("x", 1:6)]
 write.csv(small, "tests/reference/lavaan/rules/hs_small12.csv", row.names = FALSE)
 out$hs_small <- pick(cfa("visual =~ x1 + x2 + x3; textual =~ x4 + x5 + x6", small))
+# orthogonal = TRUE: the latent covariances lavaan adds are fixed at 0
+out$hs_orthogonal <- pick(cfa(m, hs, orthogonal = TRUE))
+# an interaction term x1:x2: lavaan computes the product column from the data
+out$pd_interaction <- pick(sem("y1 ~ x1 + x2 + x1:x2", pd))
 write_json(out, "tests/reference/lavaan/rules/rules.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)
