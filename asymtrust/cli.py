@@ -137,6 +137,14 @@ def _positive_int(value: str) -> int:
     return n
 
 
+def _positive_int_list(value: str) -> list[int]:
+    """``"30,45,60"`` -> ``[30, 45, 60]``."""
+    parts = [v.strip() for v in str(value).split(",")]
+    if not parts or any(not v for v in parts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {value!r}")
+    return [_positive_int(v) for v in parts]
+
+
 def _fraction(value: str) -> float:
     try:
         x = float(value)
@@ -379,6 +387,9 @@ def _register_validate(sub: argparse._SubParsersAction) -> None:
         "--map-labels", action="store_true", help="turn text answers that match the codebook's scale labels into codes"
     )
     p.add_argument("--sheet", type=_sheet, default=0, metavar="SHEET", help=SHEET_HELP)
+    _add_ordered_arg(p)
+    p.add_argument("--cluster", metavar="COL",
+                   help="cluster column of nested data (e.g. partnership): cluster sizes, singletons and the range of the items' ICC(1)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_validate)
 
@@ -406,7 +417,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         else:
             map_with = codebook
     df = _load_data(args.data, missing_codes=args.missing_codes, codebook=map_with, sheet=args.sheet)
-    report = validate(df, args.spec, codebook=codebook, labels_hint=LABELS_HINT_CLI)
+    report = validate(df, args.spec, codebook=codebook, labels_hint=LABELS_HINT_CLI, cluster=args.cluster,
+                      **_ordered(args, df))
     if args.json:
         _emit(report.to_json(indent=2))
     else:
@@ -484,9 +496,47 @@ def _add_data_args(p: argparse.ArgumentParser, *, spec: bool = True) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
+#: estimators for ordered items (lavaan's categorical estimators); WLSMV is the default with --ordered
+ORDINAL_ESTIMATORS = ("WLSMV", "WLSM", "ULSMV", "DWLS", "ULS", "WLS")
+
+
+def _add_ordered_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ordered", nargs="?", const="all", default=None, metavar="ITEMS",
+                   help="treat items as ordered categories (lavaan ordered=; estimator WLSMV by default): all model "
+                        "items, or a comma list (e.g. --ordered cap1,cap2); put DATA before it")
+
+
 def _add_estimation_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--estimator", default="ML", choices=["ML", "MLR", "ml", "mlr"], help="ML or MLR (default ML)")
-    p.add_argument("--missing", default="listwise", choices=["listwise", "fiml"], help="listwise or fiml")
+    p.add_argument("--estimator", default=None, type=str.upper, choices=["ML", "MLR", *ORDINAL_ESTIMATORS],
+                   help="ML or MLR (default ML); with --ordered WLSMV (default), WLSM, ULSMV, DWLS, ULS or WLS")
+    p.add_argument("--missing", default="listwise", choices=["listwise", "fiml", "pairwise"],
+                   help="listwise or fiml; with --ordered listwise or pairwise")
+    _add_ordered_arg(p)
+
+
+def _ordered(args: argparse.Namespace, df: Any = None) -> dict[str, Any]:
+    """``--ordered``: {} (continuous items), {"ordered": True} (all model items) or the comma
+    list, whose names must be columns of ``df`` (a typo is refused, not ignored)."""
+    value = getattr(args, "ordered", None)
+    if value is None:
+        return {}
+    if value == "all":
+        return {"ordered": True}
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise OptionError("--ordered needs item names separated by commas, or no value for all model items")
+    unknown = [v for v in items if df is not None and v not in df.columns]
+    if unknown:
+        raise OptionError(f"--ordered names {', '.join(unknown)}, not a column of the data (a file name given after "
+                          "--ordered is read as the item list: put DATA first)")
+    return {"ordered": items}
+
+
+def _estimator(args: argparse.Namespace) -> str:
+    """--estimator, or its default: WLSMV with --ordered (as lavaan), else ML."""
+    if args.estimator:
+        return str(args.estimator).upper()
+    return "WLSMV" if _ordered(args) else "ML"
 
 
 def _spec_arg(value: str):
@@ -502,6 +552,9 @@ def _register_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--group", help="grouping column for a multi-group model")
     p.add_argument("--group-equal", nargs="+", default=(), metavar="WHAT",
                    help="lavaan group.equal: loadings intercepts residuals ...")
+    p.add_argument("--cluster", metavar="COL",
+                   help="cluster column of nested data (e.g. partnership): cluster-robust SEs and test (lavaan cluster=), or a two-level model "
+                        "(level: blocks, e.g. --spec fig1_twolevel)")
     p.set_defaults(func=cmd_fit)
 
 
@@ -510,8 +563,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from .engine.fit import fit
 
     df = _analysis_data(args)
-    res = fit(args.spec, df, estimator=args.estimator.upper(), missing=args.missing, group=args.group,
-              group_equal=tuple(args.group_equal))
+    kw = {"cluster": args.cluster} if args.cluster else {}
+    res = fit(args.spec, df, estimator=_estimator(args), missing=args.missing, group=args.group,
+              group_equal=tuple(args.group_equal), **kw, **_ordered(args, df))
     if args.json:
         doc = res.to_dict()
         _dump_json({"converged": res.converged, "warnings": res.warnings, "nobs": res.nobs,
@@ -544,8 +598,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from .engine.fit import fit
 
     df = _analysis_data(args)
-    res = fit(args.spec, df, estimator=args.estimator.upper(), missing=args.missing, group=args.group,
-              group_equal=tuple(args.group_equal))
+    res = fit(args.spec, df, estimator=_estimator(args), missing=args.missing, group=args.group,
+              group_equal=tuple(args.group_equal), **_ordered(args, df))
     out = misfit_summary(res, top=args.top)
     if args.json:
         _dump_json({"fit_indices": res.fit_indices[["chisq", "df", "pvalue", "cfi", "rmsea", "srmr"]],
@@ -585,6 +639,9 @@ def _register_reliability(sub: argparse._SubParsersAction) -> None:
                        description="Alpha, omega, CR, AVE, HTMT and Fornell-Larcker per construct.")
     _add_data_args(p)
     p.add_argument("--htmt", default="htmt2", choices=["htmt2", "htmt"], help="HTMT variant (default htmt2)")
+    _add_ordered_arg(p)
+    p.add_argument("--cluster", metavar="COL",
+                   help="cluster column of nested data (e.g. partnership): adds multilevel reliability (semTools compRelSEM: omega_w, omega_2l, omega_b)")
     p.set_defaults(func=cmd_reliability)
 
 
@@ -593,8 +650,11 @@ def cmd_reliability(args: argparse.Namespace) -> int:
     from .analysis.reliability import fornell_larcker, htmt, reliability
 
     df = _analysis_data(args)
-    rel = reliability(df, args.spec, htmt_method=args.htmt)
-    ht = htmt(df, args.spec, method=args.htmt)
+    ordered = _ordered(args, df)
+    rel = reliability(df, args.spec, htmt_method=args.htmt, cluster=args.cluster, **ordered)
+    rel.attrs.pop("twolevel_fit", None)
+    rel.attrs.pop("polychoric", None)
+    ht = htmt(df, args.spec, method=args.htmt, **ordered)
     fl = fornell_larcker(df, args.spec)
     notes = list(rel.attrs.get("notes", []))
     warnings = list(dict.fromkeys([*rel.warnings, *fl.warnings]))
@@ -642,7 +702,7 @@ def cmd_effects(args: argparse.Namespace) -> int:
 
     check_replicates(args.bootstrap, name="bootstrap")  # refuse an excessive B before any work
     df = _analysis_data(args)
-    res = fit(args.spec, df, estimator=args.estimator.upper(), missing=args.missing)
+    res = fit(args.spec, df, estimator=_estimator(args), missing=args.missing, **_ordered(args, df))
     kw: dict[str, Any] = dict(bootstrap=args.bootstrap, seed=args.seed, n_jobs=args.jobs,
                               progress=not (args.quiet or args.json))
     if args.dask:
@@ -674,8 +734,8 @@ def cmd_invariance(args: argparse.Namespace) -> int:
     from .analysis.invariance import invariance
 
     df = _analysis_data(args)
-    tab = invariance(args.spec, df, args.group, estimator=args.estimator.upper(), missing=args.missing,
-                     partial=getattr(args, "partial", None))
+    tab = invariance(args.spec, df, args.group, estimator=_estimator(args), missing=args.missing,
+                     partial=getattr(args, "partial", None), **_ordered(args, df))
     part = tab.attrs.get("partial")
     if args.json:
         _dump_json({**tab.to_dict(), **({"partial": part} if part is not None else {})})
@@ -708,7 +768,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .analysis.compare import compare
 
     df = _analysis_data(args)
-    cmp = compare(list(args.specs), df, estimator=args.estimator.upper(), missing=args.missing)
+    cmp = compare(list(args.specs), df, estimator=_estimator(args), missing=args.missing, **_ordered(args, df))
     if args.json:
         _dump_json(cmp.to_dict())
     else:
@@ -721,7 +781,11 @@ def _register_power(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("power", help="Monte Carlo power and sample-size planning",
                        description="Simulate from the spec's population values and refit, per sample size.")
     p.add_argument("--spec", default="fig1", help="bundled spec name (default fig1)")
-    p.add_argument("--n", nargs="+", type=_positive_int, required=True, metavar="N", help="sample sizes")
+    p.add_argument("--n", nargs="+", type=_positive_int, metavar="N", help="sample sizes (or --clusters)")
+    p.add_argument("--clusters", type=_positive_int_list, metavar="K1,K2",
+                   help="plan in clusters: numbers of partnerships (with --cluster-size; cluster-robust MLR)")
+    p.add_argument("--cluster-size", type=_positive_int, metavar="M", help="respondents per partnership")
+    p.add_argument("--icc", type=float, metavar="X", help="ICC of the items' latent responses (default 0.15)")
     p.add_argument("--reps", type=_positive_int, default=1000, help="replicates per sample size")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="parallel worker processes")
@@ -741,13 +805,25 @@ def cmd_power(args: argparse.Namespace) -> int:
     kw: dict[str, Any] = dict(reps=args.reps, seed=args.seed, n_jobs=args.jobs, progress=not (args.quiet or args.json))
     if args.dask:
         kw.update(backend="dask", scheduler=args.dask)
-    tab = power(args.spec, n=list(args.n), **kw)
+    if args.clusters is not None:
+        if args.n:
+            raise OptionError("power: give either --n (respondents) or --clusters (partnerships), not both")
+        kw.update(clusters=args.clusters, cluster_size=args.cluster_size, icc=args.icc)
+    elif args.n is None:
+        raise OptionError("power: --n N [N ...] or --clusters K1,K2 --cluster-size M is required")
+    elif args.cluster_size is not None or args.icc is not None:
+        raise OptionError("power: --cluster-size and --icc plan in clusters and need --clusters K1,K2")
+    else:
+        kw.update(n=list(args.n))
+    tab = power(args.spec, **kw)
     if target is not None:
         from .reporting.figures import _save, power_curve
 
         _save(power_curve(tab), target)
     if args.json:
-        _dump_json({**tab.to_dict(), "smallest_n": tab.attrs.get("smallest_n")})
+        _dump_json({**tab.to_dict(), "smallest_n": tab.attrs.get("smallest_n"),
+                    **({"smallest_clusters": tab.attrs["smallest_clusters"]} if "smallest_clusters" in tab.attrs
+                       else {})})
     else:
         _emit(str(tab))
     _warn(tab.warnings)
@@ -773,7 +849,7 @@ def _register_efa(sub: argparse._SubParsersAction) -> None:
 
 
 def _register_dyadic(sub: argparse._SubParsersAction) -> None:
-    from .reporting.dyadic import register
+    from .reporting.dyadic_cli import register
 
     register(sub)
 

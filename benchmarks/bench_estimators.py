@@ -22,16 +22,13 @@ Exit status 0 when every speed-up is at least 10, else 1.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import warnings
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _compare import arguments, lavaan_ms, median_ms, pin_blas  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET = 10.0
@@ -73,27 +70,17 @@ cat(jsonlite::toJSON(out, auto_unbox = TRUE, digits = 8))
 
 def asymtrust_times(reps: int) -> dict[str, float]:
     import asymtrust
-    from threadpoolctl import threadpool_limits
 
-    threadpool_limits(limits=1)
+    pin_blas()
     out = {}
     for mname, (dataset, model) in MODELS.items():
         data = asymtrust.load_dataset(dataset)
         for fam, (kw, _) in FAMILIES.items():
             def call():
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    res = asymtrust.fit(model, data, **kw)
-                    res.fit_indices  # noqa: B018 - built on first access
-                    res.estimates  # noqa: B018
-            for _ in range(3):
-                call()
-            t = []
-            for _ in range(reps):
-                t0 = time.perf_counter()
-                call()
-                t.append(time.perf_counter() - t0)
-            out[f"{mname}|{fam}"] = statistics.median(t) * 1000
+                res = asymtrust.fit(model, data, **kw)
+                res.fit_indices  # noqa: B018 - built on first access
+                res.estimates  # noqa: B018
+            out[f"{mname}|{fam}"] = median_ms(call, reps)
     return out
 
 
@@ -107,20 +94,11 @@ def lavaan_times(reps: int) -> dict[str, float]:
         asymtrust.load_dataset(dataset).to_csv(csv, index=False)
         for fam, (_, rargs) in FAMILIES.items():
             jobs.append({"key": f"{mname}|{fam}", "csv": str(csv), "model": model, "args": rargs})
-    script = tmp / "lavaan_times.R"
-    script.write_text(R_SCRIPT, encoding="utf-8")
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    proc = subprocess.run(["Rscript", str(script), str(reps), json.dumps(jobs)], capture_output=True, text=True,
-                          env=env, check=True)
-    return json.loads(proc.stdout)
+    return lavaan_ms(R_SCRIPT, reps, jobs)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--reps", type=int, default=30)
-    ap.add_argument("--json", type=Path)
-    ap.add_argument("--markdown", type=Path, help="write the result table as Markdown")
-    args = ap.parse_args(argv)
+    args = arguments(__doc__, 30, argv)
     ours = asymtrust_times(args.reps)
     theirs = lavaan_times(args.reps)
     rows = []

@@ -11,8 +11,8 @@ deletion (all 2800 rows) and in the theta parameterization, plus the first stage
 
 * asymtrust: ``asymtrust.fit(model, data, ordered=True, estimator=...)`` (estimates, SEs,
   every fit measure) / ``asymtrust.polychoric(data)``, median of ``--reps`` calls after
-  2 warm-up calls (in rounds over the cases), in this process with BLAS pinned to one
-  thread (threadpoolctl);
+  2 warm-up calls (in rounds over the cases, a garbage collection before each call, not
+  timed), in this process with BLAS pinned to one thread (threadpoolctl);
 * lavaan: ``sem(model, data, ordered = items, estimator = ...)`` followed by
   ``fitMeasures()`` and ``parameterEstimates(standardized = TRUE)`` / ``lavCor(data,
   ordered = items)``, median of ``--lavaan-reps`` calls after one warm-up, in one
@@ -29,15 +29,17 @@ Exit status 0 when every speed-up is at least 10, else 1.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _compare import lavaan_ms, pin_blas  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "reference" / "ordinal" / "bfi.csv"
@@ -95,9 +97,8 @@ def _data(name: str):
 
 def asymtrust_times(reps: int) -> dict[str, float]:
     import asymtrust
-    from threadpoolctl import threadpool_limits
 
-    threadpool_limits(limits=1)
+    pin_blas()
     data = {"bfi": _data("bfi"), "fig1": _data("fig1")}
     calls = {}
     for key, (dname, model, kw, _) in CASES.items():
@@ -118,6 +119,7 @@ def asymtrust_times(reps: int) -> dict[str, float]:
                 call()
         for _ in range(reps):  # rounds over the cases: a slow phase of the host hits every case alike
             for key, call in calls.items():
+                gc.collect()  # the previous call's garbage is not this call's cost (timeit's convention)
                 t0 = time.perf_counter()
                 call()
                 times[key].append(time.perf_counter() - t0)
@@ -135,12 +137,7 @@ def lavaan_times(reps: int) -> dict[str, float]:
     for key, (dname, model, _, rargs) in CASES.items():
         jobs.append({"key": key, "csv": str(csv[dname]), "kind": "cor" if model is None else "fit",
                      "model": model_syntax(model) if model else "", "args": rargs or ""})
-    script = tmp / "lavaan_ordinal.R"
-    script.write_text(R_SCRIPT, encoding="utf-8")
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    proc = subprocess.run(["Rscript", str(script), str(reps), json.dumps(jobs)], capture_output=True, text=True,
-                          env=env, check=True)
-    return json.loads(proc.stdout)
+    return lavaan_ms(R_SCRIPT, reps, jobs)
 
 
 def main(argv=None) -> int:

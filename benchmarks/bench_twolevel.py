@@ -5,7 +5,9 @@
 Data: lavaan's ``Demo.twolevel`` (``tests/reference/nested/demo_twolevel.csv``, 2500 rows
 in 200 clusters of unequal size). Models: the two-level references of
 ``tests/reference/nested/twolevel_cases.R`` (``tl_cfa``, ``tl_cfa6``, ``tl_between``,
-``tl_docs`` = lavaan's documentation example) with ``cluster = "cluster"``, and the
+``tl_docs`` = lavaan's documentation example) with ``cluster = "cluster"``, the two-level
+Fig. 1 variant (``specs/fig1_twolevel``) on the SYNTHETIC ``bcf_nested`` data (949
+respondents in 60 partnerships, ``cluster = "partnership"``), and the
 single-level SEM with ``cluster=`` and ``estimator = "MLR"`` (``mlr_sem``). The script
 times
 
@@ -28,16 +30,13 @@ Exit status 0 when every two-level speed-up is at least 10, else 1.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _compare import arguments, lavaan_ms, median_ms, pin_blas  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 REF = REPO / "tests" / "reference" / "nested"
@@ -49,8 +48,11 @@ CASES = {
     "tl_cfa6": ("tl_cfa6", {}, ""),
     "tl_between": ("tl_between", {}, ""),
     "tl_docs (Demo.twolevel)": ("tl_docs", {}, ""),
+    "fig1_twolevel (bcf_nested)": ("spec:fig1_twolevel", {}, ""),
     "mlr_sem (cluster-robust)": ("mlr_sem", {"estimator": "MLR"}, ', estimator = "MLR"'),
 }
+#: data per case: the CSV and its cluster column (Demo.twolevel unless named here)
+DATA = {"fig1_twolevel (bcf_nested)": (REPO / "datasets" / "bcf_nested.csv", "partnership")}
 #: cases reported without the target (single-level fits: the engine's MLR path)
 INFORMATIONAL = {"mlr_sem (cluster-robust)"}
 
@@ -58,11 +60,11 @@ R_SCRIPT = r"""
 suppressPackageStartupMessages(library(lavaan))
 args <- commandArgs(TRUE)
 reps <- as.integer(args[1]); jobs <- jsonlite::fromJSON(args[2], simplifyVector = FALSE)
-d <- read.csv(args[3])
 out <- list()
 for (j in jobs) {
+  d <- read.csv(j$csv)
   f <- eval(parse(text = sprintf(
-    paste("function() { fit <- sem(j$model, data = d, cluster = 'cluster'%s); fitMeasures(fit);",
+    paste("function() { fit <- sem(j$model, data = d, cluster = j$cluster%s); fitMeasures(fit);",
           "parameterEstimates(fit, standardized = TRUE) }"),
     j$args)))
   for (i in 1:3) invisible(suppressWarnings(f()))
@@ -76,55 +78,45 @@ cat(jsonlite::toJSON(out, auto_unbox = TRUE, digits = 8))
 
 
 def _model(ref: str) -> str:
+    if ref.startswith("spec:"):
+        import asymtrust
+
+        return asymtrust.load_spec(ref[5:]).syntax
     return json.loads((REF / f"{ref}.json").read_text())["model"]
+
+
+def _data(key: str) -> tuple[Path, str]:
+    return DATA.get(key, (CSV, "cluster"))
 
 
 def asymtrust_times(reps: int) -> dict[str, float]:
     import pandas as pd
-    from threadpoolctl import threadpool_limits
 
     import asymtrust
 
-    threadpool_limits(limits=1)
-    data = pd.read_csv(CSV)
+    pin_blas()
     out = {}
     for key, (ref, kw, _) in CASES.items():
         model = _model(ref)
+        csv, cluster = _data(key)
+        data = pd.read_csv(csv)
 
         def call():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                res = asymtrust.fit(model, data, cluster="cluster", **kw)
-                res.fit_indices  # noqa: B018 - built on first access
-                res.estimates  # noqa: B018
-        for _ in range(3):
-            call()
-        t = []
-        for _ in range(reps):
-            t0 = time.process_time()
-            call()
-            t.append(time.process_time() - t0)
-        out[key] = statistics.median(t) * 1000
+            res = asymtrust.fit(model, data, cluster=cluster, **kw)
+            res.fit_indices  # noqa: B018 - built on first access
+            res.estimates  # noqa: B018
+        out[key] = median_ms(call, reps, clock=time.process_time)
     return out
 
 
 def lavaan_times(reps: int) -> dict[str, float]:
-    tmp = Path(tempfile.mkdtemp(prefix="asymtrust-bench-twolevel-"))
-    jobs = [{"key": key, "model": _model(ref), "args": rargs} for key, (ref, _, rargs) in CASES.items()]
-    script = tmp / "lavaan_times.R"
-    script.write_text(R_SCRIPT, encoding="utf-8")
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    proc = subprocess.run(["Rscript", str(script), str(reps), json.dumps(jobs), str(CSV)], capture_output=True,
-                          text=True, env=env, check=True)
-    return json.loads(proc.stdout)
+    jobs = [{"key": key, "model": _model(ref), "args": rargs, "csv": str(_data(key)[0]), "cluster": _data(key)[1]}
+            for key, (ref, _, rargs) in CASES.items()]
+    return lavaan_ms(R_SCRIPT, reps, jobs)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--json", type=Path)
-    ap.add_argument("--markdown", type=Path, help="write the result table as Markdown")
-    args = ap.parse_args(argv)
+    args = arguments(__doc__, 20, argv)
     ours = asymtrust_times(args.reps)
     theirs = lavaan_times(args.reps)
     rows = []

@@ -123,28 +123,35 @@ def note_text(df, csv: str) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def generate(name: str, make, note, command: str, argv: list[str] | None = None) -> int:
+    """Write ``datasets/<name>.csv`` and ``.md`` from ``make()`` (the frame) and ``note(df, csv)``
+    (the documentation), or with ``--check`` only say whether they are current (exit 1 if
+    not). Shared by the bundled datasets' generators."""
+    parser = argparse.ArgumentParser(description=f"Generate the {name} dataset and its documentation.")
     parser.add_argument("--out-dir", type=Path, default=REPO / "datasets", help="folder to write to")
     parser.add_argument("--check", action="store_true", help="only check that the files are current")
     args = parser.parse_args(argv)
-    df = make_frame()
+    df = make()
     csv = csv_text(df)
-    note = note_text(df, csv)
-    csv_path, md_path = args.out_dir / "bcf_synthetic.csv", args.out_dir / "bcf_synthetic.md"
+    text = note(df, csv)
+    csv_path, md_path = args.out_dir / f"{name}.csv", args.out_dir / f"{name}.md"
     if args.check:
-        stale = [p.name for p, txt in ((csv_path, csv), (md_path, note))
+        stale = [p.name for p, txt in ((csv_path, csv), (md_path, text))
                  if not p.is_file() or p.read_text(encoding="utf-8") != txt]
         if stale:
-            print(f"stale: {', '.join(stale)}; run {COMMAND}", file=sys.stderr)
+            print(f"stale: {', '.join(stale)}; run {command}", file=sys.stderr)
             return 1
-        print("bcf_synthetic is current")
+        print(f"{name} is current")
         return 0
     args.out_dir.mkdir(parents=True, exist_ok=True)
     csv_path.write_text(csv, encoding="utf-8")
-    md_path.write_text(note, encoding="utf-8")
+    md_path.write_text(text, encoding="utf-8")
     print(f"wrote {csv_path} ({len(df)} rows) and {md_path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return generate("bcf_synthetic", make_frame, note_text, COMMAND, argv)
 
 
 if __name__ == "__main__":

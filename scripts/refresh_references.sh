@@ -9,7 +9,9 @@
 # Usage: scripts/refresh_references.sh [GROUP ...]   (default: hs pd mg fig1)
 #   hs pd mg fig1      the estimation cases in tests/reference/lavaan/
 #   partable start scaled dropped   lavaan's parTable/start values; badly scaled data; dropped rows
+#   rules constraints  lavaan's conventions (issue 14); nonlinear and inequality constraints
 #   datasets effects improper invariance moments power reliability specs
+#   ordinal nested diagnostics efa esem dyadic   round two (issues 15-19)
 #   lavaan-check       lavaan's own regression harness (tests/reference/lavaan-check/)
 #                      the other folders (each folder's Python input maker, if any, then its R scripts)
 #   all                every group
@@ -30,14 +32,19 @@ fi
 
 cases=("$@")
 [[ ${#cases[@]} -eq 0 ]] && cases=(hs pd mg fig1)
-[[ "${cases[0]}" == all ]] && cases=(hs pd mg fig1 partable start scaled dropped datasets effects improper invariance moments power reliability specs lavaan-check)
+[[ "${cases[0]}" == all ]] && cases=(hs pd mg fig1 partable start scaled dropped rules constraints datasets effects improper
+  invariance moments power reliability specs lavaan-check ordinal nested diagnostics efa esem dyadic)
+
+run_r() {  # a script naming its output by a path from the repository root runs there, others in their folder
+  if grep -q "tests/reference" "$1"; then (cd "$ROOT" && Rscript "$1"); else (cd "$(dirname "$1")" && Rscript "$(basename "$1")"); fi
+}
 
 run_folder() {  # $1 = folder under tests/reference; Python input makers first, then the R scripts
   local dir="$ROOT/tests/reference/$1" f
   for f in "$dir"/make_*.py; do [[ -f "$f" ]] && "$PYTHON" "$f"; done
   for f in "$dir"/*.R; do
     [[ "$(basename "$f")" == _* ]] && continue  # shared helpers are sourced, not run
-    Rscript "$f"
+    run_r "$f"
   done
 }
 
@@ -56,11 +63,11 @@ for c in "${cases[@]}"; do
       Rscript "$REF/partable/make_partables.R" ;;
     start)
       Rscript "$REF/start/start_cases.R" ;;
-    scaled|dropped)
-      Rscript "$REF/$c/${c}_cases.R" ;;
+    scaled|dropped|rules|constraints)
+      run_r "$REF/$c/${c}_cases.R" ;;
     lavaan-check)
       Rscript "$ROOT/tests/reference/lavaan-check/run_lavaan_check.R" ;;
-    datasets|effects|improper|invariance|moments|power|reliability|specs)
+    datasets|effects|improper|invariance|moments|power|reliability|specs|ordinal|nested|diagnostics|efa|esem|dyadic)
       run_folder "$c" ;;
     *)
       echo "refresh_references: unknown group '$c' (see the usage at the top of this script)" >&2; exit 2 ;;

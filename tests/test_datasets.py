@@ -31,7 +31,8 @@ def ref(load_reference):
 def test_registry_lists_three_datasets_with_provenance():
     reg = list_datasets()
     assert list(reg.columns[: len(REGISTRY_COLUMNS)]) == REGISTRY_COLUMNS
-    assert sorted(reg["name"]) == ["bcf_dyads", "bcf_synthetic", "heywood_demo", "hs1939", "poldem"]
+    # bcf_nested: staff nested in partnerships (issue 16, scripts/make_bcf_nested.py)
+    assert sorted(reg["name"]) == ["bcf_dyads", "bcf_nested", "bcf_synthetic", "heywood_demo", "hs1939", "poldem"]
     assert set(reg["kind"]) <= {"synthetic", "reference"}
     for col in ("title", "source", "licence", "citation", "file", "description"):
         assert (reg[col].str.len() > 0).all(), col

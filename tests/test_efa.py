@@ -182,10 +182,10 @@ def test_bfi_rows_dropped_reported(bfi_fits):
 
 # ----------------------------------------------------------------------------- refusals
 def test_refusals(hs):
-    with pytest.raises(OptionError, match="ordinal"):
+    with pytest.raises(OptionError, match="ordinal"):  # WLSMV without ordered= (ordinal EFA: test_efa_ordinal.py)
         asymtrust.efa(hs, 2, items=HS_ITEMS, estimator="WLSMV")
     with pytest.raises(OptionError, match="ordered"):
-        asymtrust.efa(hs, 2, items=HS_ITEMS, ordered=HS_ITEMS)
+        asymtrust.efa(hs, 2, items=HS_ITEMS, ordered=HS_ITEMS, estimator="ULS")
     with pytest.raises(OptionError, match="n_factors=6"):
         asymtrust.efa(hs, 6, items=HS_ITEMS)
     with pytest.raises(OptionError, match="rotation='bentler'"):
@@ -330,8 +330,8 @@ def test_cli_efa_report(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "parallel analysis:" in text and "22.897" in text  # the 3-factor chi-square, as lavaan
     assert main(["efa", "hs1939", "--items", *HS_ITEMS, "--out", str(out)]) == 2  # never overwrites
-    assert main(["efa", "hs1939", "--items", *HS_ITEMS, "--ordered"]) == 2
-    assert "ordinal" in capsys.readouterr().err
+    assert main(["efa", "hs1939", "--items", *HS_ITEMS, "--ordered"]) == 2  # HS scores are not category codes
+    assert "ordered item 'x1' has a non-integer code" in capsys.readouterr().err
     assert main(["efa", "hs1939", "--items", *HS_ITEMS, "--factors", "6"]) == 2
     assert "n_factors=6" in capsys.readouterr().err
     assert main(["efa", "hs1939", "--items", *HS_ITEMS, "--factors", "2,3", "--n-iter", "3", "--json"]) == 0

@@ -30,6 +30,10 @@ from asymtrust.library.specs import (
 )
 
 REF = json.loads((Path(__file__).parent / "reference" / "specs" / "specs_lavaan.json").read_text())
+# fig1_twolevel (issue 16) needs cluster=: lavaan's reading of it (lv, ov, regressions, npar) is in
+# tests/reference/nested/bcf_tl_sem.json (bcf_nested_cases.R, fitted to datasets/bcf_nested.csv)
+REF["specs"].setdefault("fig1_twolevel", json.loads(
+    (Path(__file__).parent / "reference" / "nested" / "bcf_tl_sem.json").read_text()))
 def _seed_dir() -> Path:
     """shared/seeds beside the clone (CI), else $ASYMTRUST_SEED_DIR, else /work/shared/seeds
     (a clone elsewhere on the development machine)."""
@@ -41,7 +45,8 @@ def _seed_dir() -> Path:
 
 
 SEED_DIR = _seed_dir()
-NAMES = ["fig1", "fig1_cfa", "fig1_direct", "fig1_moderated", "fig1_single_trust", "hp2018"]
+NAMES = ["fig1", "fig1_cfa", "fig1_direct", "fig1_dyadic", "fig1_moderated", "fig1_single_trust", "fig1_twolevel",
+         "hp2018"]
 CONTRACT_LATENTS = ["RoleAmb", "InfoAsym", "CapImb", "PowDist", "CultDiff",
                     "CompTrust", "GoodTrust", "ServCons", "PlanBudg", "JointMgmt"]
 
@@ -90,11 +95,14 @@ def test_syntax_reading_matches_lavaan(name):
 def test_measurement_items_are_codebook_items(name):
     spec = load_spec(name)
     cb = load_codebook()
-    survey_items = [i for i in spec.items() if i not in spec.product_indicators()]
+    # a dyadic spec's indicators are <item>_<side>: the codebook item answered by that side
+    survey_items = [spec.item_side(i)[0] for i in spec.items() if i not in spec.product_indicators()]
     assert survey_items and set(survey_items) <= set(item_codes(cb))
     construct_of = dict(zip(cb["item"], cb["construct"]))
-    for lv in set(spec.constructs) & set(CONTRACT_LATENTS):
-        assert {construct_of[i] for i in spec.constructs[lv]} == {lv}
+    for lv in spec.constructs:
+        base = spec.item_side(lv)[0]
+        if base in CONTRACT_LATENTS:
+            assert {construct_of[spec.item_side(i)[0]] for i in spec.constructs[lv]} == {base}
 
 
 def test_contract_constructs_use_contract_items(specs):
@@ -104,8 +112,11 @@ def test_contract_constructs_use_contract_items(specs):
     assert sum(len(v) for v in fig1.values()) == 32
     for name, spec in specs.items():
         for lv, items in spec.constructs.items():
-            if lv in fig1:
-                assert items == fig1[lv], (name, lv)
+            base = spec.item_side(lv)[0]
+            if base in fig1:
+                # a dyadic spec's partnership-level construct is measured by both sides' items
+                times = len(items) // len(fig1[base]) if spec.dyadic else 1
+                assert [spec.item_side(i)[0] for i in items] == fig1[base] * times, (name, lv)
 
 
 def test_fig1_parameter_count_from_lavaan():
@@ -113,6 +124,33 @@ def test_fig1_parameter_count_from_lavaan():
     # + 10 exogenous covariances + 10 regressions + CompTrust~~GoodTrust + 3 terminal-outcome covariances
     assert REF["specs"]["fig1"]["npar"] == 88
     assert REF["specs"]["fig1"]["lv_x"] == ["RoleAmb", "InfoAsym", "CapImb", "PowDist", "CultDiff"]
+
+
+def test_fig1_dyadic_has_actor_and_partner_paths(specs):
+    """fig1_dyadic: fig1 on both sides of each partnership; every trust latent gets fig1's
+    predictors from its own side (actor) and the other side (partner); lavaan counts the same
+    free parameters as asymtrust's parameter table."""
+    from asymtrust.library.partable import parameter_table
+
+    dy, fig1 = specs["fig1_dyadic"], specs["fig1"]
+    assert dy.dyadic == {"dyad": "partnership", "side": "sector", "sides": ("nhs", "council")}
+    other = {"nhs": "council", "council": "nhs"}
+    for trust in ("CompTrust", "GoodTrust"):
+        preds = [r for l_, r in fig1.regressions() if l_ == trust]
+        for s, o in other.items():
+            got = [r for l_, r in dy.regressions() if l_ == f"{trust}_{s}"]
+            assert got == [f"{p}_{s}" for p in preds] + [f"{p}_{o}" for p in preds]
+            partner = [p for p in dy.paths if p.lhs == f"{trust}_{s}" and p.rhs.endswith(f"_{o}")]
+            assert len(partner) == 3 and all(p.section == "Introduction" for p in partner)
+    for out in ("ServCons", "PlanBudg", "JointMgmt"):
+        assert {dy.item_side(i) for i in dy.constructs[out]} == {(i, s) for i in fig1.constructs[out]
+                                                                for s in other}
+    pop = dy.population["paths"]
+    assert pop["GoodTrust_council"]["CapImb_council"] < pop["GoodTrust_nhs"]["CapImb_nhs"] < 0
+    assert pop["GoodTrust_nhs"]["CapImb_council"] < 0 and pop["GoodTrust_council"]["CapImb_nhs"] < 0
+    ref = REF["specs"]["fig1_dyadic"]
+    assert ref["npar"] == 244 and len(ref["lv_x"]) == 10
+    assert parameter_table(dy.syntax).attrs["npar"] == ref["npar"]
 
 
 def test_fig1_is_nested_in_fig1_direct(specs):

@@ -248,3 +248,12 @@ def test_property_expressions(expr):
     out = fn({"a": 0.5, "b": -2.0, ".p2.": 3.0})
     assert isinstance(out, float)
     assert math.isnan(out) or isinstance(out, float)
+
+
+def test_indicators_named_like_exponents_are_names():
+    # lavaan reads 'E1', 'e5' as variable names (Big Five items); only numbers are "no indicators"
+    m = parse_syntax("f =~ E1 + E2 + e5")
+    assert [t.name for t in m.statements[0].terms] == ["E1", "E2", "e5"]
+    for bad in ("f =~ 1e3", "f =~ 2*3", "f =~ 1 + 2"):
+        with pytest.raises(SyntaxModelError, match="has no indicators"):
+            parse_syntax(bad)

@@ -9,7 +9,9 @@
   AIC/BIC differences from the best model;
 * ``tests``: chi-square difference tests of nested pairs, as lavaan's ``lavTestLRT()``:
   models sorted by df, the plain difference Δχ² on Δdf with RMSEA_D for ML, and the
-  Satorra–Bentler (2001) scaled difference for MLR (lavaan's default ``method``).
+  Satorra–Bentler (2001) scaled difference for MLR (lavaan's default ``method``), and
+  for WLSMV fits of ordered items lavaan's default for scaled-and-shifted tests, the
+  Satorra (2000) difference (``compare(..., ordered=...)``).
 
 Nesting cannot be proved cheaply from two parameter tables, so it is **the user's
 claim**: pass ``nested=[("fig1", "fig1_direct")]``, or leave ``nested=None`` and
@@ -63,6 +65,70 @@ def _scaled(fit) -> bool:
         fit.fit_indices.get("chisq_scaling_factor", np.nan))
 
 
+def _shifted(fit) -> bool:
+    """A scaled-and-shifted test (lavaan's WLSMV, ULSMV)."""
+    return str((getattr(fit, "options", None) or {}).get("estimator", "")).upper() in ("WLSMV", "ULSMV")
+
+
+def _basis(rep, n: int) -> np.ndarray:
+    """An orthonormal basis of the free parameters under the linear equality constraints
+    (lavaan's ``eq.constraints.K``: a QR basis, orthonormal)."""
+    if rep is None or getattr(rep, "_identity", False):
+        return np.eye(n)
+    q, _ = np.linalg.qr(np.asarray(rep.K, dtype=float))
+    return q
+
+
+def _complement(H: np.ndarray) -> np.ndarray:
+    """lavaan's ``lav_matrix_orthogonal_complement``: the columns orthogonal to col(H)."""
+    U, sv, _ = np.linalg.svd(H, full_matrices=True)
+    rank = int(np.sum(sv > 1e-7 * (sv[0] if sv.size else 1.0)))
+    return U[:, rank:]
+
+
+def satorra2000(general, restricted, raw: float, m: float) -> tuple[float, float, float]:
+    """lavaan 0.6-14's ``lav_test_diff_Satorra2000(m1, m0, H1 = TRUE, A.method = "delta",
+    scaled.shifted = TRUE)``, ``lavTestLRT``'s default for scaled-and-shifted tests (WLSMV).
+
+    A: the constraints of H0 in H1's parameters, the orthogonal complement of
+    ginv(Delta1 K1) Delta0 K0 (each Jacobian at its own estimates); P^-1 the constrained
+    inverse of H1's expected information; PAAPAAP = P^-1 A' (A P^-1 A')^+ A P^-1;
+    tr(UG) = sum_g f_g tr(W_g Gamma_g W_g Delta_g PAAPAAP Delta_g') and tr((UG)^2) over the
+    groups stacked (Gamma_g times f_g = N_g/N); a = sqrt(m / tr(UG)^2), b = m - a tr(UG) and
+    T = a (T0 - T1) + b on m df (T the unscaled statistics). Returns (T, a, b)."""
+    from scipy.linalg import block_diag
+
+    from ..engine.vcov import constrained_inverse
+
+    obj1, obj0 = general.objective, restricted.objective
+    imp1 = obj1.evaluate(np.asarray(general.theta, float), False)[2]
+    imp0 = obj0.evaluate(np.asarray(restricted.theta, float), False)[2]
+    PI = obj1.jacobians(imp1)
+    D1, D0 = np.vstack(PI), np.vstack(obj0.jacobians(imp0))
+    if D1.shape[0] != D0.shape[0] or [s.nobs for s in obj1.samples] != [s.nobs for s in obj0.samples]:
+        raise OptionError("the Satorra (2000) difference test needs two fits of the same ordered items on the same "
+                          "rows (same thresholds and polychoric correlations)")
+    K1, K0 = _basis(general.reparam, D1.shape[1]), _basis(restricted.reparam, D0.shape[1])
+    H = np.linalg.pinv(D1 @ K1) @ (D0 @ K0)
+    A = _complement(H).T @ K1.T
+    Pinv, _ = constrained_inverse(obj1.expected_information(imp1), general.reparam)
+    APA = A @ Pinv @ A.T
+    tol = np.sqrt(np.finfo(float).eps)
+    A = A[~((np.abs(APA.sum(axis=0)) < tol) & (np.abs(APA.sum(axis=1)) < tol))]
+    PAAPAAP = Pinv @ A.T @ np.linalg.pinv(A @ Pinv @ A.T) @ A @ Pinv
+    fg = [s.nobs / obj1.N for s in obj1.samples]
+    W = [np.asarray(w, float) for w in obj1.W]
+    Gam = [np.asarray(s.nacov, float) for s in obj1.samples]
+    tr1 = sum(f * float(np.trace(Wg @ Gg @ Wg @ Dg @ PAAPAAP @ Dg.T)) for f, Wg, Gg, Dg in zip(fg, W, Gam, PI))
+    V = block_diag(*W)
+    U = V @ D1 @ PAAPAAP @ D1.T @ V
+    UG = U @ block_diag(*[f * Gg for f, Gg in zip(fg, Gam)])
+    tr2 = float(np.sum(UG * UG.T))
+    a = float(np.sqrt(m / tr2))
+    b = float(m - a * tr1)
+    return raw * a + b, a, b
+
+
 def difference_test(general, restricted) -> dict[str, Any]:
     """Chi-square difference test of two nested fits, as lavaan's ``lavTestLRT``.
 
@@ -92,6 +158,13 @@ def difference_test(general, restricted) -> dict[str, Any]:
     ``chisq_scaling_factor`` of each fit and c₁ = 1 when df₁ = 0; T = Δχ²/c_d. A
     negative c_d gives NaN (lavaan: NA with a warning). Satorra & Bentler (2001),
     Psychometrika 66(4), 507–514.
+
+    WLSMV / ULSMV (scaled-and-shifted tests): lavaan's default ``method = "satorra.2000"``
+    (:func:`satorra2000`): T = a (χ²₀ − χ²₁) + b on Δdf, a and b from the traces of
+    U Γ for the constraints that lead from the general to the restricted model; ``method``
+    says "Satorra 2000 (scaled and shifted)", ``scaling_factor_d`` is NaN and
+    ``shift_a``/``shift_b`` hold a and b. Satorra (2000), in Heijmans, Pollock & Satorra
+    (eds.), Innovations in Multivariate Statistical Analysis, 233–247.
 
     With Δdf = 0 the models cannot be nested: the statistic is the raw difference and
     the p-value is NaN. A negative raw difference (beyond (machine eps)^(1/3), lavaan's
@@ -125,7 +198,11 @@ def difference_test(general, restricted) -> dict[str, Any]:
                    method="Satorra-Bentler 2001" if s1 else "chi-square difference")
         out["warnings"] = notes
         return out
-    if s1:
+    if s1 and _shifted(general) and _shifted(restricted):  # WLSMV / ULSMV: lavTestLRT's satorra.2000
+        T, a, b = satorra2000(general, restricted, raw, m)
+        out.update(scaling_factor_d=float("nan"), delta_chisq=T, method="Satorra 2000 (scaled and shifted)",
+                   shift_a=a, shift_b=b)
+    elif s1:
         c1 = 1.0 if r1 == 0 else float(fi1["chisq_scaling_factor"])
         c0 = float(fi0["chisq_scaling_factor"])
         cd = (r0 * c0 - r1 * c1) / m
@@ -256,8 +333,9 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 # ----------------------------------------------------------------------------- compare
-def compare(specs: Sequence[Any] | Mapping[str, Any], data: pd.DataFrame, *, estimator: str = "ML",
-            missing: str = "listwise", nested: Sequence[tuple[str, str]] | None = None) -> Comparison:
+def compare(specs: Sequence[Any] | Mapping[str, Any], data: pd.DataFrame, *, estimator: str | None = None,
+            missing: str = "listwise", nested: Sequence[tuple[str, str]] | None = None,
+            ordered: Any = None, parameterization: str = "delta") -> Comparison:
     """Fit competing models on the same data and compare them.
 
     Parameters
@@ -269,10 +347,17 @@ def compare(specs: Sequence[Any] | Mapping[str, Any], data: pd.DataFrame, *, est
     data : pandas.DataFrame
         Survey data with reverse-keyed items already recoded
         (:func:`asymtrust.recode_reverse`); every model is fitted to the same rows.
-    estimator : {"ML", "MLR"}
-        With ``"MLR"`` the table adds the scaled and robust indices and the tests use the
-        Satorra–Bentler (2001) scaled difference.
-    missing : {"listwise", "fiml"}
+    estimator : {"ML", "MLR"}, or with ``ordered`` {"WLSMV", "WLSM", "ULSMV", ...}
+        Default ``"ML"``, or ``"WLSMV"`` with ``ordered``. With ``"MLR"`` (and ``"WLSM"``)
+        the table adds the scaled and robust indices and the tests use the
+        Satorra–Bentler (2001) scaled difference; with ``"WLSMV"``/``"ULSMV"`` the tests are
+        lavaan's ``lavTestLRT`` default for scaled-and-shifted statistics, the Satorra (2000)
+        difference (:func:`satorra2000`; ``method`` says which).
+    missing : {"listwise", "fiml"}, or with ``ordered`` {"listwise", "pairwise"}
+    ordered : True or list of str, optional
+        Ordered-categorical items, passed to every :func:`asymtrust.fit` (lavaan's ``ordered=``).
+    parameterization : {"delta", "theta"}
+        With ``ordered`` only.
     nested : sequence of (str, str), optional
         Pairs of model names to test, in either order (the model with more df is taken
         as the restricted one). Default: every pair adjacent in df order whose models
@@ -327,13 +412,15 @@ def compare(specs: Sequence[Any] | Mapping[str, Any], data: pd.DataFrame, *, est
 
     items = _resolve_models(specs)
     nested = _check_nested(nested, [n for n, _ in items])
-    estimator = str(estimator).upper()
+    ordinal = ordered not in (None, False)
+    estimator = str(estimator if estimator is not None else ("WLSMV" if ordinal else "ML")).upper()
+    extra: dict[str, Any] = {"ordered": ordered, "parameterization": parameterization} if ordinal else {}
     msgs: list[str] = []
     problems: list[str] = []
     usage: list[dict[str, Any]] = []
     fits: dict[str, Any] = {}
     for name, model in items:
-        res = _fit(model, data, estimator=estimator, missing=missing)
+        res = _fit(model, data, estimator=estimator, missing=missing, **extra)
         fits[name] = res
         if not res.converged:
             msgs.append(f"model {name!r} did not converge; its row and tests are not trustworthy")

@@ -18,8 +18,10 @@ communalities, cross-loadings, suggestions tied to the codebook's constructs).
 * :func:`screen_items` lists items with low communality or cross-loadings above a stated
   cut-off, naming the codebook's constructs. Nothing is deleted.
 
-Ordinal items (``estimator="WLSMV"``, ``ordered=``) need the polychoric stage of the
-ordinal issue and are refused by name.
+Ordinal items (``ordered=``, ``estimator="WLSMV"``) are fitted as lavaan's ``efa(...,
+ordered = TRUE)``: the efa() block model through :func:`asymtrust.fit` (the WLSMV family
+on the thresholds and polychoric correlations, ``engine/estimators/dwls.py``), rotated and
+given bordered robust SEs by the ESEM step (:mod:`asymtrust.engine.esem`).
 """
 from __future__ import annotations
 
@@ -39,8 +41,10 @@ from ..exceptions import DataError, OptionError
 __all__ = ["efa", "EFAResult", "EFASolution", "parallel_analysis", "ParallelResult", "velicer_map", "factor_names",
            "scree", "kmo", "bartlett", "screen_items"]
 
-_ORDINAL = ("ordinal items need the polychoric stage of the ordinal issue (issue 15), "
-            "which has not landed: {what} is refused for now; fit the items as continuous (ML or ULS)")
+_ORDINAL = ("ordinal items are fitted by asymtrust.efa(data, ordered=True) (WLSMV); {what} is refused here "
+            "for now; call asymtrust.efa() from Python, or fit the items as continuous (ML or ULS)")
+#: estimators efa() accepts with ordered items (checked against lavaan 0.6-14's efa(ordered = TRUE))
+_ORDINAL_ESTIMATORS = ("WLSMV",)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -89,13 +93,23 @@ def _check_cov(S: np.ndarray, cols: list[str], n: int) -> None:
         raise DataError("the items' correlation matrix is singular (an item is a linear combination of others)")
 
 
-def _check_estimator(estimator: str, ordered) -> str:
-    if ordered not in (None, False) and ordered != []:
-        raise OptionError(_ORDINAL.format(what="ordered="))
-    est = str(estimator).upper()
-    if est in ("WLSMV", "DWLS", "WLSM", "WLS", "PML"):
-        raise OptionError(_ORDINAL.format(what=f"estimator={estimator!r}") if est != "WLS" else
-                          "estimator='WLS' is not supported by efa(); use 'ML' or 'ULS'")
+def _is_ordered(ordered) -> bool:
+    if ordered is None or ordered is False:
+        return False
+    return isinstance(ordered, str) or not isinstance(ordered, Sequence) or len(ordered) > 0
+
+
+def _check_estimator(estimator: str | None, ordered) -> str:
+    if _is_ordered(ordered):
+        est = "WLSMV" if estimator is None else str(estimator).upper()
+        if est not in _ORDINAL_ESTIMATORS:
+            raise OptionError(f"estimator={estimator!r} with ordered items is not supported by efa(); use "
+                              f"{', '.join(repr(e) for e in _ORDINAL_ESTIMATORS)} (lavaan's default with ordered=)")
+        return est
+    est = "ML" if estimator is None else str(estimator).upper()
+    if est in ("WLSMV", "DWLS", "WLSM", "WLS", "ULSMV", "PML"):
+        raise OptionError(f"estimator={estimator!r} is for ordinal items: give ordered=True (or the ordered "
+                          "items) with estimator='WLSMV', or use 'ML' or 'ULS' for continuous items")
     if est not in ("ML", "ULS"):
         raise OptionError(f"estimator={estimator!r} is not supported by efa(); use 'ML' or 'ULS'")
     return est
@@ -120,7 +134,7 @@ class EFASolution:
     converged: bool
     warnings: list
     criterion: float
-    raw: EFAFit = field(repr=False)
+    raw: object = field(repr=False)  # EFAFit (continuous) or the FitResult of the efa() block model (ordinal)
 
     def structure(self) -> pd.DataFrame:
         """Standardized structure matrix (item-factor correlations), P Phi."""
@@ -208,7 +222,7 @@ def _solution(fit: EFAFit, items: list[str], m: int) -> EFASolution:
 
 
 def efa(data: pd.DataFrame, n_factors: int | Sequence[int] = (1, 2, 3), *, rotation: str = "geomin",
-        estimator: str = "ML", rotation_args: dict | None = None, items: Sequence[str] | None = None,
+        estimator: str | None = None, rotation_args: dict | None = None, items: Sequence[str] | None = None,
         ordered=None, se: bool = True) -> EFAResult:
     """Exploratory factor analysis as lavaan 0.6-14's ``efa()``.
 
@@ -224,9 +238,15 @@ def efa(data: pd.DataFrame, n_factors: int | Sequence[int] = (1, 2, 3), *, rotat
         ``promax``, ``varimax``, ``target``, ``cf`` (Crawford-Ferguson; gamma from
         ``orthomax_gamma`` as lavaan 0.6-14) or ``cf-quartimax`` ... ``cf-facparsim``,
         ``none``.
-    estimator : {"ML", "ULS"}
-        ``"WLSMV"`` and ``ordered=`` (ordinal items) are refused until the polychoric
-        stage lands.
+    estimator : {"ML", "ULS", "WLSMV"}
+        Default ``"ML"``, or ``"WLSMV"`` with ``ordered=`` (as lavaan).
+    ordered : True or sequence of str, optional
+        lavaan's ``ordered=``: all items (True) or the listed ones are ordinal; the model
+        is fitted by WLSMV on thresholds and polychoric correlations (lavaan's
+        ``efa(..., ordered = TRUE)``), rotated, with bordered robust (sandwich) SEs.
+        Loadings are then on the latent responses (unit variance: raw = standardized),
+        residual variances are the delta rule's (no SEs), and ``fit`` has lavaan's
+        scaled and robust measures (``chisq_scaled``, ``cfi_robust``, ...).
     rotation_args : dict
         lavaan's ``rotation.args`` with ``_``: ``geomin_epsilon``, ``oblimin_gamma``,
         ``orthomax_gamma``, ``promax_kappa``, ``target``, ``rstarts``, ``orthogonal``,
@@ -254,6 +274,8 @@ def efa(data: pd.DataFrame, n_factors: int | Sequence[int] = (1, 2, 3), *, rotat
     if opts.method == "target" and (len(counts) > 1 or opts.target.shape != (len(cols), counts[0])):
         raise OptionError(f"rotation_args target: shape {opts.target.shape} must be {len(cols)} items x "
                           f"n_factors, with one number of factors (n_factors={counts})")
+    if _is_ordered(ordered):
+        return _efa_ordinal(data, cols, counts, opts.method, rotation_args, est, ordered, se)
     family = estimators.choose(est, "listwise")
     drops: dict = {}
     samples, _ = prepare(data, cols, None, family, [], drops)
@@ -269,6 +291,68 @@ def efa(data: pd.DataFrame, n_factors: int | Sequence[int] = (1, 2, 3), *, rotat
     return EFAResult(solutions=sols, items=cols, rotation=opts.method, estimator=est, nobs=int(s.nobs),
                      n_read=int(drops.get("n_read", s.nobs)), dropped=dict(drops.get("dropped", {})),
                      warnings=warnings)
+
+
+# ----------------------------------------------------------------------------- ordinal items
+def _efa_ordinal(data: pd.DataFrame, cols: list[str], counts: list[int], method: str, rotation_args,
+                 est: str, ordered, se: bool) -> EFAResult:
+    """lavaan's ``efa(data, nfactors, ordered = ...)``: per number of factors the model
+    ``efa("efa")*F1 + ... + efa("efa")*Fm =~ items`` through :func:`asymtrust.fit` with
+    ``ordered=`` (lavaan's ``sem()`` call inside ``efa()``), rotated by the ESEM step."""
+    from ..engine.fit import fit as _fit
+
+    if ordered is not True:
+        names = [ordered] if isinstance(ordered, str) else [str(v) for v in ordered]
+        unknown = [v for v in names if v not in cols]
+        if unknown:
+            raise DataError(f"ordered item {unknown[0]!r} is not one of the EFA's items")
+        ordered = names
+    prefix = "F" if not any(c.upper().startswith("F") and c[1:].isdigit() for c in cols) else "efaF"
+    sols, warnings, first = {}, [], None
+    for m in counts:
+        lv = [f"{prefix}{j + 1}" for j in range(m)]
+        syntax = " + ".join(f'efa("efa")*{f}' for f in lv) + " =~ " + " + ".join(cols)
+        res = _fit(syntax, data[cols], ordered=ordered, estimator=est, rotation=method,
+                   rotation_args=dict(rotation_args or {}) or None, se=None if se else "none")
+        first = first or res
+        sols[m] = _ordinal_solution(res, cols, lv, m)
+        warnings += [f"{m} factor(s): {w}" for w in res.warnings if w not in (res.notes or [])]
+    notes = list(first.notes or [])
+    return EFAResult(solutions=sols, items=cols, rotation=method, estimator=est, nobs=int(sum(first.nobs)),
+                     n_read=int(first.n_read), dropped=dict(first.dropped or {}), warnings=notes + warnings)
+
+
+def _ordinal_solution(res, items: list[str], lv: list[str], m: int) -> EFASolution:
+    est = res.estimates
+    cols = [f"F{j + 1}" for j in range(m)]
+    L = pd.DataFrame(0.0, index=items, columns=cols)
+    Lse = pd.DataFrame(np.nan, index=items, columns=cols)
+    rows = est[est["op"] == "=~"]
+    for r in rows.itertuples(index=False):
+        L.loc[r.rhs, cols[lv.index(r.lhs)]] = r.est
+        Lse.loc[r.rhs, cols[lv.index(r.lhs)]] = r.se
+    phi = pd.DataFrame(np.eye(m), index=cols, columns=cols)
+    phi_se = pd.DataFrame(np.zeros((m, m)), index=cols, columns=cols)
+    cov = est[(est["op"] == "~~") & est["lhs"].isin(lv) & est["rhs"].isin(lv)]
+    for r in cov.itertuples(index=False):
+        a, b = cols[lv.index(r.lhs)], cols[lv.index(r.rhs)]
+        phi.loc[a, b] = phi.loc[b, a] = r.est
+        if a != b:
+            phi_se.loc[a, b] = phi_se.loc[b, a] = r.se
+    res_var = est[(est["op"] == "~~") & (est["lhs"] == est["rhs"]) & est["lhs"].isin(items)]
+    theta = pd.Series(res_var.set_index("lhs")["est"], dtype=float).reindex(items)
+    theta_se = pd.Series(res_var.set_index("lhs")["se"], dtype=float).reindex(items)  # delta rule: fixed, SE 0
+    Lv, P = L.to_numpy(), phi.to_numpy()
+    explained = np.diag(Lv @ P @ Lv.T)
+    var = explained + theta.to_numpy()
+    std = L.div(np.sqrt(var), axis=0)
+    info = est.attrs.get("rotation", {})
+    crit = float(info["sets"][0]["criterion"]) if info.get("sets") else float("nan")
+    return EFASolution(
+        n_factors=m, loadings=L, loadings_se=Lse, std_loadings=std, phi=phi, phi_se=phi_se,
+        residual_variances=theta, residual_se=theta_se, communalities=pd.Series(explained / var, index=items),
+        fit=pd.Series(res.fit_indices, dtype=float), converged=bool(res.converged), warnings=list(res.warnings),
+        criterion=crit, raw=res)
 
 
 # ----------------------------------------------------------------------------- psych: minres values

@@ -45,7 +45,7 @@ from ..exceptions import (
     SpecError,
 )
 
-__all__ = ["ALPHA", "DELTA_CFI_CUTOFF", "LEVELS", "invariance", "partial_search", "path_equality"]
+__all__ = ["ALPHA", "DELTA_CFI_CUTOFF", "LEVELS", "ORDINAL_LEVELS", "invariance", "partial_search", "path_equality"]
 
 #: invariance level -> lavaan ``group.equal``
 LEVELS: dict[str, tuple[str, ...]] = {
@@ -54,6 +54,16 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "scalar": ("loadings", "intercepts"),
     "strict": ("loadings", "intercepts", "residuals"),
 }
+
+#: the ordinal ladder (``ordered=``), lavaan's ``cfa(..., ordered=, group.equal=)`` per level
+ORDINAL_LEVELS: dict[str, tuple[str, ...]] = {
+    "configural": (),
+    "thresholds": ("thresholds",),
+    "metric": ("thresholds", "loadings"),
+    "scalar": ("thresholds", "loadings", "intercepts"),
+}
+#: estimators whose fits carry scaled tests and robust indices
+_SCALED_ESTIMATORS = ("MLR", "WLSMV", "WLSM", "ULSMV")
 
 #: ΔCFI cut-off used when ``datasets/cutoffs.csv`` has no ``delta_cfi`` row.
 #: ``delta_cfi`` = CFI(more constrained) − CFI(less constrained); invariance holds when
@@ -197,9 +207,10 @@ def _passes(rule: str, value: float, threshold: float) -> Any:
 
 # ----------------------------------------------------------------------------- invariance
 def invariance(model: Any, data: pd.DataFrame, group: str, *,
-               levels: Sequence[str] = ("configural", "metric", "scalar", "strict"),
-               estimator: str = "ML", missing: str = "listwise", partial: str | None = None,
-               alpha: float = ALPHA, max_free: int = 5) -> ResultTable:
+               levels: Sequence[str] | None = None,
+               estimator: str | None = None, missing: str = "listwise", partial: str | None = None,
+               alpha: float = ALPHA, max_free: int = 5, ordered: Any = None,
+               parameterization: str = "delta") -> ResultTable:
     """Measurement-invariance ladder across the groups of ``group``.
 
     Parameters
@@ -216,14 +227,28 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
     group : str
         Grouping column (e.g. ``"sector"``); groups in order of first appearance, as lavaan.
     levels : sequence of str
-        Any of ``configural, metric, scalar, strict``, in this order; each level is
-        compared with the one listed before it.
-    estimator : {"ML", "MLR"}
+        Any of ``configural, metric, scalar, strict`` (default: all four), in this order;
+        each level is compared with the one listed before it. With ``ordered``: any of
+        ``configural, thresholds, metric, scalar`` (default: all four; :data:`ORDINAL_LEVELS`).
+    estimator : {"ML", "MLR"}, or with ``ordered`` {"WLSMV", "WLSM", "ULSMV"}
+        Default: ``"ML"``, or ``"WLSMV"`` with ``ordered``.
         MLR adds the scaled/robust indices, uses the Satorra–Bentler (2001) scaled
         difference test (``delta_chisq`` = T, ``scaling_factor_d`` = c_d,
         ``chisq_diff_raw`` = the unscaled difference) and bases ``delta_cfi`` on the
         robust CFI (Brosseau-Liard & Savalei 2014).
-    missing : {"listwise", "fiml"}
+    missing : {"listwise", "fiml"}, or with ``ordered`` {"listwise", "pairwise"}
+    ordered : True or list of str, optional
+        Ordered-categorical items (lavaan's ``ordered=``): the ordinal ladder, each level
+        fitted as lavaan 0.6-14's ``cfa(model, data, ordered=, group=, group.equal=)`` with
+        lavaan's own identification: ``thresholds`` (``group.equal = "thresholds"``),
+        ``metric`` (thresholds + loadings) and ``scalar`` (thresholds + loadings +
+        intercepts). The χ² differences of WLSMV fits are lavaan's ``lavTestLRT`` default
+        for scaled-and-shifted tests (Satorra 2000, ``method = "satorra.2000"``,
+        :func:`asymtrust.analysis.compare.satorra2000`); ``delta_cfi`` uses the robust CFI
+        where it is defined, else the scaled one. ``partial="auto"`` is refused with
+        ``ordered`` (the score-test search is for continuous items only).
+    parameterization : {"delta", "theta"}
+        With ``ordered`` only (lavaan's ``parameterization``).
     partial : {None, "auto"}
         ``"auto"``: a guided partial-invariance search (:func:`partial_search`). When a
         level fails (Δχ² significant at ``alpha``, or ΔCFI beyond the cut-off), the
@@ -279,9 +304,20 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
     """
     from ..engine.fit import fit as _fit
 
-    levels = _check_levels(levels)
+    ladder = ORDINAL_LEVELS if ordered not in (None, False) else LEVELS
+    levels = _check_levels(tuple(ladder) if levels is None else levels, ladder)
     if partial not in (None, "auto"):
         raise OptionError(f"partial must be None or 'auto', not {partial!r}")
+    if partial is not None and ladder is ORDINAL_LEVELS:
+        raise OptionError("partial='auto' with ordered= (a partial-invariance search for ordinal items) "
+                          "is not supported; free constraints by hand with group_partial in asymtrust.fit()")
+    extra: dict[str, Any] = {}
+    if ladder is ORDINAL_LEVELS:
+        extra = {"ordered": ordered, "parameterization": parameterization}
+    elif str(parameterization).lower() != "delta":
+        raise OptionError("parameterization= applies to ordered items only (pass ordered=)")
+    if estimator is None:
+        estimator = "WLSMV" if ladder is ORDINAL_LEVELS else "ML"
     syntax, note = _measurement_model(model)
     labels = _group_levels(data, group)
     _check_group_sizes(syntax, data, group, labels, missing)
@@ -291,19 +327,22 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
     fits = []
     usage = []
     for level in levels:
-        res = _fit(syntax, data, estimator=estimator, missing=missing, group=group, group_equal=LEVELS[level])
+        res = _fit(syntax, data, estimator=estimator, missing=missing, group=group, group_equal=ladder[level],
+                   **extra)
         fits.append(res)
         if not res.converged:
             msgs.append(f"the {level} model did not converge; its row is not trustworthy")
         for w in res.warnings:
             msgs.append(f"{level}: {w}")
         usage.append(data_usage(res, f"{level} model", data))
-    scaled = estimator == "MLR"
+    scaled = estimator in _SCALED_ESTIMATORS
     cfi_key = "cfi_robust" if scaled else "cfi"
+    if scaled and not all(np.isfinite(float(f.fit_indices.get("cfi_robust", np.nan))) for f in fits):
+        cfi_key = "cfi_scaled"
     rows = []
     for i, (level, res) in enumerate(zip(levels, fits)):
         fi = res.fit_indices
-        row: dict[str, Any] = {"level": level, "group_equal": ", ".join(LEVELS[level]) or "none"}
+        row: dict[str, Any] = {"level": level, "group_equal": ", ".join(ladder[level]) or "none"}
         for c in ("npar", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "aic", "bic"):
             row[c] = float(fi.get(c, np.nan))
         if scaled:
@@ -313,12 +352,16 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
             row.update(delta_chisq=np.nan, delta_df=np.nan, p_delta=np.nan, delta_cfi=np.nan,
                        cfi_ok=None, chisq_ok=None, chisq_diff_raw=np.nan, scaling_factor_d=np.nan,
                        verdict=(f"{level} model (baseline of the ladder): CFI = {row[cfi_key]:.3f}, "
-                                f"RMSEA = {row['rmsea_robust' if scaled else 'rmsea']:.3f}"))
+                                f"RMSEA = {row[_rmsea_key(scaled, row)]:.3f}"))
         else:
             prev = fits[i - 1]
             test = difference_test(prev, res)
             for w in test.pop("warnings"):
                 msgs.append(f"{levels[i - 1]} vs {level}: {w}")
+            if ladder is ORDINAL_LEVELS and test["delta_df"] == 0:
+                msgs.append(f"{levels[i - 1]} vs {level}: under lavaan's identification for ordered items the "
+                            f"{level} model adds no constraint (the intercepts of ordered items are fixed at 0); "
+                            "it is the same model")
             dcfi = float(fi.get(cfi_key, np.nan)) - float(prev.fit_indices.get(cfi_key, np.nan))
             cfi_ok = _passes(cut["rule"], dcfi, cut["threshold"])
             p = test["p_delta"]
@@ -345,6 +388,10 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
     out.attrs.update(
         group=group, group_labels=list(fits[0].group_labels or labels), nobs=[int(n) for n in fits[0].nobs],
         estimator=estimator, syntax=syntax, model_note=note, alpha=ALPHA,
+        ordered=list(fits[0].options.get("ordered") or []), ladder=dict(ladder),
+        difference_test=("Satorra 2000 (lavTestLRT default for scaled-and-shifted tests)"
+                         if estimator in ("WLSMV", "ULSMV") else
+                         "Satorra-Bentler 2001" if scaled else "chi-square difference"),
         cutoff={**cut, "applies_to": cfi_key}, warnings=list(msgs),
     )
     if search is not None:
@@ -355,14 +402,21 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
                         title=f"Measurement invariance across {group} ({', '.join(out.attrs['group_labels'])})")
 
 
-def _check_levels(levels: Sequence[str]) -> list[str]:
+def _rmsea_key(scaled: bool, row: dict[str, Any]) -> str:
+    if scaled and np.isfinite(row.get("rmsea_robust", np.nan)):
+        return "rmsea_robust"
+    return "rmsea_scaled" if scaled else "rmsea"
+
+
+def _check_levels(levels: Sequence[str], ladder: dict[str, tuple[str, ...]] = LEVELS) -> list[str]:
     if isinstance(levels, str):
         levels = [levels]
     levels = [str(lv).lower() for lv in levels]
-    order = list(LEVELS)
+    order = list(ladder)
     for lv in levels:
-        if lv not in LEVELS:
-            raise OptionError(f"unknown invariance level {lv!r}; use {', '.join(order)}")
+        if lv not in ladder:
+            extra = " (with ordered=)" if ladder is ORDINAL_LEVELS else ""
+            raise OptionError(f"unknown invariance level {lv!r}{extra}; use {', '.join(order)}")
     if len(set(levels)) != len(levels):
         raise OptionError(f"an invariance level is listed twice: {', '.join(levels)}")
     if [order.index(lv) for lv in levels] != sorted(order.index(lv) for lv in levels):

@@ -30,7 +30,9 @@ Within one replicate the data for the different N come from independent child
 streams of the replicate's stream.
 
 Public entry points: :func:`power` (a bundled spec and its population values) and
-:func:`simulate_power` (any model with a user-supplied data generator).
+:func:`simulate_power` (any model with a user-supplied data generator). Planning in
+clusters (partnerships x respondents, :func:`cluster_power`, ``power(spec, clusters=...)``)
+draws two-level data with :func:`asymtrust.simulate` and uses cluster-robust MLR SEs.
 
 In R the same design is ``simsem::sim(nRep, model, n, generate = popModel)`` with
 ``lavaan`` fits; power is ``getPower()``.
@@ -69,7 +71,8 @@ from ..engine.resample import (
     run_replicates,
 )
 
-__all__ = ["PowerTarget", "SpecGenerator", "population_targets", "power", "simulate_power"]
+__all__ = ["PowerTarget", "SpecGenerator", "DyadGenerator", "ClusterGenerator", "population_targets", "power",
+           "simulate_power", "apim_power", "cluster_power"]
 
 #: Respondents in the large sample whose fit gives the warm start of every replicate.
 DEFAULT_BASE_N = 5000
@@ -343,19 +346,26 @@ class _Estimator:
         """As ``__call__``, from the data matrix of the model's observed variables."""
         return self.estimate_flagged(X)[0]
 
-    def estimate_flagged(self, X: np.ndarray) -> tuple[np.ndarray | None, bool]:
+    def estimate_flagged(self, X: np.ndarray, codes: np.ndarray | None = None) -> tuple[np.ndarray | None, bool]:
         """``(estimate(X), improper)``: ``improper`` is True when a variance estimate is
-        negative (a Heywood case; the replicate is kept, and counted)."""
+        negative (a Heywood case; the replicate is kept, and counted). ``codes``: the
+        cluster of each row of ``X``; with MLR the case-wise scores are then summed within
+        clusters (lavaan's ``robust.cluster`` sandwich, :func:`asymtrust.engine.cluster.cluster_sum`)."""
         self._improper = False
-        return self._estimate(X), self._improper
+        return self._estimate(X, codes), self._improper
 
-    def _estimate(self, X: np.ndarray) -> np.ndarray | None:
+    def _estimate(self, X: np.ndarray, codes: np.ndarray | None = None) -> np.ndarray | None:
         from ..engine.estimate import Objective, optimise
         from ..engine.compile import compile_model
         from ..engine.samplestats import complete_sample
         from ..engine.vcov import casewise_scores, constrained_inverse, first_order_information
 
-        X = X[~np.isnan(X).any(axis=1)]
+        keep = ~np.isnan(X).any(axis=1)
+        X = X[keep]
+        if codes is not None:
+            codes = np.asarray(codes)[keep]
+            if np.unique(codes).size < 2:
+                return None
         N = X.shape[0]
         if N < 2:
             return None
@@ -381,7 +391,8 @@ class _Estimator:
             Ainv, ok = constrained_inverse(A, comp.rep)
             if not ok:
                 return None
-            B0 = first_order_information(casewise_scores(obj, imp, model.delta(imp)), N)
+            B0 = first_order_information(casewise_scores(obj, imp, model.delta(imp)), N,
+                                         clusters=None if codes is None else [codes])
             vcov = Ainv @ B0 @ Ainv / N
         else:
             Ainv, ok = constrained_inverse(obj.expected_information(imp), comp.rep)
@@ -413,13 +424,18 @@ class _Estimator:
 
 
 class _PowerReplicate:
-    """One Monte Carlo replicate: for every N, draw a data set and estimate (picklable)."""
+    """One Monte Carlo replicate: for every N, draw a data set and estimate (picklable).
+
+    ``cluster``: the column of the generated data naming each row's cluster; the
+    estimator then gets the cluster codes (cluster-robust SEs), and ``ns`` are the
+    numbers of clusters passed to ``generate``."""
 
     def __init__(self, generate: Callable[[int, np.random.Generator], pd.DataFrame], ns: list[int],
-                 estimator: _Estimator):
+                 estimator: _Estimator, cluster: str | None = None):
         self.generate = generate
         self.ns = ns
         self.estimator = estimator
+        self.cluster = cluster
 
     def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``ok`` (per N), estimates ``(nN, T, 4)``, ``improper`` (per N: a negative
@@ -430,12 +446,14 @@ class _PowerReplicate:
         rows = np.zeros((len(self.ns), 2), np.int64)
         out = np.full((len(self.ns), T, 4), np.nan)
         for i, (n, child) in enumerate(zip(self.ns, rng.spawn(len(self.ns)))):
-            X = self.estimator._matrix(self.generate(n, child))
+            data = self.generate(n, child)
+            codes = None if self.cluster is None else pd.factorize(data[self.cluster])[0]
+            X = self.estimator._matrix(data)
             rows[i] = X.shape[0], int((~np.isnan(X).any(axis=1)).sum())
             try:
                 with np.errstate(all="ignore"), warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    res, improper[i] = self.estimator.estimate_flagged(X)
+                    res, improper[i] = self.estimator.estimate_flagged(X, codes)
             except (AsymtrustError, np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError):
                 res = None
             if res is not None:
@@ -447,25 +465,31 @@ class _PowerReplicate:
 
 
 # ----------------------------------------------------------------------------- checks
-def _check_ns(n: Any) -> list[int]:
-    values = [n] if isinstance(n, (numbers.Number, np.integer)) else n
+def _whole_numbers(value: Any, *, name: str, unit: str, least: int, why: str) -> list[int]:
+    """A number or list of whole numbers >= ``least``, sorted and de-duplicated, each bad one
+    refused by name (the sample sizes of ``n``, the numbers of partnerships of ``clusters``)."""
+    values = [value] if isinstance(value, (numbers.Number, np.integer)) else value
     try:
         values = list(values)
     except TypeError:
-        raise OptionError(f"n must be a sample size or a list of sample sizes, not {n!r}") from None
+        raise OptionError(f"{name} must be a {unit} or a list of them, not {value!r}") from None
     if not values:
-        raise OptionError("n must name at least one sample size")
+        raise OptionError(f"{name} must name at least one {unit}")
     out = []
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)):
             if isinstance(v, (float, np.floating)) and math.isfinite(v) and float(v).is_integer():
                 v = int(v)
             else:
-                raise OptionError(f"sample sizes must be whole numbers, not {v!r}")
-        if int(v) < 2:
-            raise OptionError(f"sample size n = {int(v)} is too small; every n must be at least 2")
+                raise OptionError(f"{name} must be whole numbers, not {v!r}")
+        if int(v) < least:
+            raise OptionError(f"{name} = {int(v)} is too small; {why}")
         out.append(int(v))
     return sorted(set(out))
+
+
+def _check_ns(n: Any) -> list[int]:
+    return _whole_numbers(n, name="n", unit="sample size", least=2, why="every n must be at least 2")
 
 
 def _check_alpha(alpha: Any) -> float:
@@ -648,9 +672,11 @@ def power_memory(n_vars: int, n_targets: int, ns: Sequence[int], reps: int, n_ba
     return stored, data
 
 
-def _check_power_memory(model: Any, ns: list[int], reps: int, n_base: int, n_jobs: Any) -> None:
+def _check_power_memory(model: Any, ns: list[int], reps: int, n_base: int, n_jobs: Any, option: str = "n",
+                        value: Any = None) -> None:
     """Refuse a power run whose replicates or data would not fit in memory, before any
-    data are simulated (best effort: a model that cannot be read here is left to fit())."""
+    data are simulated (best effort: a model that cannot be read here is left to fit()).
+    ``option``/``value``: the option named when the data are too large (default ``n``)."""
     from ..engine.fit import model_syntax
     from ..library.partable import build_partable
 
@@ -665,7 +691,7 @@ def _check_power_memory(model: Any, ns: list[int], reps: int, n_base: int, n_job
         check_memory(stored + data, option="reps", value=reps,
                      what=f"the stored replicates ({len(ns)} sample size(s) x {n_targets} targets)")
     else:
-        check_memory(stored + data, option="n", value=max(ns),
+        check_memory(stored + data, option=option, value=max(ns) if value is None else value,
                      what=f"the simulated data ({max(n_base, max(ns))} rows x {n_vars} variables)")
 
 
@@ -705,10 +731,11 @@ def _summarise(ns: list[int], targets: list[PowerTarget], pop: dict[str, float],
     return tab
 
 
-def power(spec: Any, n: int | Sequence[int] = (150, 200, 300, 500), *, reps: int = 1000,
+def power(spec: Any, n: int | Sequence[int] | None = None, *, reps: int = 1000,
           seed: int | None = None, population: Mapping[Any, float] | None = None, alpha: float = 0.05,
           n_jobs: int = 1, backend: str = "loky", scheduler: Any = None, progress: bool = False,
-          estimator: str = "ML") -> "ResultTable":
+          estimator: str | None = None, clusters: int | Sequence[int] | None = None,
+          cluster_size: int | None = None, icc: float | None = None) -> "ResultTable":
     """Monte Carlo power of a spec's structural paths and indirect effects by sample size.
 
     Data are simulated from the spec's population values (7-point Likert items, as
@@ -721,9 +748,13 @@ def power(spec: Any, n: int | Sequence[int] = (150, 200, 300, 500), *, reps: int
     Parameters
     ----------
     spec : ModelSpec or str
-        A spec with ``[population]`` values (all bundled specs), e.g. ``"fig1"``.
-    n : int or sequence of int
-        Candidate sample sizes.
+        A spec with ``[population]`` values (all bundled specs but the dyadic
+        ``fig1_dyadic``), e.g. ``"fig1"``; or ``"apim"``: plan in dyads, the number of
+        partnerships for the actor and partner effects of the APIM (:func:`apim_power`;
+        ``population`` then holds ``a_A, p_A, a_B, p_B`` and optionally ``cx, cy``).
+    n : int or sequence of int, optional
+        Candidate sample sizes (partnerships for ``"apim"``); default 150, 200, 300, 500
+        (50, 100, 150, 200 for ``"apim"``). Not with ``clusters``.
     reps : int
         Replicates per sample size.
     seed : int, optional
@@ -737,7 +768,16 @@ def power(spec: Any, n: int | Sequence[int] = (150, 200, 300, 500), *, reps: int
         Parallel execution (:func:`asymtrust.engine.resample.run_replicates`): ``n_jobs`` loky
         workers, or ``backend="dask"`` with ``scheduler`` a Dask scheduler address or
         ``Client``.
-    estimator : {"ML", "MLR"}
+    estimator : {None, "ML", "MLR"}
+        Default ``"ML"``; with ``clusters`` only ``"MLR"`` (the default there).
+    clusters, cluster_size, icc : optional
+        Plan in clusters instead of ``n`` (:func:`cluster_power`): candidate numbers of
+        partnerships K, respondents per partnership m (one integer), and the ICC of the
+        items' latent responses (in (0, 1), default 0.15). Each replicate draws two-level
+        data with :func:`asymtrust.simulate` (``clusters=K, cluster_size=m, icc=icc``) and
+        gets cluster-robust MLR SEs, as ``asymtrust.fit(spec, data, cluster="partnership",
+        estimator="MLR")``; the rows add ``clusters``, ``cluster_size``, ``design_effect``
+        (1 + (m - 1) ICC) and ``effective_n`` (K m / design effect), ``n`` is K m.
 
     Returns
     -------
@@ -769,7 +809,27 @@ def power(spec: Any, n: int | Sequence[int] = (150, 200, 300, 500), *, reps: int
     """
     from ..library.specs import load_spec
 
+    if clusters is not None:
+        if n is not None:
+            raise OptionError("power(): give either n= (respondents) or clusters= (partnerships, with "
+                              "cluster_size=), not both")
+        return cluster_power(spec, clusters, cluster_size=cluster_size, icc=icc, reps=reps, seed=seed,
+                             population=population, alpha=alpha, n_jobs=n_jobs, backend=backend,
+                             scheduler=scheduler, progress=progress, estimator=estimator)
+    if cluster_size is not None or icc is not None:
+        raise OptionError("power(): cluster_size= and icc= plan in clusters and need clusters= (the numbers of "
+                          "partnerships)")
+    estimator = "ML" if estimator is None else estimator
+    if n is None:
+        n = (50, 100, 150, 200) if isinstance(spec, str) and spec == "apim" else (150, 200, 300, 500)
+    if isinstance(spec, str) and spec == "apim":  # plan in dyads: n = partnerships
+        return apim_power(n, population=population, reps=reps, seed=seed, alpha=alpha, n_jobs=n_jobs,
+                          backend=backend, scheduler=scheduler, progress=progress, estimator=estimator)
     spec = load_spec(spec)
+    if spec.dyadic:
+        raise OptionError(f"power() cannot simulate the item-level dyadic data of spec {spec.name!r} yet; plan the "
+                          "number of partnerships for an actor or partner effect with power('apim', n=[...], "
+                          "population={'a_A': ..., 'p_A': ..., 'a_B': ..., 'p_B': ...})")
     # validate the cheap options before building anything
     check_replicates(reps, name="reps")
     _check_ns(n)
@@ -779,6 +839,363 @@ def power(spec: Any, n: int | Sequence[int] = (150, 200, 300, 500), *, reps: int
                          alpha=alpha, n_jobs=n_jobs, backend=backend, scheduler=scheduler, progress=progress,
                          estimator=estimator)
     tab.attrs["spec"] = spec.name
+    return tab
+
+
+# ----------------------------------------------------------------------------- clusters (two-level designs)
+class ClusterGenerator:
+    """Draw two-level keyed Likert data from a spec's population (picklable, for workers).
+
+    ``generator(K, rng)`` is :func:`asymtrust.simulate` with ``clusters=K``,
+    ``cluster_size`` and ``icc`` (seeded from ``rng``), reverse-keyed items recoded (as
+    :func:`asymtrust.recode_reverse` would); columns ``partnership`` and the spec's items.
+    Within and between partnerships the latent responses have the spec's standardized
+    structure, so the total (single-level) population values are the spec's.
+    """
+
+    def __init__(self, spec: Any, cluster_size: int, icc: float):
+        from ..library.codebook import load_codebook
+        from ..library.specs import load_spec
+        from ..survey.simulate import population_model
+
+        spec = load_spec(spec)
+        self.spec = spec
+        self.cluster_size = int(cluster_size)
+        self.icc = float(icc)
+        self.items = list(population_model(spec).loadings)
+        cb = load_codebook()
+        cb = cb.loc[cb["kind"] == "item"]
+        self.reverse = {str(r.item): float(int(r.scale_min) + int(r.scale_max)) for r in cb.itertuples(index=False)
+                        if int(r.reverse) == 1 and str(r.item) in self.items}
+
+    def __call__(self, clusters: int, rng: np.random.Generator) -> pd.DataFrame:
+        """``clusters`` partnerships of ``cluster_size`` respondents."""
+        from ..survey.simulate import simulate
+
+        df = simulate(self.spec, None, seed=int(rng.integers(0, 2 ** 63 - 1)), clusters=int(clusters),
+                      cluster_size=self.cluster_size, icc=self.icc)
+        out = df[self.items].astype(float)
+        for item, total in self.reverse.items():
+            out[item] = total - out[item]
+        out.insert(0, "partnership", df["partnership"].to_numpy())
+        return out
+
+
+def _check_clusters(clusters: Any) -> list[int]:
+    return _whole_numbers(clusters, name="clusters", unit="number of partnerships", least=2,
+                          why="cluster-robust SEs need at least 2 partnerships")
+
+
+def cluster_power(spec: Any, clusters: int | Sequence[int] = (30, 45, 60), *, cluster_size: int | None = None,
+                  icc: float | None = None, reps: int = 1000, seed: int | None = None,
+                  population: Mapping[Any, float] | None = None, alpha: float = 0.05, n_jobs: int = 1,
+                  backend: str = "loky", scheduler: Any = None, progress: bool = False,
+                  estimator: str | None = None, base_n: int = DEFAULT_BASE_N) -> "ResultTable":
+    """Monte Carlo power of a spec's paths and indirect effects by the number of partnerships.
+
+    ``power(spec, clusters=[30, 45, 60], cluster_size=12, icc=0.15)`` calls this. Each
+    replicate draws, per K, two-level data of K partnerships x ``cluster_size``
+    respondents (:class:`ClusterGenerator`, i.e. :func:`asymtrust.simulate` with
+    ``clusters=``) and fits the spec's single-level model with cluster-robust MLR: the
+    estimates and SEs of ``asymtrust.fit(spec, data, cluster="partnership",
+    estimator="MLR")`` (lavaan's ``robust.cluster`` sandwich: case-wise scores summed
+    within partnerships), warm-started as in :func:`simulate_power`. Wald tests,
+    bias and coverage are as there.
+
+    Parameters
+    ----------
+    spec : ModelSpec or str
+        A single-level spec with population values.
+    clusters : int or sequence of int
+        Candidate numbers of partnerships K (each >= 2).
+    cluster_size : int
+        Respondents per partnership m (balanced design; required).
+    icc : float, optional
+        ICC of every item's latent response, in (0, 1) (default 0.15, as ``simulate``).
+    estimator : {None, "MLR"}
+        Only MLR (cluster-robust); anything else is refused.
+    reps, seed, population, alpha, n_jobs, backend, scheduler, progress, base_n
+        As :func:`power` and :func:`simulate_power`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`simulate_power`'s table with ``clusters``, ``cluster_size`` first and
+        ``design_effect`` (1 + (m - 1) ICC), ``effective_n`` (K m / design effect) after
+        ``n`` (= K m). ``attrs["smallest_clusters"]`` maps each parameter to the smallest K
+        with power >= 0.80 (None if none), ``attrs["smallest_n"]`` the same as K m;
+        ``attrs`` also records ``cluster_size``, ``icc``, ``design_effect`` and
+        ``unit = "partnerships"``.
+
+    Raises
+    ------
+    OptionError
+        ``cluster_size`` missing or not one integer >= 1, an ``icc`` outside (0, 1), an
+        estimator other than MLR, a two-level spec (``level:`` blocks), a dyadic spec or
+        one with a latent interaction, a run that would not fit in memory, and the options
+        :func:`simulate_power` refuses.
+    ResourceLimitError
+        ``reps`` above ``ASYMTRUST_MAX_REPLICATES``.
+    InsufficientDataError
+        K x m below the number of free parameters.
+    """
+    from ..engine.fit import fit
+    from ..library.specs import load_spec
+    from ..survey.simulate import DEFAULT_ICC
+
+    ks = _check_clusters(clusters)
+    if cluster_size is None:
+        raise OptionError("power(clusters=) needs cluster_size= (respondents per partnership)")
+    if isinstance(cluster_size, bool) or not isinstance(cluster_size, (numbers.Integral, np.integer)) \
+            or int(cluster_size) < 1:
+        raise OptionError(f"cluster_size must be one whole number >= 1 of respondents per partnership (a balanced "
+                          f"design), not {cluster_size!r}")
+    m = int(cluster_size)
+    icc = DEFAULT_ICC if icc is None else icc
+    if isinstance(icc, bool) or not isinstance(icc, numbers.Real) or not 0.0 < float(icc) < 1.0:
+        raise OptionError(f"icc must be one number in (0, 1) (the items' latent-response ICC), not {icc!r}")
+    icc = float(icc)
+    est_name = "MLR" if estimator is None else str(estimator).upper()
+    if est_name != "MLR":
+        raise OptionError(f"power(clusters=) with estimator={estimator!r} is not supported: planning in clusters "
+                          "uses cluster-robust MLR, as fit(..., cluster='partnership', estimator='MLR')")
+    reps = check_replicates(reps, name="reps")
+    alpha = _check_alpha(alpha)
+    if isinstance(base_n, bool) or not isinstance(base_n, (numbers.Integral, np.integer)) or base_n < 2:
+        raise OptionError(f"base_n must be an integer >= 2, not {base_n!r}")
+    if isinstance(spec, str) and spec == "apim":
+        raise OptionError("power('apim') with clusters= is not supported: the APIM plans in dyads (n= partnerships)")
+    spec = load_spec(spec)
+    if spec.dyadic:
+        raise OptionError(f"power(clusters=) for the dyadic spec {spec.name!r} is not supported")
+    if re.search(r"^\s*level\s*:", str(spec.syntax or ""), re.IGNORECASE | re.MULTILINE):
+        raise OptionError(f"power(clusters=) for the two-level spec {spec.name!r} (level: blocks) is not supported: "
+                          "it fits a single-level spec with cluster-robust SEs; use e.g. 'fig1'")
+    if spec.interactions:
+        raise OptionError(f"power(clusters=) for spec {spec.name!r} with a latent interaction "
+                          f"({', '.join(spec.interactions)}) is not supported: two-level data do not keep the "
+                          "product's population values")
+    spec = _override_spec(spec, population)
+    pop = population_targets(spec)
+    totals = [k * m for k in ks]
+    deff = 1.0 + (m - 1) * icc
+    base_seq, rep_seq = replicate_seeds(seed, 2)
+    k_base = max(2, math.ceil(max(int(base_n), max(totals)) / m))
+    _check_power_memory(spec, totals, reps, k_base * m, n_jobs, option="clusters", value=max(ks))
+
+    generator = ClusterGenerator(spec, m, icc)
+    base_data = generator(k_base, np.random.default_rng(base_seq))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base = fit(spec, base_data.drop(columns="partnership"), se="none")
+    if not base.converged:
+        raise EstimationError(f"the model did not converge on the base sample of {len(base_data)} simulated "
+                              "respondents; check the population values")
+    from .provenance import data_usage, fit_problems, result_table
+
+    problems = fit_problems(base, f"base sample (N = {len(base_data)})")
+    usage = [data_usage(base, f"base sample of {len(base_data)}", base_data)]
+    del base_data
+    npar = int(base.fit_indices["npar"])
+    small = [t for t in totals if t < npar]
+    if small:
+        raise InsufficientDataError(f"clusters x cluster_size = {small[0]} respondents is fewer than the {npar} free "
+                                    "parameters of the model")
+    few = [k for k in ks if k <= npar]
+    if few:
+        problems.append(f"clusters = {few[0]}: no more partnerships than the {npar} free parameters; the "
+                        "cluster-robust information has rank below the number of parameters, and its SEs can be "
+                        "unstable (as in lavaan)")
+    targets, paths = _targets(base.partable)
+    if not targets:
+        raise SpecError("the model has no free structural ('~') paths to test")
+    engine = _PowerReplicate(generator, ks, _Estimator(base.partable, base.theta, "MLR", targets, paths),
+                             cluster="partnership")
+    out = run_replicates(engine, reps, seed=rep_seq, n_jobs=n_jobs, backend=backend, scheduler=scheduler,
+                         progress=progress, desc="power")
+    ok = np.stack([o[0] for o in out])
+    vals = np.stack([o[1] for o in out])
+    improper = np.stack([o[2] for o in out])
+    del out
+    for i, k in enumerate(ks):
+        failed = reps - int(ok[:, i].sum())
+        if failed:
+            problems.append(f"clusters = {k}: {failed} of {reps} replicates failed (no convergence, a singular "
+                            "information matrix or unusable data) and are left out of every column but convergence")
+        bad = int(improper[:, i].sum())
+        if bad:
+            problems.append(f"clusters = {k}: {bad} of {reps} replicates have a negative variance estimate "
+                            "(Heywood case); they are kept in power, bias and coverage")
+        usage.append({"source": f"{reps} replicates of {k} partnerships x {m}", "n_read": reps * totals[i],
+                      "n_used": reps * totals[i], "dropped": {}})
+    tab = _summarise(totals, targets, {t.name: pop.get(t.name, np.nan) for t in targets}, ok, vals, reps=reps,
+                     alpha=alpha,
+                     attrs={"reps": reps, "seed": seed, "alpha": alpha, "estimator": "MLR", "base_n": int(base_n),
+                            "metric": "std_all", "n_improper": {int(t): int(improper[:, i].sum())
+                                                                for i, t in enumerate(totals)},
+                            "cluster_size": m, "icc": icc, "design_effect": deff, "unit": "partnerships",
+                            "cluster": "partnership", "spec": spec.name})
+    by_total = dict(zip(totals, ks))
+    tab.insert(0, "cluster_size", m)
+    tab.insert(0, "clusters", [by_total[int(t)] for t in tab["n"]])
+    at = list(tab.columns).index("n") + 1
+    tab.insert(at, "design_effect", deff)
+    tab.insert(at + 1, "effective_n", tab["n"] / deff)
+    tab.attrs["smallest_clusters"] = {name: (None if v is None else by_total[v])
+                                      for name, v in tab.attrs["smallest_n"].items()}
+    return result_table(tab, kind="power", warnings=problems, data=usage,
+                        title=f"Monte Carlo power in clusters ({reps} replicates per number of partnerships, "
+                              f"{m} respondents each, ICC = {icc:g}, design effect {deff:.3g}, cluster-robust MLR, "
+                              f"alpha = {alpha:g})")
+
+
+# ----------------------------------------------------------------------------- dyads (APIM)
+#: The APIM's population values (standardized): actor and partner effects per side, the
+#: correlation of the two sides' predictors and of their outcomes' residuals.
+APIM_KEYS = ("a_A", "p_A", "a_B", "p_B", "cx", "cy")
+_APIM_DEFAULTS = {"cx": 0.3, "cy": 0.3}
+
+
+def _apim_population(population: Mapping[str, Any] | None) -> dict[str, float]:
+    if population is not None and not isinstance(population, Mapping):
+        raise OptionError(f"population must be a mapping of {', '.join(APIM_KEYS)}, not {type(population).__name__}")
+    pop = dict(_APIM_DEFAULTS)
+    for key, value in (population or {}).items():
+        if key not in APIM_KEYS:
+            raise OptionError(f"population: {key!r} is not an APIM value; use {', '.join(APIM_KEYS)} (actor a_ and "
+                              "partner p_ effects of sides A and B, the predictors' correlation cx, the outcome "
+                              "residuals' correlation cy)")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+            raise OptionError(f"population: the value of {key} must be a finite number, not {value!r}")
+        pop[key] = float(value)
+    missing = [k for k in APIM_KEYS if k not in pop]
+    if missing:
+        raise OptionError(f"power('apim') needs the population actor and partner effects: {', '.join(missing)} "
+                          "missing (standardized, e.g. population={'a_A': -0.2, 'p_A': -0.1, 'a_B': -0.45, "
+                          "'p_B': -0.3})")
+    for k in ("cx", "cy"):
+        if not -1.0 < pop[k] < 1.0:
+            raise OptionError(f"population: {k} = {pop[k]:g} is a correlation; it must lie strictly between -1 and 1")
+    return pop
+
+
+class DyadGenerator:
+    """Draw dyadic data (one row per partnership) from the APIM's standardized population
+    (picklable, for workers).
+
+    x_A, x_B ~ N(0, 1) with correlation ``cx``; y_A = a_A x_A + p_A x_B + e_A and
+    y_B = a_B x_B + p_B x_A + e_B, the residual variances solved so that var(y) = 1 (the
+    effects are standardized) and the residuals correlated ``cy``. Columns ``<x>_<side>``,
+    ``<y>_<side>``, as :func:`asymtrust.dyads` writes them.
+
+    Raises
+    ------
+    OptionError
+        A side's effects explain all of its outcome's variance (a residual variance <= 0).
+    """
+
+    def __init__(self, population: Mapping[str, float], x: str = "x", y: str = "y",
+                 sides: Sequence[str] = ("A", "B")):
+        pop = _apim_population(population)
+        self.pop = pop
+        A, B = (str(s) for s in sides)
+        self.columns = [f"{x}_{A}", f"{x}_{B}", f"{y}_{A}", f"{y}_{B}"]
+        phi = np.array([[1.0, pop["cx"]], [pop["cx"], 1.0]])
+        beta = np.array([[pop["a_A"], pop["p_A"]], [pop["p_B"], pop["a_B"]]])
+        explained = np.diag(beta @ phi @ beta.T)
+        psi_var = 1.0 - explained
+        for s, v in zip((A, B), psi_var):
+            if v <= 1e-8:
+                raise OptionError(f"population: side {s}'s actor and partner effects explain {1 - v:.3g} of its "
+                                  "outcome's variance (R^2 must be below 1)")
+        sd = np.sqrt(psi_var)
+        psi = np.array([[psi_var[0], pop["cy"] * sd[0] * sd[1]], [pop["cy"] * sd[0] * sd[1], psi_var[1]]])
+        cov = np.zeros((4, 4))
+        cov[:2, :2] = phi
+        cov[:2, 2:] = phi @ beta.T
+        cov[2:, :2] = beta @ phi
+        cov[2:, 2:] = beta @ phi @ beta.T + psi
+        self.cov = cov
+        self.residual_var = {A: float(psi_var[0]), B: float(psi_var[1])}
+        self._chol = np.linalg.cholesky(cov)
+
+    def __call__(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
+        """``n`` partnerships."""
+        z = rng.standard_normal((int(n), 4))
+        return pd.DataFrame(z @ self._chol.T, columns=self.columns)
+
+
+def _apim_analytic_power(effect: float, residual_var: float, cx: float, n: int, alpha: float) -> float:
+    """Large-sample power of the Wald z test of one APIM path: var(b) = psi / (N (1 - cx^2))
+    for a regression on two standardized predictors correlated cx (ML, random x)."""
+    from scipy import stats as _st
+
+    se = math.sqrt(residual_var / (n * (1.0 - cx * cx)))
+    z = float(_st.norm.ppf(1.0 - alpha / 2.0))
+    d = abs(effect) / se
+    return float(_st.norm.cdf(d - z) + _st.norm.cdf(-d - z))
+
+
+def apim_power(n: int | Sequence[int] = (50, 100, 150, 200), *, population: Mapping[str, float] | None = None,
+               x: str = "x", y: str = "y", sides: Sequence[str] = ("A", "B"), reps: int = 1000,
+               seed: int | None = None, alpha: float = 0.05, n_jobs: int = 1, backend: str = "loky",
+               scheduler: Any = None, progress: bool = False, estimator: str = "ML") -> "ResultTable":
+    """Monte Carlo power of the APIM's actor and partner effects by the number of partnerships.
+
+    Each replicate draws ``n`` partnerships from the standardized population of
+    :class:`DyadGenerator` and fits the APIM for distinguishable dyads (the model of
+    :func:`asymtrust.apim`: y_A ~ x_A + x_B, y_B ~ x_B + x_A, x_A ~~ x_B, y_A ~~ y_B, random
+    x; the saturated means do not touch the paths and are left out) with the engine; each
+    effect's Wald test is counted as in :func:`simulate_power`.
+
+    Parameters
+    ----------
+    n : int or sequence of int
+        Numbers of partnerships (each >= 10, the APIM's free parameters).
+    population : mapping
+        Standardized values: ``a_A``, ``p_A``, ``a_B``, ``p_B`` (actor and partner effects
+        on side A's and side B's outcome; required), ``cx`` and ``cy`` (the two sides'
+        predictor correlation and outcome residual correlation; default 0.3 each).
+    x, y, sides
+        Names in the table (``<x>_<side>``); default ``x``, ``y`` and sides A, B.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`simulate_power`'s table (``n`` = partnerships) for the four paths, with
+        ``effect`` (actor/partner), ``side`` (the side whose outcome it is) and
+        ``power_analytic``: the large-sample power of the same z test, Φ(δ − z) + Φ(−δ − z)
+        with δ = |b| √(N (1 − cx²) / ψ), ψ the side's residual variance; the Monte Carlo
+        power agrees with it within its ``power_mcse`` once N is moderate.
+        ``attrs["unit"] = "partnerships"``, ``attrs["population_apim"]``.
+
+    Raises
+    ------
+    OptionError
+        A missing or unknown population value, a correlation outside (-1, 1), effects whose
+        R² reaches 1, and the options :func:`simulate_power` refuses.
+
+    In R: ``simsem::sim(nRep, model = apim, n = N, generate = pop)`` with ``lavaan`` fits.
+    """
+    A, B = (str(s) for s in sides)
+    gen = DyadGenerator(population, x=x, y=y, sides=(A, B))
+    pop = gen.pop
+    xA, xB, yA, yB = gen.columns
+    model = "\n".join([f"{yA} ~ {xA} + {xB}", f"{yB} ~ {xB} + {xA}", f"{xA} ~~ {xB}", f"{yA} ~~ {yB}"])
+    meaning = {f"{yA}~{xA}": ("actor", A, "a_A"), f"{yA}~{xB}": ("partner", A, "p_A"),
+               f"{yB}~{xB}": ("actor", B, "a_B"), f"{yB}~{xA}": ("partner", B, "p_B")}
+    tab = simulate_power(model, gen, n, reps=reps, seed=seed, population={k: pop[v[2]] for k, v in meaning.items()},
+                         alpha=alpha, n_jobs=n_jobs, backend=backend, scheduler=scheduler, progress=progress,
+                         estimator=estimator, fixed_x=False)
+    tab.insert(2, "effect", [meaning[p][0] for p in tab["parameter"]])
+    tab.insert(3, "side", [meaning[p][1] for p in tab["parameter"]])
+    tab["power_analytic"] = [
+        _apim_analytic_power(pop[meaning[p][2]], gen.residual_var[meaning[p][1]], pop["cx"], int(nn),
+                             float(tab.attrs["alpha"]))
+        for p, nn in zip(tab["parameter"], tab["n"])]
+    tab.attrs["unit"] = "partnerships"
+    tab.attrs["population_apim"] = dict(pop)
+    tab.attrs["spec"] = "apim"
     return tab
 
 

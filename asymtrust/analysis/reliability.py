@@ -419,10 +419,121 @@ def item_stats(data: pd.DataFrame, spec: Any, *, recode: bool | None = None) -> 
 # ====================================================================================
 # CFA pieces (omega, AVE, CR, latent correlations)
 # ====================================================================================
-def _fit_cfa(syntax: str, x: pd.DataFrame) -> Any:
+def _fit_cfa(syntax: str, x: pd.DataFrame, ordered: Any = None) -> Any:
     from ..engine.fit import fit as _fit  # lazy: estimation is another module
 
+    if ordered not in (None, False):
+        # one WLSMV CFA of all the spec's constructs, listwise over all the spec's items
+        return _fit(syntax, x, ordered=ordered)
     return _fit(syntax, x)
+
+
+# ---------------------------------------------------------------------- ordered items
+def omega_categorical(loadings: np.ndarray, phi: float, thresholds: Sequence[np.ndarray],
+                      polychoric: np.ndarray) -> float:
+    """Categorical omega (Green & Yang 2009), semTools 0.5-6 ``omegaCat`` in the delta
+    parameterization (scales 1): with R_T = lambda lambda' phi and R the polychoric matrix,
+
+    omega = sum_jj' [sum_cc' Phi2(t_jc, t_j'c', R_T,jj') - sum_c Phi(t_jc) sum_c' Phi(t_j'c')]
+          / sum_jj' [sum_cc' Phi2(t_jc, t_j'c', R_jj')  - sum_c Phi(t_jc) sum_c' Phi(t_j'c')],
+
+    over all ordered pairs (j, j') including j = j' (Phi2 at correlation 1 is Phi(min))."""
+    from scipy.stats import norm
+
+    from ..engine.ordinal import bvn_cdf  # lazy: the first stage's bivariate normal
+
+    lam = np.asarray(loadings, float)
+    RT = np.outer(lam, lam) * float(phi)
+    R = np.asarray(polychoric, float)
+    d = np.sqrt(np.diag(R))
+    R = R / np.outer(d, d)  # cov2cor
+    k = lam.size
+    num = den = 0.0
+    for j in range(k):
+        t1 = np.asarray(thresholds[j], float)
+        for jp in range(k):
+            t2 = np.asarray(thresholds[jp], float)
+            a, b = np.meshgrid(t1, t2, indexing="ij")
+            marg = norm.cdf(t1).sum() * norm.cdf(t2).sum()
+            num += _phi2(a, b, RT[j, jp], bvn_cdf) - marg
+            den += _phi2(a, b, R[j, jp], bvn_cdf) - marg
+    return float(num / den)
+
+
+def _phi2(a: np.ndarray, b: np.ndarray, rho: float, bvn_cdf) -> float:
+    """sum of P(X <= a, Y <= b) at correlation rho (|rho| = 1: the degenerate limits)."""
+    from scipy.stats import norm
+
+    if rho >= 1.0 - 1e-12:
+        return float(norm.cdf(np.minimum(a, b)).sum())
+    if rho <= -1.0 + 1e-12:
+        return float(np.clip(norm.cdf(a) + norm.cdf(b) - 1.0, 0.0, None).sum())
+    return float(np.sum(bvn_cdf(a, b, np.full(a.shape, rho))))
+
+
+def _ordinal_parts(fitted: Any, meas: _Measurement, parts: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per construct: categorical omega, ordinal alpha and AVE from the fit's polychoric
+    matrix and thresholds (semTools ``compRelSEM``, ``AVE``; Zumbo et al. 2007); and that
+    polychoric matrix."""
+    if fitted.ngroups != 1:
+        raise OptionError("reliability(ordered=...) needs a single-group fit")
+    if str(fitted.options.get("parameterization", "delta")) != "delta":
+        raise OptionError("reliability(ordered=...) needs the delta parameterization (lavaan's default)")
+    R = fitted.sample[0]["cov"]
+    est = fitted.estimates
+    th = est[est["op"] == "|"]
+    rows = {}
+    for lv, its in meas.constructs.items():
+        res = {"omega": math.nan, "ordinal_alpha": math.nan, "ave": math.nan}
+        missing = [it for it in its if it not in R.index]
+        if missing:
+            raise OptionError(f"items {', '.join(missing)} of {lv} are not ordered in the fit; "
+                              "reliability(ordered=...) needs every item of the spec ordered")
+        if len(its) >= 2:
+            Rs = R.loc[its, its].to_numpy(float)
+            k = len(its)
+            res["ordinal_alpha"] = k / (k - 1.0) * (1.0 - k / Rs.sum())
+            lam = parts.loadings[lv].reindex(its).to_numpy(float)
+            phi = float(parts.psi.loc[lv, lv])
+            taus = [th.loc[th["lhs"] == it, "est"].to_numpy(float) for it in its]
+            res["omega"] = omega_categorical(lam, phi, taus, Rs)
+            res["ave"] = float(np.sum(lam ** 2) * phi / np.sum(np.diag(Rs)))
+        rows[lv] = res
+    return pd.DataFrame.from_dict(rows, orient="index"), R
+
+
+def twolevel_cfa_syntax(constructs: Mapping[str, Sequence[str]]) -> str:
+    """The two-level CFA behind multilevel reliability: every construct at both levels with
+    the same name and its loadings equal across levels (shared labels ``L<k>``), as semTools'
+    ``compRelSEM`` expects."""
+    k, lines = 0, []
+    for lv, its in constructs.items():
+        terms = []
+        for it in its:
+            k += 1
+            terms.append(f"L{k}*{it}")
+        lines.append(f"  {lv} =~ " + " + ".join(terms))
+    return "level: 1\n" + "\n".join(lines) + "\nlevel: 2\n" + "\n".join(lines) + "\n"
+
+
+def _with_multilevel(table: pd.DataFrame, meas: Any, x: pd.DataFrame, data: pd.DataFrame, cluster: str,
+                     notes: list[str]) -> pd.DataFrame:
+    """``reliability(cluster=)``: add compRelSEM's omegas from a two-level CFA."""
+    from ..engine.fit import fit as _fit  # lazy: estimation is another module
+    from .multilevel import multilevel_reliability
+
+    if not isinstance(cluster, str) or cluster not in data.columns:
+        raise ValidationError(f"cluster column {cluster!r} is not in the data")
+    frame = x[meas.items].copy()
+    frame[cluster] = data.loc[x.index, cluster].to_numpy() if len(x) == len(data) else data[cluster]
+    tl = _fit(twolevel_cfa_syntax(meas.constructs), frame, cluster=cluster)
+    ml = multilevel_reliability(tl).set_index("construct")
+    for col in ("omega_w", "omega_2l", "omega_b", "irr"):
+        table[col] = ml[col].reindex(table.index)
+    notes.extend(f"two-level CFA: {w}" for w in tl.warnings)
+    notes.extend(ml.attrs.get("notes", []))
+    table.attrs["twolevel_fit"] = tl
+    return table
 
 
 @dataclass
@@ -535,10 +646,15 @@ def _composite(parts: _CfaParts, meas: _Measurement) -> pd.DataFrame:
 # ====================================================================================
 # HTMT
 # ====================================================================================
-def _htmt_matrix(complete: pd.DataFrame, meas: _Measurement, method: str) -> pd.DataFrame:
+def _htmt_matrix(complete: pd.DataFrame, meas: _Measurement, method: str,
+                 cor: pd.DataFrame | None = None) -> pd.DataFrame:
+    """HTMT from the Pearson correlations of ``complete`` or, given, from ``cor`` (e.g. the
+    polychoric matrix of an ordinal fit, as semTools ``htmt(..., ordered=)``)."""
     if method not in HTMT_METHODS:
         raise OptionError(f"method={method!r} is not one of {', '.join(HTMT_METHODS)}")
-    r = complete.corr().abs().to_numpy(copy=True)
+    if cor is not None:
+        complete = cor
+    r = (cor.abs().to_numpy(copy=True) if cor is not None else complete.corr().abs().to_numpy(copy=True))
     np.fill_diagonal(r, np.nan)
     idx = {it: i for i, it in enumerate(complete.columns)}
     agg = (lambda v: float(np.exp(np.mean(np.log(v))))) if method == "htmt2" else (
@@ -563,7 +679,7 @@ def _htmt_matrix(complete: pd.DataFrame, meas: _Measurement, method: str) -> pd.
 
 
 def htmt(
-    data: pd.DataFrame, spec: Any, *, method: str = "htmt2", recode: bool | None = None
+    data: pd.DataFrame, spec: Any, *, method: str = "htmt2", recode: bool | None = None, ordered: Any = None
 ) -> pd.DataFrame:
     """Heterotrait-monotrait ratio of correlations, construct x construct.
 
@@ -580,6 +696,9 @@ def htmt(
         (2015), ``htmt2=FALSE``.
     recode : bool or None
         Reverse-keyed item recoding (see :func:`item_stats`).
+    ordered : True or list of str, optional
+        Ordinal items: polychoric instead of Pearson correlations (every item of the spec
+        must then be ordered), as semTools ``htmt(model, data, ordered = items)``.
 
     Returns
     -------
@@ -617,7 +736,16 @@ def htmt(
     meas = _resolve(spec)
     x, notes = _prepare(data, meas, recode)
     complete = _listwise(x, meas)
-    out = _htmt_matrix(complete, meas, method)
+    cor = None
+    if ordered is not None and ordered is not False:
+        from ..engine.ordinal import polychoric  # lazy: the first stage of the ordinal estimator
+
+        names = list(meas.items) if ordered is True else [str(v) for v in ordered]
+        cont = [it for it in meas.items if it not in names]
+        if cont:
+            raise OptionError(f"htmt(ordered=...) needs every item of the spec ordered; not ordered: {', '.join(cont)}")
+        cor = polychoric(complete, list(meas.items)).cor
+    out = _htmt_matrix(complete, meas, method, cor=cor)
     out.attrs.update(
         method=method, n_obs=len(complete), cutoff=_cut.rule_text("htmt"), notes=notes,
         spec=meas.name,
@@ -641,6 +769,8 @@ def reliability(
     recode: bool | None = None,
     fitted: Any = None,
     htmt_method: str = "htmt2",
+    cluster: str | None = None,
+    ordered: Any = None,
 ) -> pd.DataFrame:
     """Reliability and convergent/discriminant validity, one row per construct.
 
@@ -661,6 +791,22 @@ def reliability(
         :func:`asymtrust.fit` fits it, cfa() defaults, listwise).
     htmt_method : {"htmt2", "htmt"}
         Variant used for the ``htmt_max`` column.
+    cluster : str, optional
+        The cluster column of a nested design (e.g. ``"partnership"``): the table gains the
+        multilevel reliability of :func:`asymtrust.multilevel_reliability` (semTools 0.5-6
+        ``compRelSEM``), columns ``omega_w``, ``omega_2l`` (``config=``), ``omega_b`` and
+        ``irr`` (``shared=``), from a two-level CFA with the same constructs at both levels
+        and loadings equal across levels (ML, listwise; ``attrs["twolevel_fit"]``).
+    ordered : True or list of str, optional
+        Ordinal items (issue 15): the CFA is one WLSMV CFA of all the spec's constructs
+        together (``asymtrust.fit(..., ordered=)``, delta parameterization, listwise over all
+        the spec's items; every item must be ordered). ``omega`` is then the categorical
+        omega of Green & Yang (2009), as semTools 0.5-6 ``compRelSEM(fit)``
+        (:func:`omega_categorical`); ``ordinal_alpha`` (an added column) is the alpha of that
+        fit's polychoric matrix per construct (Zumbo, Gadermann & Zeisser 2007); ``ave`` is
+        semTools ``AVE(fit)`` (sum of squared loadings over the polychoric variances) and
+        the HTMT uses the polychoric matrix (semTools ``htmt(..., ordered=)``). ``alpha``
+        stays Cronbach's alpha of the raw scores. ``attrs["polychoric"]`` holds the matrix.
 
     Returns
     -------
@@ -730,12 +876,21 @@ def reliability(
     table = pd.DataFrame.from_dict(rows, orient="index")
     # --- CFA-based ------------------------------------------------------------------
     if fitted is None:
-        fitted = _fit_cfa(meas.syntax(), x[meas.items])
+        fitted = _fit_cfa(meas.syntax(), x[meas.items], ordered)
+    ordinal = bool((getattr(fitted, "options", None) or {}).get("ordered"))
     parts = _cfa_parts(fitted, meas)
     if not parts.converged:
         notes.append("the CFA of the measurement model did not converge: omega, CR and AVE are unreliable")
     notes.extend(f"CFA: {w}" for w in parts.warnings)
     comp = _composite(parts, meas)
+    polychoric = None
+    if ordinal:
+        ocomp, polychoric = _ordinal_parts(fitted, meas, parts)
+        comp["omega"], comp["ave"] = ocomp["omega"], ocomp["ave"]
+        table["ordinal_alpha"] = ocomp["ordinal_alpha"]
+        notes.append("ordered items: WLSMV CFA; omega is the categorical omega (Green & Yang 2009), "
+                     "ordinal_alpha the alpha of the polychoric matrix (Zumbo et al. 2007); AVE and HTMT "
+                     "from the polychoric matrix")
     for col in ("omega", "cr", "ave"):
         table[col] = comp[col]
     table["sqrt_ave"] = np.sqrt(table["ave"].where(table["ave"] >= 0))
@@ -745,7 +900,8 @@ def reliability(
     # --- discriminant validity ------------------------------------------------------
     lvs = list(meas.constructs)
     if len(lvs) > 1:
-        ht = _htmt_matrix(_listwise(x, meas), meas, htmt_method)
+        ht = (_htmt_matrix(None, meas, htmt_method, cor=polychoric) if polychoric is not None
+              else _htmt_matrix(_listwise(x, meas), meas, htmt_method))
         cor = parts.latent_cor().abs()
         off = ~np.eye(len(lvs), dtype=bool)
         table["htmt_max"] = ht.where(off).max(axis=1, skipna=True)
@@ -760,7 +916,8 @@ def reliability(
     }
     for col, (stat, src) in flags.items():
         table[col] = pd.array([_flag(stat, float(v)) for v in table[src]], dtype="boolean")
-    order = ["n_items", "n_obs", "alpha", "alpha_ci_lower", "alpha_ci_upper", "omega", "cr",
+    order = ["n_items", "n_obs", "alpha", "alpha_ci_lower", "alpha_ci_upper",
+             *(["ordinal_alpha"] if polychoric is not None else []), "omega", "cr",
              "ave", "sqrt_ave", "htmt_max", "fl_margin", *flags, "note"]
     table = table[order]
     table.index.name = "construct"
@@ -773,6 +930,11 @@ def reliability(
         cutoffs={s: _cut.rule_text(s) for s, _ in flags.values()},
         spec=meas.name,
     )
+    if polychoric is not None:
+        table.attrs.update(polychoric=polychoric, estimator=str(fitted.options.get("estimator")),
+                           ordered=list(fitted.options.get("ordered") or []))
+    if cluster is not None:
+        table = _with_multilevel(table, meas, x, data, cluster, notes)
     return _with_provenance(table, "reliability", fitted, data,
                             f"Reliability and convergent validity ({meas.name}); omega, CR and AVE from the CFA")
 

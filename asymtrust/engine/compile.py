@@ -387,28 +387,30 @@ class Compiled:
 
 
 #: rows of the parameter table the engine cannot estimate yet: (test, what, the issue that brings it)
+#: rows of a parameter table this path cannot estimate: (test, what, why and what to do)
 PENDING_ROWS = [
-    (lambda t: t["op"].isin(["|", "~*~"]), "ordered items (thresholds '|') without ordered=",
-     "fit(..., ordered=[items]) (estimator WLSMV, issue 15)"),
-    (lambda t: t["level"].gt(1), "level: blocks (two-level SEM)", "the nested-data issue (issue 16)"),
-    (lambda t: t["op"].eq("<~"), "composites ('<~')", "a later issue"),
+    (lambda t: t["op"].isin(["|", "~*~"]), "ordered items (thresholds '|')",
+     "need ordered= naming them (fit(..., ordered=[items]); estimator WLSMV by default)"),
+    (lambda t: t["level"].gt(1), "level: blocks (two-level SEM)",
+     "need the raw rows and cluster= (they cannot be fitted from sample moments)"),
+    (lambda t: t["op"].eq("<~"), "composites ('<~')",
+     "cannot be estimated yet (asymtrust.parameter_table(model) shows the table lavaan would fit)"),
 ]
 
 
 def _refuse_pending(pt) -> None:
     """A typed refusal, naming the construct and the line, of a table the library builds
-    but the engine does not estimate yet (see :data:`PENDING_ROWS`)."""
+    but this path cannot estimate (see :data:`PENDING_ROWS`)."""
     tab = pt.table
     ordinal = bool(getattr(pt, "__dict__", {}).get("_ordinal_family"))  # an ordinal family's table (dwls.py)
-    for test, what, later in PENDING_ROWS:
+    for test, what, why in PENDING_ROWS:
         if ordinal and what.startswith("ordered items"):
             continue
         rows = tab[test(tab)]
         if len(rows):
             lines = [int(x) for x in rows["line"] if int(x) > 0]
             where = f"line {min(lines)}: " if lines else ""
-            raise OptionError(f"{where}{what} cannot be estimated yet: it comes with {later} "
-                              "(asymtrust.parameter_table(model) shows the table lavaan would fit)")
+            raise OptionError(f"{where}{what} {why}")
 
 
 def compile_model(pt, G: int) -> Compiled:

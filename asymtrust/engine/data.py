@@ -64,7 +64,8 @@ def drop_warnings(dropped: dict, group: str | None = None, empty_rows: np.ndarra
         elif reason == DROP_EXO:
             out.append(f"{k} {rows} dropped: missing values in fixed exogenous covariate(s) (fixed.x = TRUE)")
         elif reason == DROP_LISTWISE:
-            out.append(f"{k} incomplete {rows} dropped by listwise deletion; use missing='fiml' to keep them")
+            out.append(f"{k} incomplete {rows} dropped by listwise deletion; use missing='fiml' (ordered items: "
+                       "missing='pairwise') to keep them")
         else:  # pragma: no cover - a reason without its own wording
             out.append(f"{k} {rows} dropped: {reason}")
     return out

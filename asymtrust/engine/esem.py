@@ -84,8 +84,9 @@ def rotation_for(pt, options: dict, se: str) -> RotationOptions | None:
     """The rotation of a model with efa sets (lavaan's ``rotation``, ``rotation.args``;
     default geomin), None for a model without. ``rotation=`` other than lavaan's default
     and any ``rotation_args`` are refused (typed) for a model without efa sets; so are
-    efa sets the engine cannot rotate as lavaan does (ordered items, loadings equal across
-    groups, bootstrap SEs, a target of the wrong shape)."""
+    efa sets the engine cannot rotate as lavaan does (loadings equal across groups,
+    bootstrap SEs, a target of the wrong shape). Ordered items are rotated as lavaan does:
+    their residual variances are the family's (the delta rule: 1 - communality)."""
     method, args = options.get("rotation"), options.get("rotation_args")
     if not has_efa(pt):
         if method not in (None, "geomin"):
@@ -98,9 +99,9 @@ def rotation_for(pt, options: dict, se: str) -> RotationOptions | None:
         return None
     if args is not None and not isinstance(args, dict):
         raise OptionError(f"rotation_args must be a dict of lavaan's rotation.args, not {type(args).__name__}")
-    if getattr(pt, "__dict__", {}).get("_ordinal_family"):
-        raise OptionError("efa() sets with ordered items are not supported yet (the rotated SEs of the WLSMV "
-                          "family are not built); asymtrust.efa() fits an EFA of ordinal items")
+    if getattr(pt, "__dict__", {}).get("_ordinal_family") and len({s.group for s in efa_sets(pt)}) > 1:
+        raise OptionError("efa() sets with ordered items in more than one group are not supported yet (checked "
+                          "against lavaan with one group only); fit each group separately or the items as continuous")
     shared = sorted({s.name for s in efa_sets(pt) if len(s.lvs) >= 2 and not s.identified_by_zeros})
     if shared:
         raise OptionError(f"efa() set(s) {', '.join(shared)}: loadings equal across groups (group_equal='loadings' "
@@ -181,15 +182,31 @@ def efa_start(pt, samples, theta0: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- rotation
+def residual_matrices(model: RamModel, obj=None):
+    """theta -> per group the RAM S matrix whose diagonal holds the residual variances
+    lavaan's rotation sees (``computeTHETA`` after ``lav_model_set_parameters``): the
+    table's, or for ordered items in the delta parameterization the ones the family's
+    ``adjust`` sets (1/Delta^2 minus the explained variance)."""
+    adjust = getattr(obj, "adjust", None)
+    if adjust is None:
+        return lambda theta: [model.matrices(theta, g)[1] for g in range(model.ngroups)]
+    from .estimators.dwls import ImpliedList
+
+    return lambda theta: [gi.S for gi in adjust(ImpliedList(model.implied(theta), theta))]
+
+
 def _node_ix(model: RamModel, s: EfaSet) -> tuple[np.ndarray, np.ndarray]:
     return (np.array([model.node_index[v] for v in s.ovs]), np.array([model.node_index[f] for f in s.lvs]))
 
 
-def rotation_matrices(model: RamModel, theta: np.ndarray, sets: list[EfaSet], opts: RotationOptions):
-    """Per group the node transformation M (H' on each set's factors) and the rotations."""
+def rotation_matrices(model: RamModel, theta: np.ndarray, sets: list[EfaSet], opts: RotationOptions, obj=None):
+    """Per group the node transformation M (H' on each set's factors) and the rotations
+    (``obj``: the family's objective, for the residual variances of ordered items)."""
     Ms, rots = [], []
+    resid = residual_matrices(model, obj)(theta)
     for g in range(model.ngroups):
-        A, S, _ = model.matrices(theta, g)
+        A, _, _ = model.matrices(theta, g)
+        S = resid[g]
         M = np.eye(model.nvar)
         for s in sets:
             if s.group != g or len(s.lvs) < 2:
@@ -205,8 +222,14 @@ def rotation_matrices(model: RamModel, theta: np.ndarray, sets: list[EfaSet], op
 
 
 def rotated_theta(model: RamModel, theta: np.ndarray, new_model: RamModel, Ms: list) -> np.ndarray:
-    """The freed model's parameter vector at the rotated matrices of ``model`` at ``theta``."""
+    """The freed model's parameter vector at the rotated matrices of ``model`` at ``theta``
+    (parameters outside the RAM matrices, such as thresholds, are carried over unchanged)."""
     out = np.zeros(new_model.n_free)
+    old_free = model.partable.table["free"].to_numpy()
+    new_free = new_model.partable.table["free"].to_numpy()
+    if len(old_free) == len(new_free):
+        keep = (old_free > 0) & (new_free > 0)
+        out[new_free[keep].astype(int) - 1] = np.asarray(theta, float)[old_free[keep].astype(int) - 1]
     for g, M in enumerate(Ms):
         A, S, m = model.matrices(theta, g)
         Mi = np.linalg.inv(M)
@@ -258,19 +281,22 @@ def compile_freed(pt_new, comp: Compiled) -> Compiled:
 
 
 # ----------------------------------------------------------------------------- bordered SEs
-def border_function(model: RamModel, sets: list[EfaSet], opts: RotationOptions):
+def border_function(model: RamModel, sets: list[EfaSet], opts: RotationOptions, obj=None):
     """theta -> the stationarity conditions of every rotated set (lavaan's
-    ``lav_model_efa_rotate_border_x``; only sets identified by ``user = 7`` zeros)."""
+    ``lav_model_efa_rotate_border_x``; only sets identified by ``user = 7`` zeros;
+    ``obj``: the family's objective, for the residual variances of ordered items)."""
     use = [s for s in sets if len(s.lvs) >= 2 and s.identified_by_zeros]
     ix = [_node_ix(model, s) for s in use]
+    residuals = residual_matrices(model, obj)
 
     def fun(theta):
         parts = []
         mats = {}
+        resid = residuals(theta) if use else []
         for s, (oi, li) in zip(use, ix):
             if s.group not in mats:
-                mats[s.group] = model.matrices(theta, s.group)
-            A, S, _ = mats[s.group]
+                mats[s.group] = (model.matrices(theta, s.group)[0], resid[s.group])
+            A, S = mats[s.group]
             lam = A[np.ix_(oi, li)]
             x = [lam.ravel(), np.diag(S[np.ix_(oi, oi)])]
             if not opts.orthogonal:
@@ -321,7 +347,7 @@ def rotate_fit(sol: Solution, opts: RotationOptions, *, se: str, information: st
     sets = efa_sets(sol.pt)
     if opts.method == "none":  # lavaan: rotation = "none" reports the unrotated (echelon) solution
         return None, None
-    Ms, rots = rotation_matrices(sol.model, sol.theta, sets, opts)
+    Ms, rots = rotation_matrices(sol.model, sol.theta, sets, opts, sol.obj)
     for s, r in rots:
         if not r.converged:
             warnings.append(f"the {opts.method} rotation of efa set {s.name!r} did not converge")
@@ -339,7 +365,7 @@ def rotate_fit(sol: Solution, opts: RotationOptions, *, se: str, information: st
             warnings.append("promax has no rotation criterion, so the rotated estimates have no standard errors "
                             "(lavaan 0.6-14 reports NA)")
     else:
-        H = numeric_jacobian(border_function(model_new, sets, opts), theta_new)
+        H = numeric_jacobian(border_function(model_new, sets, opts, obj_new), theta_new)
         vcov = rotated_vcov(sol_new, H, se, information)
         if vcov is None and se in ("standard", "robust"):
             warnings.append("the bordered information of the rotated solution could not be inverted: "

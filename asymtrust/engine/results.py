@@ -232,7 +232,10 @@ class FitResult:
         lines.append(f"  Degrees of freedom                {int(fi['df'])}")
         lines.append(f"  P-value (Chi-square)              {fi['pvalue']:.3f}")
         if "chisq_scaled" in fi:
-            lines.append(f"  Scaled statistic (Yuan-Bentler)   {fi['chisq_scaled']:.3f}")
+            est_name = str(self.options.get("estimator", "")).upper()
+            kind = {"WLSMV": "scaled-shifted", "ULSMV": "scaled-shifted", "WLSM": "mean-adjusted",
+                    "ULSM": "mean-adjusted"}.get(est_name, "Yuan-Bentler")
+            lines.append(f"  {'Scaled statistic (' + kind + ')':<34}{fi['chisq_scaled']:.3f}")
             lines.append(f"  Scaling correction factor         {fi['chisq_scaling_factor']:.3f}")
         lines.append("")
         lines.append("Fit indices:")
@@ -243,12 +246,13 @@ class FitResult:
                 if key == "rmsea":
                     extra = f"  90% CI [{fi['rmsea_ci_lower']:.3f}, {fi['rmsea_ci_upper']:.3f}], p(close) = {fi['rmsea_pvalue']:.3f}"
                 lines.append(f"  {lab:<34}{fi[key]:.3f}{extra}")
-        lines.append(f"  {'Log-likelihood':<34}{fi['logl']:.3f}")
-        lines.append(f"  {'AIC / BIC':<34}{fi['aic']:.3f} / {fi['bic']:.3f}")
+        if np.isfinite(fi.get("logl", np.nan)):  # NA for least-squares fits (lavaan)
+            lines.append(f"  {'Log-likelihood':<34}{fi['logl']:.3f}")
+            lines.append(f"  {'AIC / BIC':<34}{fi['aic']:.3f} / {fi['bic']:.3f}")
         lines.append("")
         est = self.parameter_estimates()
         sections = [("=~", "Latent variables"), ("~", "Regressions"), ("~~", "Covariances and variances"),
-                    ("~1", "Intercepts"), (":=", "Defined parameters")]
+                    ("~1", "Intercepts"), ("|", "Thresholds"), ("~*~", "Scales y*"), (":=", "Defined parameters")]
         levels = est["level"] if "level" in est.columns else pd.Series("", index=est.index)  # two-level models
         pairs = list(dict.fromkeys(zip(est["group"], levels)))  # (group, level) in table order
         pairs = sorted(pairs, key=lambda k: k[0] == 0)  # the := rows (group 0) last

@@ -32,10 +32,12 @@ __all__ = [
     "item_codes",
     "scale_range",
     "sector_levels",
+    "cluster_fields",
     "codebook_markdown",
     "codebook_text",
     "codebook_csv",
     "render_codebook",
+    "who_rates_whom",
 ]
 
 #: Columns of a codebook file, in order (``docs/contracts.md``).
@@ -50,12 +52,26 @@ CODEBOOK_COLUMNS: tuple[str, ...] = (
     "scale_labels",
     "reverse",
     "kind",
+    "rates",
 )
+
+#: Columns a codebook file may omit (filled with "" when read): ``rates``, added for dyadic data.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("rates",)
+
+#: Values of ``rates``: who or what a field is about. Items: ``partner`` (the partner
+#: organisation, the side named in ``partner_sector``) or ``partnership`` (the relationship
+#: between the respondent's own organisation, ``sector``, and that partner). Respondent
+#: fields: ``rater`` (the side that answers: ``sector``), ``partner`` (the side rated:
+#: ``partner_sector``), ``partnership`` (the partnership ID), or blank.
+RATES: tuple[str, ...] = ("", "partner", "partnership", "rater")
 
 #: Allowed levels of ``sector`` / ``partner_sector`` in the bundled codebook.
 SECTOR_LEVELS: tuple[str, ...] = ("nhs", "council", "voluntary")
 
-_KINDS = ("item", "respondent")
+#: ``kind`` of a codebook row: a Likert ``item``, a ``respondent`` field, or a ``cluster``
+#: identifier (assigned, not asked: ``partnership``, the cluster of nested designs, and
+#: ``organisation``; issue 16).
+_KINDS = ("item", "respondent", "cluster")
 _FORMATS = ("md", "csv", "text")
 
 
@@ -116,6 +132,9 @@ def _read_codebook(file: Path) -> pd.DataFrame:
         raise SurveyReadError(f"codebook file {file} does not exist") from exc
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise SurveyReadError(f"codebook file {file} cannot be read as UTF-8 CSV: {exc}") from exc
+    for col in OPTIONAL_COLUMNS:
+        if col not in raw.columns:
+            raw[col] = ""
     missing = [c for c in CODEBOOK_COLUMNS if c not in raw.columns]
     if missing:
         raise ValidationError(f"codebook {file} lacks the column(s) {', '.join(missing)}")
@@ -132,7 +151,9 @@ def _read_codebook(file: Path) -> pd.DataFrame:
             problems.append(f"{where}: duplicate item code")
         seen.add(row.item)
         if row.kind not in _KINDS:
-            problems.append(f"{where}: 'kind' must be item or respondent, got {row.kind!r}")
+            problems.append(f"{where}: 'kind' must be item or respondent (or cluster), got {row.kind!r}")
+        if row.rates not in RATES:
+            problems.append(f"{where}: 'rates' must be blank or one of {', '.join(RATES[1:])}, got {row.rates!r}")
         if row.reverse not in ("0", "1"):
             problems.append(f"{where}: 'reverse' must be 0 or 1, got {row.reverse!r}")
         if row.kind == "item":
@@ -199,6 +220,51 @@ def scale_range(codebook: pd.DataFrame, item: str) -> tuple[int, int]:
         raise ValidationError(f"item {item!r} is not a Likert item of the codebook")
     row = rows.iloc[0]
     return int(row["scale_min"]), int(row["scale_max"])
+
+
+def who_rates_whom(codebook: pd.DataFrame) -> pd.DataFrame:
+    """Who rates whom, per construct: the rater is always the respondent's own side (the
+    ``rates == "rater"`` field, ``sector``); the target is the partner organisation (the
+    ``rates == "partner"`` field, ``partner_sector``) or the partnership of the two.
+
+    In dyadic data (:func:`asymtrust.dyads`), a ``partner`` construct's side mean ``<c>_<A>``
+    is side A's rating *of side B*; a ``partnership`` construct's is side A's view of the
+    relationship.
+
+    Examples
+    --------
+    >>> from asymtrust.library.codebook import load_codebook, who_rates_whom
+    >>> who_rates_whom(load_codebook()).loc["GoodTrust", "target"]
+    'partner'
+    """
+    resp = codebook.loc[codebook["kind"] == "respondent"]
+    field_of = {r: resp.loc[resp["rates"] == r, "item"].tolist() for r in ("rater", "partner")}
+    rater = field_of["rater"][0] if field_of["rater"] else ""
+    partner = field_of["partner"][0] if field_of["partner"] else ""
+    rows = {}
+    for construct, label, block in _sections(codebook):
+        targets = sorted(set(block["rates"]) - {""})
+        target = targets[0] if len(targets) == 1 else ("mixed" if targets else "")
+        rows[construct] = {"label": label, "items": " ".join(block["item"]), "rater": rater, "target": target,
+                           "target_field": {"partner": partner, "partnership": " and ".join(
+                               f for f in (rater, partner) if f)}.get(target, "")}
+    out = pd.DataFrame.from_dict(rows, orient="index",
+                                 columns=["label", "items", "rater", "target", "target_field"])
+    out.index.name = "construct"
+    return out
+
+
+def cluster_fields(codebook: pd.DataFrame) -> list[str]:
+    """Codes of the cluster identifiers (``kind == "cluster"``), in codebook order; the first
+    is the cluster of a nested design (``cluster=``).
+
+    Examples
+    --------
+    >>> from asymtrust.library.codebook import load_codebook, cluster_fields
+    >>> cluster_fields(load_codebook())
+    ['partnership', 'organisation']
+    """
+    return codebook.loc[codebook["kind"] == "cluster", "item"].tolist()
 
 
 def sector_levels(codebook: pd.DataFrame, field: str = "sector") -> list[str]:
@@ -271,6 +337,11 @@ def codebook_markdown(codebook: pd.DataFrame) -> str:
     number = 0
     for construct, label, block in _sections(codebook):
         lines += [f"## {label} (`{construct}`)", ""]
+        about = {"partner": "the partner organisation (`partner_sector`)",
+                 "partnership": "the partnership of your organisation and the partner"}.get(
+            next(iter(set(block["rates"]) - {""}), "") if len(set(block["rates"]) - {""}) == 1 else "")
+        if about:
+            lines += [f"*Who rates whom: your organisation (`sector`) rates {about}.*", ""]
         for row in block.itertuples(index=False):
             number += 1
             mark = " (R)" if int(row.reverse) == 1 else ""
@@ -321,7 +392,7 @@ def codebook_csv(codebook: pd.DataFrame) -> str:
     --------
     >>> from asymtrust.library.codebook import load_codebook, codebook_csv
     >>> codebook_csv(load_codebook()).splitlines()[0]
-    'item,construct,construct_label,wording,source,scale_min,scale_max,scale_labels,reverse,kind'
+    'item,construct,construct_label,wording,source,scale_min,scale_max,scale_labels,reverse,kind,rates'
     """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

@@ -10,7 +10,7 @@ Examples
 --------
 >>> from asymtrust.library.specs import list_specs, load_spec
 >>> list_specs()
-['fig1', 'fig1_cfa', 'fig1_direct', 'fig1_moderated', 'fig1_single_trust', 'hp2018']
+['fig1', 'fig1_cfa', 'fig1_direct', 'fig1_dyadic', 'fig1_moderated', 'fig1_single_trust', 'fig1_twolevel', 'hp2018']
 >>> spec = load_spec("fig1")
 >>> spec.constructs["CompTrust"]
 ['ctr1', 'ctr2', 'ctr3', 'ctr4']
@@ -97,6 +97,10 @@ class ModelSpec:
         Latent interaction -> (moderated, moderator).
     source : pathlib.Path or None
         The file the spec was read from.
+    dyadic : dict
+        For a spec of one row per partnership (``[dyadic]`` in the TOML, e.g. ``fig1_dyadic``):
+        ``dyad`` and ``side`` (the respondent-level columns :func:`asymtrust.dyads` reads) and
+        ``sides`` (the two side labels; every indicator is ``<item>_<side>``). Empty otherwise.
     """
 
     name: str
@@ -111,6 +115,7 @@ class ModelSpec:
     interactions: dict[str, tuple[str, str]]
     description: str
     source: Path | None
+    dyadic: dict[str, Any] = field(default_factory=dict)
     _measurement: tuple[str, ...] = field(default=(), repr=False)
     _regressions: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
@@ -138,6 +143,14 @@ class ModelSpec:
         """All ``lhs ~ rhs`` pairs of the syntax, in order."""
         return list(self._regressions)
 
+    def item_side(self, item: str) -> tuple[str, str | None]:
+        """The codebook item and side of an indicator: ``("cap1", "nhs")`` for ``cap1_nhs`` in a
+        dyadic spec; ``(item, None)`` otherwise."""
+        for s in self.dyadic.get("sides", ()):
+            if item.endswith(f"_{s}") and len(item) > len(s) + 1:
+                return item[: -len(s) - 1], s
+        return item, None
+
     def latents(self) -> list[str]:
         """Latent variables in syntax order."""
         return list(self.constructs)
@@ -156,6 +169,7 @@ class ModelSpec:
 
 # --------------------------------------------------------------------------- syntax
 _OP_RE = re.compile(r"=~|<~|~\*~|~~|:=|==|~|<|>")
+_BLOCK_RE = re.compile(r"^(level|group)\s*:\s*(\S.*)$", re.IGNORECASE)
 
 
 def _short(text: str, width: int = 60) -> str:
@@ -221,6 +235,11 @@ def parse_structure(syntax: str, *, where: str = "syntax") -> tuple[
     regressions: list[tuple[str, str]] = []
     measurement: list[str] = []
     for lineno, text in _statements(syntax):
+        block = _BLOCK_RE.match(text)
+        if block:  # level: / group: headers (issue 16); the measurement syntax keeps level headers
+            if block.group(1).lower() == "level":
+                measurement.append(f"level: {block.group(2).strip()}")
+            continue
         m = _OP_RE.search(text)
         if m is None:
             raise SyntaxModelError(f"{where} line {lineno}: no lavaan operator in {_short(text)!r}")
@@ -504,8 +523,33 @@ def _load_toml(file: Path) -> ModelSpec:
     return ModelSpec(
         name=name, title=title, kind=kind, syntax=syntax, constructs=constructs, labels=labels, roles=roles,
         paths=tuple(paths), population=population, interactions=interactions, description=description,
-        source=file, _measurement=tuple(measurement), _regressions=tuple(regressions),
+        source=file, dyadic=_check_dyadic(meta.get("dyadic", {}), constructs, file),
+        _measurement=tuple(measurement), _regressions=tuple(regressions),
     )
+
+
+def _check_dyadic(dy: Any, constructs: dict[str, list[str]], file: Path) -> dict[str, Any]:
+    """``[dyadic]``: ``dyad`` and ``side`` column names and two ``sides``; every indicator
+    of the syntax must end in ``_<side>`` of one of them."""
+    if not isinstance(dy, dict):
+        raise SpecError(f"{file}: [dyadic] must be a table")
+    if not dy:
+        return {}
+    unknown = [k for k in dy if k not in ("dyad", "side", "sides")]
+    if unknown:
+        raise SpecError(f"{file}: [dyadic] has unknown key(s) {', '.join(unknown)}; allowed: dyad, side, sides")
+    out = {k: _req_str(dy, k, file, "[dyadic] ") for k in ("dyad", "side")}
+    sides = dy.get("sides")
+    if (not isinstance(sides, list) or len(sides) != 2 or not all(isinstance(s, str) and s for s in sides)
+            or sides[0] == sides[1]):
+        raise SpecError(f"{file}: [dyadic] sides must name two different side labels, got {_short(repr(sides))}")
+    out["sides"] = tuple(sides)
+    for lv, inds in constructs.items():
+        for ind in inds:
+            if ind not in constructs and not any(ind.endswith(f"_{s}") for s in sides):
+                raise SpecError(f"{file}: [dyadic] indicator {ind!r} of {lv} does not end in _{sides[0]} or "
+                                f"_{sides[1]}")
+    return out
 
 
 def _num(val: Any, file: Path, where: str, lo: float = -math.inf, hi: float = math.inf) -> float:

@@ -1186,7 +1186,8 @@ def _parse_statement(lineno: int, text: str, shown: str = "", notes: list[str] |
             raise SyntaxModelError(
                 f"line {lineno}: {_short(name)!r} is not a valid variable name{_why_not_name(name)} in {_short(shown)!r}"
             )
-    if op == "=~" and re.fullmatch(r"[0-9.eE+\-*]*", rhs_text) and rhs_text != "0":
+    if op == "=~" and rhs_text != "0" and all(
+            all(_parse_number(f) is not None for f in piece.split("*")) for piece in re.split(r"(?<![eE])\+", rhs_text)):
         raise SyntaxModelError(f"line {lineno}: latent {_short(lhs_text)!r} has no indicators in {_short(shown)!r}")
     try:
         terms = _parse_rhs(rhs_text, op, where, notes, accept)

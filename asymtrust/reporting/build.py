@@ -110,9 +110,19 @@ class ReportResults:
     compare_names: list = field(default_factory=list)
     comparison: Any = None
     comparison_error: str = ""
+    #: the cluster column (``--cluster``) and the multilevel section (issue 16)
+    cluster: str | None = None
+    twolevel: bool = False
+    icc: pd.DataFrame | None = None
+    icc_error: str = ""
+    multilevel_reliability: pd.DataFrame | None = None
+    multilevel_reliability_error: str = ""
     power_requested: bool = False
     power: pd.DataFrame | None = None
     power_error: str = ""
+    #: both sides of each partnership (``dyad=``/``side=``, issue 18): reporting.dyadic.compute_dyadic's dict
+    dyadic_requested: bool = False
+    dyadic: dict | None = None
     estimation_warnings: list = field(default_factory=list)
     other_warnings: list = field(default_factory=list)
     reasons: dict = field(default_factory=dict)
@@ -335,6 +345,10 @@ def _misfit_block(r: ReportResults) -> None:
     """Modification indices, standardized residuals (and score tests) of the SEM."""
     from ..engine.diagnostics import misfit_summary
 
+    if r.twolevel:
+        r.reasons["misfit"] = ("modification indices and residuals of two-level models are not built yet; the "
+                               "multilevel section shows the SRMR within and between partnerships")
+        return
     try:
         r.misfit = misfit_summary(r.sem, top=10)
     except AsymtrustError as exc:
@@ -354,7 +368,9 @@ def _split_partial(r: ReportResults, inv: pd.DataFrame) -> None:
 def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], bootstrap: int, seed: int | None,
             estimator: str, missing: str, quiet: bool, power: Any, command_line: str | None, data_path: Any,
             missing_codes: Sequence[Any] = (), out: Any = None, force: bool = False,
-            n_jobs: int = 2, prog: _Progress | None = None, sheet: int | str = 0) -> tuple[ReportResults, Path | None]:
+            n_jobs: int = 2, prog: _Progress | None = None, sheet: int | str = 0,
+            cluster: str | None = None, dyad: str | None = None, side: str | None = None, sides: Any = None,
+            apim: Any = None, rsa: Any = None, ordered: Any = None) -> tuple[ReportResults, Path | None]:
     """Validate and compute everything (no file is written). Returns the results and
     the checked output path (``None`` when ``out`` is ``None``)."""
     from ..engine.fit import fit as _fit
@@ -364,12 +380,22 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
     prog = prog or _Progress(quiet)
     t0 = time.perf_counter()
     # --- options ------------------------------------------------------------------
-    est = str(estimator).upper()
-    if est not in ("ML", "MLR"):
-        raise OptionError(f"estimator must be ML or MLR, not {estimator!r}")
+    ordinal = ordered is not None and ordered is not False
+    est = str(estimator).upper() if estimator is not None else ("WLSMV" if ordinal else "ML")
+    allowed = ORDINAL_ESTIMATORS if ordinal else ("ML", "MLR")
+    if est not in allowed:
+        raise OptionError(f"estimator must be {', '.join(allowed[:-1])} or {allowed[-1]}"
+                          + (" with ordered items" if ordinal else "") + f", not {estimator!r}")
     miss = str(missing).lower()
-    if miss not in ("listwise", "fiml"):
-        raise OptionError(f"missing must be listwise or fiml, not {missing!r}")
+    missing_ok = ("listwise", "pairwise") if ordinal else ("listwise", "fiml")
+    if miss not in missing_ok:
+        raise OptionError(f"missing must be {' or '.join(missing_ok)}" + (" with ordered items" if ordinal else "")
+                          + f", not {missing!r}")
+    if ordinal:
+        combo = [n for n, v in (("--cluster", cluster), ("--dyad", dyad), ("--side", side), ("--apim", apim),
+                                ("--rsa", rsa)) if v]
+        if combo:
+            raise OptionError(f"ordered items (--ordered) with {', '.join(combo)} are not supported in the report yet")
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
         raise OptionError(f"bootstrap must be 0 (delta method only) or a positive number of replicates, not {bootstrap!r}")
     if bootstrap > 0:
@@ -389,12 +415,19 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
     for c in compare or ():
         cs = load_spec(c)
         compare_specs.append((cs.name if Path(str(c)).suffix == "" else Path(str(c)).stem, cs))
+    twolevel = spec_obj.measurement_syntax().startswith("level:")
+    if twolevel and cluster is None:
+        raise OptionError(f"spec {spec_obj.name!r} is a two-level model (level: blocks): name the cluster column "
+                          "with --cluster COL (cluster=...)")
+    if twolevel and est != "ML":
+        raise OptionError(f"spec {spec_obj.name!r} is a two-level model: lavaan 0.6-14 estimates it by ML only "
+                          f"(estimator={est!r} refused)")
     names = [spec_obj.name] + [n for n, _ in compare_specs]
     if len(set(names)) != len(names):
         raise OptionError(f"--compare names a model twice or repeats --spec: {', '.join(names)}")
     frame, label, data_file, synthetic = _resolve_data(data, data_path, missing_codes, sheet=sheet)
     prog.step(f"validating {label} against spec {spec_obj.name!r}")
-    rep = validate(frame, spec_obj)
+    rep = validate(frame, spec_obj, cluster=cluster, ordered=ordered)
     if not rep.ok:
         n = len(rep.errors)
         raise ValidationError(
@@ -414,29 +447,49 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
         sha, basis = _sha256_frame(frame), "the data frame written as CSV; no file was given"
     work, recoded, has_cb = _recode(frame, rep.items)
     if recoded:  # the report shows the validation of the data as analysed (after recoding)
-        rep = validate(work, spec_obj)
+        rep = validate(work, spec_obj, cluster=cluster, ordered=ordered)
+    ordered_items = _ordered_items(ordered, rep.items) if ordinal else []
     spec_source = display(spec_obj.source) if getattr(spec_obj, "source", None) else ""
     created = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
     r = ReportResults(
         spec=spec_obj, spec_name=spec_obj.name, spec_source=spec_source, data=work, data_label=label,
         data_sha256=sha, hash_basis=basis, synthetic=synthetic, validation=rep,
-        options={"estimator": est, "missing": miss}, bootstrap=int(bootstrap), seed=int(seed), seed_drawn=seed_drawn,
-        command_line=display(command_line) if command_line else _api_call_text(data, spec, group, compare, bootstrap, seed, est, miss, power),
+        options={"estimator": est, "missing": miss, "ordered": ordered_items,
+                 "estimator_reason": _estimator_reason(est, estimator is None, ordered_items, rep)},
+        bootstrap=int(bootstrap), seed=int(seed), seed_drawn=seed_drawn,
+        command_line=display(command_line) if command_line else _api_call_text(data, spec, group, compare, bootstrap, seed, est, miss, power, ordered),
         n_rows=len(frame), recoded=recoded, has_codebook_items=has_cb, created=created, versions=_versions(),
         group=group, compare_names=[n for n, _ in compare_specs], power_requested=power is not None and power is not False,
+        cluster=cluster, twolevel=twolevel,
     )
     r.title = f"{spec_obj.title}" if spec_obj.title and spec_obj.title != spec_obj.name else f"Model {spec_obj.name}"
     r.subtitle = f"asymtrust {r.versions.get('asymtrust', '')} report on {label}; created {created}"
     if synthetic:
-        r.synthetic_text = (f"These results come from {label}: answers simulated by asymtrust from the fig1 model, "
+        source = ("the generator of bcf_dyads (known actor, partner and incongruence effects)"
+                  if "bcf_dyads" in label else "the fig1 model")
+        r.synthetic_text = (f"These results come from {label}: answers simulated by asymtrust from {source}, "
                             "not real respondents. They demonstrate the pipeline and carry no empirical evidence; "
                             "do not cite them as findings.")
     r.missing_table = _missing_table(work, rep.items)
-    fit_kw = {"estimator": est, "missing": miss}
+    if dyad is not None or side is not None or rsa is not None or apim is not None:  # issue 18, before the long fits
+        from .dyadic import compute_dyadic
+
+        r.dyadic_requested = True
+        prog.step("both sides of each partnership: side means, APIM" + (", response surface" if rsa else ""))
+        with _collect_warnings(r.other_warnings, "dyadic: "):
+            r.dyadic = compute_dyadic(work, spec_obj, dyad=dyad, side=side, sides=sides, apim=apim, rsa=rsa,
+                                      estimator=est, bootstrap=int(bootstrap), seed=int(seed), n_jobs=n_jobs,
+                                      notes=r.other_warnings)
+    fit_kw: dict[str, Any] = {"estimator": est, "missing": miss}
+    if ordered_items:
+        fit_kw["ordered"] = list(ordered_items)
+    # the SEM and the CFA see the clusters (cluster-robust SEs, or the two-level model); the
+    # group, comparison and power analyses do not (said in the multilevel section)
+    sem_kw = {**fit_kw, "cluster": cluster} if cluster is not None else fit_kw
     # --- SEM ------------------------------------------------------------------------
-    prog.step(f"fitting the structural model ({est}, {miss})")
+    prog.step(f"fitting the structural model ({est}, {miss}" + (f", clusters: {cluster})" if cluster else ")"))
     with _collect_warnings(r.other_warnings, "SEM: "):
-        r.sem = _fit(spec_obj, work, **fit_kw)
+        r.sem = _fit(spec_obj, work, **sem_kw)
     r.n_used = int(sum(r.sem.nobs))
     r.estimation_warnings += _estimation_problems(r.sem, "SEM", r.other_warnings)
     _misfit_block(r)
@@ -445,12 +498,13 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
         prog.step("fitting the measurement model (CFA)")
         try:
             with _collect_warnings(r.other_warnings, "CFA: "):
-                r.cfa = _fit(spec_obj.measurement_syntax(), work, **fit_kw)
+                r.cfa = _fit(spec_obj.measurement_syntax(), work, **sem_kw)
             r.estimation_warnings += _estimation_problems(r.cfa, "CFA", r.other_warnings)
         except AsymtrustError as exc:
             r.reasons["cfa"] = f"the measurement model could not be estimated: {exc}"
         prog.step("item diagnostics, reliability and validity")
-        _reliability_block(r, spec_obj, work, listwise=(miss == "listwise"))
+        _reliability_block(r, _within_spec(spec_obj) if twolevel else spec_obj, work,
+                           listwise=(miss == "listwise" and not twolevel))
     else:
         for k in ("cfa", "items", "reliability"):
             r.reasons[k] = "the model has no latent constructs (no =~ lines), so there is nothing to measure"
@@ -459,10 +513,14 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
     if eff_func is None:
         r.reasons["effects"] = why
     else:
-        prog.step(f"indirect effects ({bootstrap} bootstrap replicates)" if bootstrap else "indirect effects (delta method)")
+        boot = 0 if cluster is not None else int(bootstrap)  # a bootstrap would have to resample whole clusters
+        if cluster is not None and bootstrap:
+            r.other_warnings.append(f"effects: --cluster {cluster}: the indirect effects use the delta method "
+                                    "(a case bootstrap ignores the clusters; a cluster bootstrap is not built)")
+        prog.step(f"indirect effects ({boot} bootstrap replicates)" if boot else "indirect effects (delta method)")
         try:
             with _collect_warnings(r.other_warnings, "effects: "):
-                r.effects = _call(eff_func, r.sem, bootstrap=int(bootstrap), seed=int(seed), n_jobs=n_jobs,
+                r.effects = _call(eff_func, r.sem, bootstrap=boot, seed=int(seed), n_jobs=n_jobs,
                                   progress=not quiet, data=work)
         except SpecError as exc:
             r.reasons["effects"] = f"the model has no indirect (mediated) paths: {exc}"
@@ -471,6 +529,10 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
     # --- groups ----------------------------------------------------------------------
     if group is not None:
         _groups_block(r, spec_obj, work, group, fit_kw, prog)
+    # --- multilevel --------------------------------------------------------------------
+    if cluster is not None:
+        prog.step(f"ICCs, design effects and multilevel reliability (clusters: {cluster})")
+        _multilevel_block(r, _within_spec(spec_obj) if twolevel else spec_obj, work, cluster)
     # --- comparison ----------------------------------------------------------------
     if compare_specs:
         prog.step("comparing models: " + ", ".join([spec_obj.name] + [n for n, _ in compare_specs]))
@@ -493,6 +555,9 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
             r.power = _power_frame(power)
         except AsymtrustError as exc:
             r.power_error = str(exc)
+    elif power and ordered_items:
+        r.reasons["power"] = ("Monte Carlo power for ordinal items (WLSMV) is not built yet: power() fits the "
+                              "simulated Likert items as continuous; run it without --ordered")
     elif power:
         pw_func, why = _optional("analysis.power", "power")
         if pw_func is None:
@@ -516,36 +581,114 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
     return r, dest
 
 
+#: estimators the report accepts with ordered items (lavaan's categorical estimators)
+ORDINAL_ESTIMATORS = ("WLSMV", "WLSM", "ULSMV", "DWLS", "ULS", "WLS")
+
+
+def _ordered_items(ordered: Any, items: Sequence[str]) -> list[str]:
+    """``True``: every model item; a list (or a comma-separated string): those items,
+    each of which must be a model item."""
+    if ordered is True:
+        return list(items)
+    names = [t.strip() for t in ordered.split(",")] if isinstance(ordered, str) else [str(t) for t in ordered]
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in items]
+    if unknown or not names:
+        raise OptionError("ordered items must be items of the model: " + (", ".join(unknown) if unknown else "none given")
+                          + f" (model items: {', '.join(items)})")
+    return names
+
+
+def _estimator_reason(est: str, default: bool, ordered: Sequence[str], rep: Any) -> str:
+    """Which estimator the report used, and why (stated in the report)."""
+    if ordered:
+        what = (f"{len(ordered)} items declared ordered ({', '.join(ordered[:6])}{', ...' if len(ordered) > 6 else ''})")
+        if default and est == "WLSMV":
+            return (f"WLSMV, lavaan's default for ordered-categorical items: {what} are analysed through their "
+                    "thresholds and polychoric correlations, with DWLS estimates, robust standard errors and the "
+                    "scaled-and-shifted chi-square")
+        return f"{est}, as requested, with {what} analysed through thresholds and polychoric correlations"
+    why = f"{est}" + (" (the default)" if default else ", as requested") + ": the items are treated as continuous"
+    flagged = [w for w in getattr(rep, "warnings", []) if "fitted as continuous" in w]
+    if flagged:
+        why += ("; the data check warns that some items have few categories or floor/ceiling effects: consider "
+                "--ordered (WLSMV)")
+    return why
+
+
 def _reliability_block(r: ReportResults, spec: Any, work: pd.DataFrame, *, listwise: bool) -> None:
     import importlib
 
     rel_mod = importlib.import_module("asymtrust.analysis.reliability")  # the module, not the function of that name
 
     cfa_for_rel = r.cfa if (listwise and r.cfa is not None and not spec.interactions) else None
+    ordered = list(r.options.get("ordered") or [])
+    ord_kw = {"ordered": ordered} if ordered else {}
     try:
         r.item_stats = rel_mod.item_stats(work, spec)
     except AsymtrustError as exc:
         r.reasons["items"] = str(exc)
     try:
         with _collect_warnings(r.other_warnings, "reliability: "):
-            r.reliability = rel_mod.reliability(work, spec, fitted=cfa_for_rel)
+            r.reliability = rel_mod.reliability(work, spec, fitted=cfa_for_rel, **ord_kw)
     except AsymtrustError as exc:
         r.reasons["reliability"] = str(exc)
     if r.reliability is not None and len(r.reliability) > 1:
         try:
-            r.htmt = rel_mod.htmt(work, spec, method=str(r.reliability.attrs.get("htmt_method", "htmt2")))
+            r.htmt = rel_mod.htmt(work, spec, method=str(r.reliability.attrs.get("htmt_method", "htmt2")), **ord_kw)
         except AsymtrustError as exc:
             r.reasons["htmt"] = str(exc)
+    if ordered:
+        r.reasons["cmv"] = ("the one-factor CFA test of common-method variance compares ML fits of continuous "
+                            "items; it is not computed for ordinal items (--ordered)")
     try:
         r.harman = rel_mod.harman(work, spec)
     except AsymtrustError as exc:
         r.reasons["harman"] = str(exc)
-    if r.reliability is not None and len(r.reliability) > 1:
+    if r.reliability is not None and len(r.reliability) > 1 and not ordered:
         try:
             with _collect_warnings(r.other_warnings, "one-factor CFA: "):
                 r.cmv = rel_mod.cmv_one_factor(work, spec, fitted=cfa_for_rel)
         except AsymtrustError as exc:
             r.reasons["cmv"] = str(exc)
+
+
+def _within_spec(spec: Any) -> str:
+    """The level-1 measurement model of a two-level spec (lavaan syntax): what the
+    single-level item, reliability and validity analyses read."""
+    lines, inside = [], False
+    for line in spec.measurement_syntax().splitlines():
+        if line.startswith("level:"):
+            inside = not lines and not inside
+            continue
+        if inside:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _multilevel_block(r: ReportResults, spec: Any, work: pd.DataFrame, cluster: str) -> None:
+    """``--cluster``: the items' ICCs and design effects (lavaan's ``lavInspect(fit, "icc")``)
+    and the multilevel reliability of the constructs (semTools ``compRelSEM``)."""
+    from ..analysis.multilevel import icc
+    from ..analysis.reliability import reliability
+    from ..library.specs import load_spec
+
+    meas = load_spec(spec) if not isinstance(spec, str) else None
+    items = [i for i in (meas.items() if meas is not None else r.validation.items) if i in work.columns]
+    try:
+        with _collect_warnings(r.other_warnings, "ICC: "):
+            r.icc = icc(work, cluster, columns=items)
+    except AsymtrustError as exc:
+        r.icc_error = str(exc)
+    try:
+        with _collect_warnings(r.other_warnings, "multilevel reliability: "):
+            rel = reliability(work, spec if meas is None else meas.measurement_syntax(), cluster=cluster)
+        r.multilevel_reliability = rel[["omega", "omega_w", "omega_2l", "omega_b", "irr"]].copy()
+        tl = rel.attrs.get("twolevel_fit")
+        r.multilevel_reliability.attrs["warnings"] = list(getattr(tl, "warnings", []) or [])
+        r.estimation_warnings += _estimation_problems(tl, "two-level CFA (multilevel reliability)", r.other_warnings)
+    except AsymtrustError as exc:
+        r.multilevel_reliability_error = str(exc)
 
 
 def _groups_block(r: ReportResults, spec: Any, work: pd.DataFrame, group: str, fit_kw: dict, prog: _Progress) -> None:
@@ -572,7 +715,8 @@ def _groups_block(r: ReportResults, spec: Any, work: pd.DataFrame, group: str, f
         prog.step("measurement invariance ladder")
         try:
             with _collect_warnings(r.other_warnings, "invariance: "):
-                inv = _call(inv_func, spec, data, group, partial="auto", **fit_kw)
+                inv = _call(inv_func, spec, data, group, partial=None if fit_kw.get("ordered") else "auto",
+                            **fit_kw)
             _split_partial(r, inv)
         except AsymtrustError as exc:
             r.invariance_error = str(exc)
@@ -583,6 +727,9 @@ def _groups_block(r: ReportResults, spec: Any, work: pd.DataFrame, group: str, f
         r.reasons["path_equality"] = why
     elif r.sem is None or not (r.sem.estimates["op"] == "~").any():
         r.reasons["path_equality"] = "the model has no structural paths"
+    elif fit_kw.get("ordered"):
+        r.reasons["path_equality"] = ("per-path equality tests across groups are not built for ordinal items "
+                                      "(--ordered) yet")
     else:
         prog.step("equality of each structural path across groups")
         try:
@@ -623,7 +770,10 @@ def _figures_block(r: ReportResults) -> None:
         _render_figure(r, "conceptual", lambda: F.figure_fig1(spec))
     if r.reliability is not None:
         _render_figure(r, "reliability", lambda: F.reliability_chart(r.reliability))
-    _render_figure(r, "residuals", lambda: F.residual_heatmap(r.sem))
+    if r.twolevel:
+        r.figure_errors["residuals"] = "the residual heatmap of a two-level model is not built yet"
+    else:
+        _render_figure(r, "residuals", lambda: F.residual_heatmap(r.sem))
     if r.effects is not None and len(r.effects):
         ind = _indirect_rows(r.effects)
         if len(ind):
@@ -634,10 +784,16 @@ def _figures_block(r: ReportResults) -> None:
         _render_figure(r, "group_paths", lambda: F.group_paths_chart(group_paths_table(r.group_fit, spec)))
     if r.power is not None:
         _render_figure(r, "power", lambda: F.power_curve(r.power))
+    if r.dyadic and r.dyadic.get("apim") is not None:
+        from .dyadic import apim_figure
+
+        _render_figure(r, "apim", lambda: apim_figure(r.dyadic["apim"]))
+    if r.dyadic and r.dyadic.get("rsa") is not None:
+        _render_figure(r, "response_surface", lambda: r.dyadic["rsa"].plot())
 
 
 def _api_call_text(data: Any, spec: Any, group: Any, compare: Any, bootstrap: Any, seed: Any, est: str, miss: str,
-                   power: Any) -> str:
+                   power: Any, ordered: Any = None) -> str:
     if isinstance(data, pd.DataFrame):
         d = "<DataFrame>"
     else:
@@ -647,6 +803,8 @@ def _api_call_text(data: Any, spec: Any, group: Any, compare: Any, bootstrap: An
             f"seed={seed!r}", f"estimator={est!r}", f"missing={miss!r}"]
     if power is not None and power is not False:
         args.append("power=" + ("<DataFrame>" if isinstance(power, pd.DataFrame) else repr(power)))
+    if ordered is not None and ordered is not False:
+        args.append(f"ordered={ordered!r}")
     return "asymtrust.report(" + ", ".join(args) + ") [Python API]"
 
 
@@ -706,6 +864,11 @@ def _fit_json(r: ReportResults) -> str:
     if r.comparison is not None:
         doc["comparison"] = (r.comparison.to_dict() if hasattr(r.comparison, "to_dict")
                              else _records(getattr(r.comparison, "table", r.comparison)))
+    if r.dyadic and r.dyadic.get("apim") is not None:  # issue 18
+        ap = r.dyadic["apim"]
+        doc["dyadic"] = {"partnerships": len(r.dyadic["dyads"].wide), "sides": list(ap.sides), "x": ap.x, "y": ap.y,
+                         "effects": _records(ap.effects.reset_index()), "k": _records(ap.k.reset_index()),
+                         "tests": _records(ap.tests.reset_index())}
     return json.dumps(json_safe(doc), indent=2, allow_nan=False) + "\n"
 
 
@@ -749,10 +912,12 @@ def _write_tree(r: ReportResults, sections: list, folder: Path) -> None:
 # the public function
 # ====================================================================================
 def report(data: Any = None, *, spec: Any = "fig1", out: str | os.PathLike, group: str | None = None,
-           compare: Sequence[str] = (), bootstrap: int = 1000, seed: int | None = None, estimator: str = "ML",
+           compare: Sequence[str] = (), bootstrap: int = 1000, seed: int | None = None, estimator: str | None = None,
            missing: str = "listwise", force: bool = False, quiet: bool = False, power: Any = None,
            command_line: str | None = None, data_path: str | os.PathLike | None = None,
-           missing_codes: Sequence[Any] = (), n_jobs: int = 2, sheet: int | str = 0) -> Path:
+           missing_codes: Sequence[Any] = (), n_jobs: int = 2, sheet: int | str = 0,
+           cluster: str | None = None, dyad: str | None = None, side: str | None = None, sides: Any = None,
+           apim: Sequence[str] | None = None, rsa: Sequence[str] | None = None, ordered: Any = None) -> Path:
     """Build the complete report folder for a model and a survey data set.
 
     Parameters
@@ -771,6 +936,28 @@ def report(data: Any = None, *, spec: Any = "fig1", out: str | os.PathLike, grou
     group : str, optional
         Grouping column (e.g. ``"sector"``): invariance ladder, per-group paths and
         path-equality tests.
+    dyad, side : str, optional
+        The partnership ID and side columns (e.g. ``"partnership"``, ``"sector"``): the report
+        gains the section "Both sides of each partnership" (issue 18): side means of every
+        construct with rwg(j), ICC(1) and ICC(2), the APIM with its diagram, k and the
+        distinguishability tests (FIML, ``bootstrap`` replicates for k) and, with ``rsa``, the
+        response surface. Both are needed.
+    sides : (str, str), optional
+        The two side labels (default: the two labels of ``side``; a third label is an error).
+    apim : (x, y), optional
+        The APIM's predictor and outcome: constructs of the spec (scored as the mean of their
+        keyed items) or numeric columns. Default: ``("CapImb", "GoodTrust")`` when the spec has
+        that path, else its first path between two constructs.
+    rsa : (z, x, y), optional
+        A response surface of ``z`` on ``x`` and ``y``, columns of the partnership table
+        ``<construct>_<side>``, e.g. ``("GoodTrust_council", "CapImb_nhs", "CapImb_council")``
+        (pooled centering, MLR, the RSA package's models).
+    cluster : str, optional
+        Cluster column of a nested design (e.g. ``"partnership"``): the SEM and the CFA are
+        fitted with ``cluster=`` (cluster-robust SEs; a two-level spec such as
+        ``fig1_twolevel`` is fitted as a two-level model and needs it), the indirect effects
+        use the delta method, and the multilevel section shows the items' ICCs and design
+        effects, the two-level fit and the multilevel reliability.
     compare : sequence of str
         Competing specs (e.g. ``("fig1_direct", "fig1_single_trust")``).
     bootstrap : int
@@ -778,8 +965,17 @@ def report(data: Any = None, *, spec: Any = "fig1", out: str | os.PathLike, grou
     seed : int, optional
         Seed of the bootstrap (and of power simulations). Without one a seed is drawn
         and printed in the reproducibility footer.
-    estimator : {"ML", "MLR"}
-    missing : {"listwise", "fiml"}
+    estimator : {"ML", "MLR"}, or with ``ordered`` {"WLSMV", "WLSM", "ULSMV", "DWLS", "ULS", "WLS"}
+        Default: ``"ML"``, or ``"WLSMV"`` (lavaan's default) with ``ordered``. The report
+        states which estimator it used and why.
+    missing : {"listwise", "fiml"}, or with ``ordered`` {"listwise", "pairwise"}
+    ordered : True, list of str or comma-separated str, optional
+        Ordered-categorical items (lavaan's ``ordered=``): ``True`` for every model item.
+        The SEM, the CFA, the multi-group ladder (the ordinal levels configural,
+        thresholds, metric, scalar), the model comparison, reliability (categorical omega,
+        ordinal alpha; AVE and HTMT from polychorics) use them. Not combined with
+        ``cluster`` or the dyadic analyses; power, per-path group equality and the
+        one-factor CMV test are left out with the reason stated.
     force : bool
         Replace an existing ``out`` folder, only when it holds nothing but the
         unchanged files of an earlier report (listed in its
@@ -836,7 +1032,8 @@ def report(data: Any = None, *, spec: Any = "fig1", out: str | os.PathLike, grou
     r, dest = compute(data=data, spec=spec, group=group, compare=tuple(compare or ()), bootstrap=bootstrap,
                       seed=seed, estimator=estimator, missing=missing, quiet=quiet, power=power,
                       command_line=command_line, data_path=data_path, missing_codes=missing_codes, out=out,
-                      force=force, n_jobs=n_jobs, prog=prog, sheet=sheet)
+                      force=force, n_jobs=n_jobs, prog=prog, sheet=sheet, cluster=cluster, dyad=dyad, side=side,
+                      sides=sides, apim=apim, rsa=rsa, ordered=ordered)
     if dest is None:  # pragma: no cover - compute() checks `out` whenever it is given
         raise OutputError("an output folder is required (out=...)")
     from .sections import build_sections

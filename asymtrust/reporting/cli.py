@@ -71,15 +71,33 @@ def _register_report(sub: argparse._SubParsersAction) -> None:
                    help="bundled spec name or a .lav/.toml file (default: fig1)")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"report folder to create (default: {DEFAULT_OUT})")
     p.add_argument("--group", metavar="COLUMN", help="grouping column, e.g. sector: invariance and per-group paths")
+    p.add_argument("--cluster", metavar="COL",
+                   help="cluster column of nested data, e.g. partnership: ICCs, design effects, cluster-robust SEs, "
+                        "multilevel reliability; needed by a two-level spec (fig1_twolevel)")
     p.add_argument("--compare", nargs="+", default=[], metavar="SPEC",
                    help="competing specs, e.g. fig1_direct fig1_single_trust")
+    p.add_argument("--dyad", metavar="COL",
+                   help="partnership ID column (with --side): adds 'Both sides of each partnership' (side means, "
+                        "rwg(j), ICCs, the actor-partner model)")
+    p.add_argument("--side", metavar="COL", help="side column of each respondent, e.g. sector (with --dyad)")
+    p.add_argument("--sides", nargs=2, metavar=("A", "B"), help="the two side labels (default: as they appear)")
+    p.add_argument("--apim", nargs=2, metavar=("X", "Y"),
+                   help="the APIM's predictor and outcome, constructs or columns (default CapImb GoodTrust)")
+    p.add_argument("--rsa", nargs=3, metavar=("Z", "X", "Y"),
+                   help="response surface of Z on X and Y, partnership-table columns <construct>_<side>, "
+                        "e.g. GoodTrust_council CapImb_nhs CapImb_council")
     p.add_argument("--bootstrap", type=_nonneg_int, default=1000, metavar="B",
-                   help="bootstrap replicates for the indirect effects (default 1000; 0 = delta method only)")
+                   help="bootstrap replicates for the indirect effects and the APIM's k (default 1000; 0 = delta "
+                        "method only)")
     p.add_argument("--seed", type=_nonneg_int, default=None, metavar="S",
                    help="random seed (default: drawn and printed in the report)")
-    p.add_argument("--estimator", type=str.upper, choices=("ML", "MLR"), default="ML", help="ML (default) or MLR")
-    p.add_argument("--missing", type=str.lower, choices=("listwise", "fiml"), default="listwise",
-                   help="listwise deletion (default) or full-information ML")
+    p.add_argument("--estimator", type=str.upper, choices=("ML", "MLR", "WLSMV", "WLSM", "ULSMV", "DWLS", "ULS", "WLS"),
+                   default=None, help="ML (default) or MLR; with --ordered WLSMV (default), WLSM, ULSMV, DWLS, ULS, WLS")
+    p.add_argument("--ordered", nargs="?", const="all", default=None, metavar="ITEMS",
+                   help="treat items as ordered categories (lavaan ordered=, WLSMV): all model items, or a comma "
+                        "list (e.g. --ordered cap1,cap2); put DATA before it")
+    p.add_argument("--missing", type=str.lower, choices=("listwise", "fiml", "pairwise"), default="listwise",
+                   help="listwise deletion (default) or full-information ML; with --ordered: listwise or pairwise")
     p.add_argument("--missing-codes", nargs="+", type=_code, default=[], metavar="CODE",
                    help="values meaning missing in DATA, e.g. --missing-codes -99 -9")
     p.add_argument("--sheet", default=0, metavar="SHEET", help=SHEET_HELP)
@@ -102,18 +120,37 @@ def _command_line(args: argparse.Namespace) -> str:
     parts += ["--spec", str(args.spec), "--out", str(args.out)]
     if args.group:
         parts += ["--group", args.group]
+    if getattr(args, "cluster", None):
+        parts += ["--cluster", args.cluster]
     if args.compare:
         parts += ["--compare", *args.compare]
+    for flag in ("dyad", "side", "sides", "apim", "rsa"):
+        value = getattr(args, flag, None)
+        if value:
+            parts += [f"--{flag}", *([value] if isinstance(value, str) else value)]
     parts += ["--bootstrap", str(args.bootstrap)]
     if args.seed is not None:
         parts += ["--seed", str(args.seed)]
-    parts += ["--estimator", args.estimator, "--missing", args.missing]
+    if args.estimator:
+        parts += ["--estimator", args.estimator]
+    if getattr(args, "ordered", None):
+        parts += ["--ordered"] + ([] if args.ordered == "all" else [args.ordered])
+    parts += ["--missing", args.missing]
     if args.missing_codes:
         parts += ["--missing-codes", *map(str, args.missing_codes)]
     for flag in ("power", "force", "quiet"):
         if getattr(args, flag):
             parts.append(f"--{flag}")
     return shlex.join(parts)
+
+
+def _ordered_arg(value: str | None):
+    """``--ordered``: None, True (all model items) or the comma list."""
+    if value is None:
+        return None
+    if value == "all":
+        return True
+    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -126,7 +163,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             bootstrap=args.bootstrap, seed=args.seed, estimator=args.estimator, missing=args.missing,
             force=args.force, quiet=args.quiet, power=True if args.power else None,
             command_line=_command_line(args), missing_codes=tuple(args.missing_codes), n_jobs=args.jobs,
-            sheet=args.sheet,
+            sheet=args.sheet, cluster=getattr(args, "cluster", None), dyad=getattr(args, "dyad", None),
+            side=getattr(args, "side", None), sides=getattr(args, "sides", None), apim=getattr(args, "apim", None),
+            rsa=getattr(args, "rsa", None), ordered=_ordered_arg(getattr(args, "ordered", None)),
         )
     except ValidationError as exc:
         for problem in exc.problems:

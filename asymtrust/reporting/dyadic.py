@@ -1,27 +1,25 @@
-"""The dyadic section of the report and the ``asymtrust dyadic`` command (issue 18).
+"""The dyadic section of the report (issue 18).
 
 :func:`apim_figure` draws the actor-partner diagram (actor arrows horizontal, partner
 arrows crossing, one colour per side, estimates with significance stars);
 :func:`dyadic_section_html` puts the aggregation table (rwg(j), ICC(1), ICC(2) beside their
 cut-offs), the APIM diagram, the effects, the k table, the distinguishability tests and
 the response surface figure in one self-contained HTML section (figures embedded as PNG).
-:func:`register` adds ``asymtrust dyadic DATA --dyad COL --side COL [--x C --y C]
-[--rsa Z X Y]`` to the CLI.
+:func:`compute_dyadic` runs the dyadic analyses of the main report (``report(dyad=, side=)``);
+the ``asymtrust dyadic`` command is in :mod:`asymtrust.reporting.dyadic_cli`.
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import html
-import sys
 from typing import Any
 
 import pandas as pd
 
-from ..exceptions import OptionError
+from ..exceptions import AsymtrustError, DataError, OptionError
 from .figures import _figure, figure_bytes, stars
 
-__all__ = ["apim_figure", "dyadic_section_html", "register", "cmd_dyadic"]
+__all__ = ["apim_figure", "dyadic_section_html", "compute_dyadic"]
 
 _SIDE_COLOURS = ("tab:blue", "tab:orange")
 
@@ -124,132 +122,102 @@ def dyadic_section_html(dyad_data=None, apim_result=None, rsa_result=None, *, ti
     return "\n".join(parts)
 
 
-def _page(body: str, source: str) -> str:
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>asymtrust: dyadic analysis</title>"
-            "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}table{border-collapse:collapse;"
-            "font-size:90%}td,th{padding:2px 8px;text-align:right}img{max-width:100%}.cite{font-size:80%;"
-            "color:#555}</style></head><body>"
-            f"<p>Data: {html.escape(source)}</p>{body}</body></html>")
+# ----------------------------------------------------------------------------- the main report
+def _default_apim(spec: Any, scores: list[str]) -> tuple[str, str] | None:
+    """The APIM of the report without ``apim=``: capacity imbalance -> goodwill trust when the
+    spec has that path (the asymmetric lens of the seed paper), else the spec's first path
+    between two constructs of the data."""
+    regs = list(spec.regressions()) if spec is not None else []
+    if ("GoodTrust", "CapImb") in regs and {"GoodTrust", "CapImb"} <= set(scores):
+        return "CapImb", "GoodTrust"
+    for lhs, rhs in regs:
+        if lhs in scores and rhs in scores:
+            return rhs, lhs
+    return None
 
 
-# ----------------------------------------------------------------------------- CLI
-def _construct(value: str) -> tuple[str, list[str]]:
-    name, sep, items = value.partition("=")
-    if not sep or not name.strip() or not items.strip():
-        raise argparse.ArgumentTypeError(f"--construct {value!r}: use NAME=item1,item2,...")
-    return name.strip(), [i.strip() for i in items.split(",") if i.strip()]
+def compute_dyadic(work: pd.DataFrame, spec: Any, *, dyad: str | None, side: str | None, sides: Any = None,
+                   apim: Any = None, rsa: Any = None, estimator: str = "ML", bootstrap: int = 0,
+                   seed: int | None = None, n_jobs: int = 1, notes: list | None = None) -> dict:
+    """The dyadic analyses of the main report: side means with rwg(j)/ICC of every construct of
+    ``spec`` (construct score = mean of its keyed items), the APIM of ``apim=(x, y)`` (default:
+    :func:`_default_apim`) with FIML over partnerships with a side missing and ``bootstrap``
+    replicates for k, and the response surface of ``rsa=(z, x, y)`` (partnership-table
+    columns ``<construct>_<side>``; pooled centering, as ``asymtrust dyadic``).
 
+    Returns
+    -------
+    dict
+        ``dyads`` (:class:`~asymtrust.analysis.dyadic.DyadData`), ``apim`` and ``rsa`` (results
+        or None), ``x``, ``y``, ``rsa_args``, ``apim_error``/``rsa_error`` (the message of an
+        analysis that failed) and ``apim_reason`` (why no APIM was fitted).
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``asymtrust dyadic`` to the CLI."""
-    p = sub.add_parser("dyadic", help="both sides of each partnership: side means, APIM, response surfaces",
-                       description="Reshape respondents to one row per partnership (side means, rwg(j), "
-                                   "ICC(1)/ICC(2)), fit the actor-partner interdependence model (--x, --y) and "
-                                   "response surface analysis (--rsa Z X Y, columns of the partnership table).")
-    p.add_argument("data", metavar="DATA", help="survey file (CSV, TSV, XLSX, SAV) or a bundled dataset name")
-    p.add_argument("--dyad", required=True, metavar="COL", help="partnership ID column")
-    p.add_argument("--side", required=True, metavar="COL", help="side column (e.g. sector)")
-    p.add_argument("--sides", nargs=2, metavar=("A", "B"), help="the two side labels (default: as they appear)")
-    p.add_argument("--construct", type=_construct, action="append", default=[], metavar="NAME=I1,I2,...",
-                   help="a construct as the mean of its items (repeatable); used for rwg(j) too")
-    p.add_argument("--scale-points", type=int, default=None, metavar="A", help="response options (rwg(j) null)")
-    p.add_argument("--x", metavar="C", help="APIM predictor (column or --construct name)")
-    p.add_argument("--y", metavar="C", help="APIM outcome")
-    p.add_argument("--latent", action="store_true",
-                   help="latent APIM: --x and --y are latent on each side, measured by their --construct items, "
-                        "after dyadic measurement invariance tests")
-    p.add_argument("--rsa", nargs=3, metavar=("Z", "X", "Y"), help="response surface of Z on X and Y "
-                   "(partnership-table columns, e.g. goodwill_council capimb_nhs capimb_council)")
-    p.add_argument("--center", default="pooled", choices=["none", "pooled", "variablewise"],
-                   help="RSA centering (default pooled)")
-    p.add_argument("--outliers", default="keep", choices=["keep", "remove"], help="RSA outliers (Bollen & Jackman)")
-    p.add_argument("--estimator", default="ML", choices=["ML", "MLR"], help="APIM estimator (RSA uses MLR)")
-    p.add_argument("--missing", default="fiml", choices=["listwise", "fiml"], help="APIM missing data (default fiml)")
-    p.add_argument("--bootstrap", type=int, default=1000, metavar="B", help="replicates for k's CI (default 1000)")
-    p.add_argument("--seed", type=int, default=None, help="random seed")
-    p.add_argument("--out", metavar="FILE.html", help="write the dyadic report section to FILE.html")
-    p.add_argument("--force", action="store_true", help="replace FILE.html if asymtrust wrote it")
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.set_defaults(func=cmd_dyadic)
+    Raises
+    ------
+    OptionError
+        ``dyad`` without ``side`` (or the reverse); ``apim``/``rsa`` of the wrong length or
+        naming neither a construct of the spec nor a column of the data.
+    DataError
+        As :func:`asymtrust.dyads`: a missing dyad or side column, a dyad column with missing
+        values, a partnership with three or more sides, a side label outside ``sides``.
+    """
+    from ..analysis.dyadic import apim as _apim
+    from ..analysis.dyadic import dyads
+    from ..analysis.rsa import rsa as _rsa
 
-
-def cmd_dyadic(args: argparse.Namespace) -> int:
-    """``asymtrust dyadic DATA --dyad COL --side COL [--x C --y C] [--rsa Z X Y]``."""
-    import json
-    import os
-
-    from .._json import json_safe
-    from ..analysis.dyadic import apim, dyads
-    from ..analysis.rsa import rsa
-    from ..engine.resample import check_replicates
-    from ..library.codebook import load_codebook, reverse_items
-    from ..outputs import plan_file
-    from ..survey.validation import recode_reverse
-    from .build import _resolve_data
-
-    if (args.x is None) != (args.y is None):
-        raise OptionError("--x and --y go together (the APIM's predictor and outcome)")
-    if args.latent and not (args.x and args.x in dict(args.construct) and args.y in dict(args.construct)):
-        raise OptionError("--latent needs --x and --y that are --construct names (their items are the indicators)")
-    if args.bootstrap:
-        check_replicates(args.bootstrap, name="bootstrap")
-    target = None
-    if args.out:
-        inputs = [args.data] if os.path.exists(args.data) else []
-        target = plan_file(args.out, force=args.force, inputs=inputs, what="dyadic report", suffixes=(".html",))
-    df, label, _path, synthetic = _resolve_data(args.data, None, ())
-    rev = [i for i in reverse_items(load_codebook()) if i in df.columns]
-    if rev and not df.attrs.get("reverse_recoded"):
-        df = recode_reverse(df, items=rev)  # reverse-keyed codebook items, as every analysis command
-    df = df.copy()
-    constructs = dict(args.construct)
-    for name, items in constructs.items():
-        missing = [i for i in items if i not in df.columns]
-        if missing:
-            raise OptionError(f"--construct {name}: item {missing[0]!r} is not in the data")
-        df[name] = df[items].mean(axis=1)
-    columns = list(constructs) or None
-    if columns and args.x and args.x not in columns:
-        columns += [c for c in (args.x, args.y) if c not in columns]
-    dd = dyads(df, dyad=args.dyad, side=args.side, sides=args.sides, columns=columns,
-               constructs=constructs or None, scale_points=args.scale_points)
-    ap = None
-    if args.x and args.latent:
-        spec = {args.x: constructs[args.x], args.y: constructs[args.y]}
-        ap = apim(df, args.x, args.y, dyad=args.dyad, side=args.side, sides=dd.sides, latent=True, spec=spec,
-                  estimator=args.estimator, missing=args.missing, bootstrap=args.bootstrap, seed=args.seed)
-    elif args.x:
-        ap = apim(dd, args.x, args.y, estimator=args.estimator, missing=args.missing, bootstrap=args.bootstrap,
-                  seed=args.seed)
-    rs = None
-    if args.rsa:
-        z, x, y = args.rsa
-        rs = rsa(dd.wide.reset_index(), z, x, y, center=args.center, outliers=args.outliers)
-    if args.json:
-        out: dict[str, Any] = {"data": label, "synthetic": synthetic, "partnerships": len(dd.wide),
-                               "incomplete": dd.incomplete.to_dict(orient="records"),
-                               "agreement": dd.agreement.reset_index().to_dict(orient="records")}
-        if ap is not None:
-            out["apim"] = {"latent": bool(args.latent),
-                           "invariance": None if ap.invariance is None else
-                           ap.invariance.reset_index().to_dict(orient="records"),
-                           "effects": ap.effects.reset_index().to_dict(orient="records"),
-                           "k": ap.k.reset_index().to_dict(orient="records"),
-                           "tests": ap.tests.reset_index().to_dict(orient="records")}
-        if rs is not None:
-            out["rsa"] = rs.to_dict()
-        sys.stdout.write(json.dumps(json_safe(out), indent=2) + "\n")
+    if (dyad is None) != (side is None):
+        raise OptionError("the dyadic section needs both the partnership column (--dyad/dyad=) and the side "
+                          "column (--side/side=)")
+    for col, what in ((dyad, "--dyad"), (side, "--side")):
+        if col not in work.columns:
+            raise DataError(f"{what} column {col!r} is not in the data")
+    notes = notes if notes is not None else []
+    df = work.copy()
+    constructs = {}
+    for name, items in (spec.constructs.items() if spec is not None else []):
+        if name in getattr(spec, "interactions", {}) or not items or not set(items) <= set(df.columns):
+            continue
+        df[name] = df[list(items)].astype(float).mean(axis=1)
+        constructs[name] = list(items)
+    if apim is not None and (len(apim) != 2 or isinstance(apim, str)):
+        raise OptionError(f"apim= names the APIM's predictor and outcome (X, Y), got {apim!r}")
+    if rsa is not None and (len(rsa) != 3 or isinstance(rsa, str)):
+        raise OptionError(f"rsa= names the outcome and the two predictors (Z, X, Y), got {rsa!r}")
+    xy = tuple(str(v) for v in apim) if apim is not None else _default_apim(spec, list(constructs))
+    for v in xy or ():
+        if v not in df.columns or v in (dyad, side):
+            raise OptionError(f"APIM variable {v!r} is neither a construct of the spec with its items in the data "
+                              f"({', '.join(constructs) or 'none'}) nor a numeric column of the data")
+    columns = list(dict.fromkeys([*constructs, *(xy or ())]))
+    if not columns:
+        raise OptionError("the dyadic section needs constructs of the spec whose items are in the data, or "
+                          "apim=(X, Y) naming numeric columns")
+    dd = dyads(df, dyad=dyad, side=side, sides=sides, columns=columns, constructs=constructs or None)
+    out: dict[str, Any] = {"dyads": dd, "apim": None, "rsa": None, "x": None, "y": None, "rsa_args": None,
+                           "apim_error": "", "rsa_error": "", "apim_reason": ""}
+    if xy is None:
+        out["apim_reason"] = ("no construct of the spec predicts another (pass apim=(X, Y) or --apim X Y to choose "
+                              "the APIM's predictor and outcome)")
     else:
-        with pd.option_context("display.width", 200, "display.max_columns", 30):
-            sys.stdout.write(f"Data: {label}\n{dd.summary()}\n")
-            if ap is not None:
-                sys.stdout.write("\n" + ap.summary() + "\n")
-            if rs is not None:
-                sys.stdout.write("\n" + rs.summary() + "\n")
-    if target is not None:
-        target.write(_page(dyadic_section_html(dd, ap, rs), label + (" (SYNTHETIC)" if synthetic and
-                                                                    "SYNTHETIC" not in label else "")))
-        sys.stdout.write(f"wrote {target.shown}\n")
-    for w in dict.fromkeys([*dd.warnings, *(ap.warnings if ap else []), *(rs.warnings if rs else [])]):
-        print(f"asymtrust: warning: {' '.join(str(w).split())}", file=sys.stderr)
-    return 0
+        out["x"], out["y"] = xy
+        try:
+            out["apim"] = _apim(dd, xy[0], xy[1], estimator=estimator, missing="fiml", bootstrap=int(bootstrap),
+                                seed=seed, n_jobs=n_jobs)
+        except AsymtrustError as exc:
+            out["apim_error"] = str(exc)
+    if rsa is not None:
+        z, x, y = (str(v) for v in rsa)
+        out["rsa_args"] = (z, x, y)
+        wide = dd.wide.reset_index()
+        for v in (z, x, y):
+            if v not in wide.columns:
+                raise OptionError(f"RSA variable {v!r} is not a column of the partnership table; its columns are "
+                                  f"<construct>_<side>: {', '.join(c for c in wide.columns if c != dyad)}")
+        try:
+            out["rsa"] = _rsa(wide, z, x, y, center="pooled", outliers="keep")
+        except AsymtrustError as exc:
+            out["rsa_error"] = str(exc)
+    for w in dict.fromkeys([*dd.warnings, *(getattr(out["apim"], "warnings", None) or []),
+                            *(getattr(out["rsa"], "warnings", None) or [])]):
+        notes.append(f"dyadic: {w}")
+    return out

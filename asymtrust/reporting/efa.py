@@ -220,8 +220,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--factors", type=_factor_range, default=None, metavar="RANGE",
                    help="numbers of factors, e.g. 2-4 or 2,3 (default: 1-6, capped at what the items identify)")
     p.add_argument("--rotation", default="geomin", help="geomin (default), oblimin, quartimin, promax, varimax, cf-...")
-    p.add_argument("--estimator", default="ML", help="ML (default) or ULS")
-    p.add_argument("--ordered", action="store_true", help="treat the items as ordinal (not yet: refused)")
+    p.add_argument("--estimator", default=None, help="ML (default) or ULS; WLSMV (the default) with --ordered")
+    p.add_argument("--ordered", action="store_true",
+                   help="treat the items as ordinal: polychoric correlations and WLSMV, as lavaan's efa(ordered=TRUE)")
     p.add_argument("--n-iter", type=int, default=20, metavar="N", help="parallel-analysis replicates (default 20)")
     p.add_argument("--seed", type=int, default=19, help="seed of the parallel analysis and rotation starts")
     p.add_argument("--show", type=int, metavar="K", help="number of factors to report (default: parallel analysis)")
@@ -249,8 +250,6 @@ def cmd_efa(args: argparse.Namespace) -> int:
     from ..survey.validation import recode_reverse
     from .build import _resolve_data
 
-    if args.ordered:
-        raise OptionError(A._ORDINAL.format(what="--ordered"))
     target = None
     if args.out:
         inputs = [args.data] if os.path.exists(args.data) else []
@@ -267,7 +266,7 @@ def cmd_efa(args: argparse.Namespace) -> int:
     pa = A.parallel_analysis(df, cols, n_iter=args.n_iter, seed=args.seed)
     mp = A.velicer_map(df, cols)
     res = A.efa(df, counts, rotation=args.rotation, estimator=args.estimator, items=cols,
-                rotation_args={"seed": args.seed})
+                rotation_args={"seed": args.seed}, ordered=True if args.ordered else None)
     chosen = args.show or (int(pa.n_factors) if pa.n_factors == pa.n_factors and int(pa.n_factors) in res.solutions
                            else max(res.solutions))
     if chosen not in res.solutions:

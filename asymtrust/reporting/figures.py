@@ -507,6 +507,8 @@ def path_diagram(fit: Any, spec: Any = None, *, group: int = 1, title: str | Non
     nodes_, edges, latents, roles = _structure(fit, spec)
     est = fit.estimates
     est = est[est["group"] == group] if "group" in est and (est["group"] > 0).any() else est
+    if "level" in est and est["level"].nunique() > 1:  # a two-level fit: the within-level paths
+        est = est[est["level"] == est["level"].iloc[0]]
     reg = est[est["op"] == "~"]
     r2 = {}
     if group - 1 < len(getattr(fit, "r2", []) or []):
@@ -1008,6 +1010,8 @@ def invariance_chart(inv: pd.DataFrame, *, threshold: float = 0.01, out: str | o
         df = df.set_index("level")
     levels = [str(x) for x in df.index]
     col = "cfi_robust" if "cfi_robust" in df.columns and df["cfi_robust"].notna().all() else "cfi"
+    if col == "cfi" and "cfi_scaled" in df.columns and df["cfi_scaled"].notna().all():
+        col = "cfi_scaled"  # WLSMV ladder: lavaan leaves the robust CFI of constrained levels NA
     cfi = df[col].astype(float).to_numpy()
     drop = np.r_[np.nan, cfi[:-1] - cfi[1:]]
     with _style():

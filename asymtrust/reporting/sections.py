@@ -116,6 +116,8 @@ SECTION_TITLES: dict[str, str] = {
     "effects": "Indirect effects",
     "r2": "Variance explained (R\u00b2)",
     "groups": "Invariance and per-group paths",
+    "multilevel": "Nested data: partnerships",
+    "dyadic": "Both sides of each partnership",
     "compare": "Model comparison",
     "power": "Power analysis",
     "warnings": "Warnings",
@@ -184,9 +186,10 @@ def _summary(r: Any) -> Section:
     stated = int((paths["Expected"] != "not stated").sum())
     lines = [
         (f"Model {r.spec_name!r} fitted to {r.n_used} of {r.n_rows} respondents "
-        f"with {r.options['estimator']} ({'full-information ML for missing answers' if r.options['missing'] == 'fiml' else 'listwise deletion'})."),
+        f"with {r.options['estimator']} ({_missing_text(r.options['missing'])})."),
+        *([f"Estimator: {r.options['estimator_reason']}."] if r.options.get("estimator_reason") else []),
         (f"Fit: {met} of {total} approximate-fit indices meet their published cut-offs "
-        f"(CFI {_f(fi.get('cfi'), 'r3')}, RMSEA {_f(fi.get('rmsea'), 'r3')}, SRMR {_f(fi.get('srmr'), 'r3')})."),
+        f"({_fit_text(fi)}, SRMR {_f(fi.get('srmr'), 'r3')})."),
     ]
     if stated:
         lines.append(f"Structural paths: {sup} of {stated} paths with an expected sign are significant in that direction.")
@@ -203,6 +206,20 @@ def _summary(r: Any) -> Section:
         sec.blocks.append(Alert("danger", "Estimation problems: read the Warnings section before the results",
                                 [f"{len(r.estimation_warnings)} warning(s); the first: {r.estimation_warnings[0]}"]))
     return sec
+
+
+def _fit_text(fi: Any) -> str:
+    """CFI and RMSEA as the fit table reads them: the robust versions of a scaled test
+    (MLR, WLSMV) where defined."""
+    rob = np.isfinite(float(fi.get("cfi_robust", np.nan))) and np.isfinite(float(fi.get("chisq_scaled", np.nan)))
+    sfx = "_robust" if rob else ""
+    lab = "robust " if rob else ""
+    return f"{lab}CFI {_f(fi.get('cfi' + sfx), 'r3')}, {lab}RMSEA {_f(fi.get('rmsea' + sfx), 'r3')}"
+
+
+def _missing_text(missing: str) -> str:
+    return {"fiml": "full-information ML for missing answers",
+            "pairwise": "pairwise deletion for the polychoric correlations"}.get(missing, "listwise deletion")
 
 
 def _summary_groups(r: Any) -> list[str]:
@@ -470,7 +487,9 @@ def _paths(r: Any) -> Section:
     sec.blocks.append(TableBlock(tab, highlight=hl, key="tab-paths"))
     _add_fig(sec, r, "path_diagram", "The fitted model: standardized path estimates with significance stars. "
              "Filled arrowheads: positive paths; hollow arrowheads and a minus sign: negative paths; dashed: not "
-             "significant (p \u2265 .05). Endogenous constructs show their R\u00b2.",
+             "significant (p \u2265 .05). Endogenous constructs show their R\u00b2."
+             + (" Two-level model: the paths within partnerships; the between-level paths are in the "
+                "section on nested data." if getattr(r, "twolevel", False) else ""),
              "Path diagram of the fitted structural model")
     _add_fig(sec, r, "conceptual", r.conceptual_caption,
              "Conceptual diagram of the model: asymmetries, trust and outcomes with expected signs")
@@ -581,8 +600,11 @@ def _groups(r: Any) -> Section:
         sec.blocks.append(Text("Not requested. Run with --group COLUMN (for example --group sector) to test "
                                "measurement invariance across groups and to estimate the paths in each group."))
         return sec
+    ladder = ("configural \u2192 thresholds \u2192 metric \u2192 scalar, the ordinal ladder with lavaan's "
+              "identification and Satorra (2000) difference tests" if r.options.get("ordered")
+              else "configural \u2192 metric \u2192 scalar \u2192 strict")
     sec.blocks.append(Text(f"Groups: the levels of {r.group!r}. Measurement invariance is tested first "
-                           "(configural \u2192 metric \u2192 scalar \u2192 strict); structural paths are compared across "
+                           f"({ladder}); structural paths are compared across "
                            "groups only as far as invariance holds."))
     if r.invariance is not None:
         it = T.invariance_table(r.invariance)
@@ -670,6 +692,91 @@ def _partial_blocks(sec: Section, part: dict | None) -> None:
                              + f" (Byrne, Shavelson & Muth\u00e9n 1989): {counts}."]))
 
 
+def _multilevel_fit_table(fit: Any) -> pd.DataFrame:
+    fi = fit.fit_indices
+    keys = [("chisq", "\u03c7\u00b2", "f2"), ("df", "df", "int"), ("pvalue", "p", "p"), ("cfi", "CFI", "f3"),
+            ("tli", "TLI", "f3"), ("rmsea", "RMSEA", "f3"), ("srmr_within", "SRMR (within)", "f3"),
+            ("srmr_between", "SRMR (between)", "f3"), ("aic", "AIC", "f1"), ("bic", "BIC", "f1")]
+    rows = [(label, _f(fi[k], fmt)) for k, label, fmt in keys if k in fi.index]
+    return T.apa_table(pd.DataFrame(rows, columns=["Index", "Value"]), title="Two-level model fit (ML)",
+                       note="lavaan 0.6-14's two-level ML: the within and between covariance matrices fitted jointly.",
+                       formats={"Index": "text", "Value": "text"})
+
+
+def _multilevel_paths_table(fit: Any) -> pd.DataFrame:
+    est = fit.estimates
+    rows = est[est["op"] == "~"]
+    lev = {"1": "within", "2": "between", "within": "within", "between": "between"}
+    tab = pd.DataFrame({"Level": [lev.get(str(v), str(v)) for v in rows["level"]],
+                        "Path": [f"{a} \u2190 {b}" for a, b in zip(rows["lhs"], rows["rhs"])],
+                        "b": rows["est"].to_numpy(), "SE": rows["se"].to_numpy(),
+                        "p": rows["pvalue"].to_numpy() if "pvalue" in rows else np.nan,
+                        "\u03b2": rows["std_all"].to_numpy() if "std_all" in rows else np.nan})
+    return T.apa_table(tab, title="Structural paths within and between partnerships",
+                       note="b = unstandardized estimate; \u03b2 = standardized per level (std.all).",
+                       formats={"Level": "text", "Path": "text", "b": "f2", "SE": "f2", "p": "p", "\u03b2": "r2"})
+
+
+def _multilevel(r: Any) -> Section:
+    sec = Section("multilevel", SECTION_TITLES["multilevel"])
+    if not getattr(r, "cluster", None):
+        sec.status = "not requested"
+        sec.blocks.append(Text("Not requested. Run with --cluster COLUMN (for example --cluster partnership) when "
+                               "respondents are nested in partnerships: ICCs and design effects, cluster-robust "
+                               "standard errors, a two-level model (spec fig1_twolevel) and multilevel reliability."))
+        return sec
+    ic = r.icc
+    if ic is not None:
+        a = ic.attrs
+        sec.blocks.append(Text(
+            f"Respondents are nested in the clusters of {r.cluster!r}: {a.get('nclusters')} clusters of "
+            f"{a.get('min_cluster_size')}\u2013{a.get('max_cluster_size')} respondents (mean "
+            f"{_f(a.get('average_cluster_size'), 'f1')}; {a.get('singletons', 0)} with one respondent). "
+            + ("The structural model is a two-level model: within and between partnerships. "
+               if r.twolevel else "The SEM and CFA standard errors and tests are cluster-robust (lavaan's "
+               "robust.cluster, Yuan\u2013Bentler scaled test). ")
+            + "Indirect effects use the delta method; the group, comparison and power analyses ignore the clusters."))
+        tab = pd.DataFrame({"Item": ic.index.astype(str), "ICC(1)": ic["icc"].to_numpy(),
+                            "Design effect": ic["design_effect"].to_numpy(),
+                            "Var within": ic["var_within"].to_numpy(), "Var between": ic["var_between"].to_numpy()})
+        deff = float(np.nanmax(ic["design_effect"])) if len(ic) else float("nan")
+        hl = {(i, "Design effect"): "weak" for i, v in enumerate(ic["design_effect"]) if v >= 2}
+        sec.blocks.append(TableBlock(T.apa_table(
+            tab, title="Intraclass correlations and design effects",
+            note=("ICC(1) = between / (within + between) variance from the two-level saturated model (lavaan "
+                  "lavInspect(fit, \"icc\")); design effect = 1 + (mean cluster size \u2212 1) \u00d7 ICC. A design "
+                  f"effect of 2 or more (highlighted; largest here {_f(deff, 'f2')}) means ignoring the clusters "
+                  "understates standard errors noticeably."),
+            formats={"Item": "text", "ICC(1)": "f3", "Design effect": "f2", "Var within": "f2", "Var between": "f2"}),
+            highlight=hl, key="tab-icc"))
+    elif r.icc_error:
+        sec.blocks.append(Alert("danger", "The ICCs failed", [r.icc_error]))
+    if r.twolevel and r.sem is not None:
+        sec.blocks.append(Text("Two-level structural model", kind="h3"))
+        sec.blocks.append(TableBlock(_multilevel_fit_table(r.sem), key="tab-twolevel-fit"))
+        sec.blocks.append(TableBlock(_multilevel_paths_table(r.sem), key="tab-twolevel-paths"))
+    mr = r.multilevel_reliability
+    if mr is not None:
+        tab = pd.DataFrame({"Construct": mr.index.astype(str), "\u03c9 (single level)": mr["omega"].to_numpy(),
+                            "\u03c9 within": mr["omega_w"].to_numpy(), "\u03c9 2-level": mr["omega_2l"].to_numpy(),
+                            "\u03c9 between": mr["omega_b"].to_numpy(), "IRR": mr["irr"].to_numpy()})
+        fm = {c: "r2" for c in tab.columns[1:]}
+        fm["Construct"] = "text"
+        sec.blocks.append(TableBlock(T.apa_table(
+            tab, title="Multilevel reliability",
+            note=("semTools 0.5-6 compRelSEM (Lai 2021; Geldhof, Preacher & Zyphur 2014) on a two-level CFA with the "
+                  "same constructs at both levels and loadings equal across levels: \u03c9 within and 2-level from "
+                  "config=, \u03c9 between and IRR (the reliability of the cluster means) from shared=."),
+            formats=fm), key="tab-ml-reliability"))
+        if mr.attrs.get("warnings"):
+            sec.blocks.append(Alert("warning", "The two-level CFA behind the multilevel reliability",
+                                    list(mr.attrs["warnings"])))
+    elif r.multilevel_reliability_error:
+        sec.blocks.append(Alert("warning", "Multilevel reliability could not be produced",
+                                [r.multilevel_reliability_error]))
+    return sec
+
+
 def _compare(r: Any) -> Section:
     sec = Section("compare", SECTION_TITLES["compare"])
     if not r.compare_names:
@@ -741,6 +848,119 @@ def _power(r: Any) -> Section:
     return sec
 
 
+def _drop_trailing_note(citation: str) -> str:
+    """A stored cut-off citation without its trailing "(what the cut-off says)", so that one
+    source is cited once."""
+    text = citation.rstrip()
+    if not text.endswith(")"):
+        return text
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[:i].rstrip()
+    return text
+
+
+def _dyadic_tables(sec: Section, r: Any, d: dict) -> None:
+    """Aggregation, APIM (diagram, effects, k, distinguishability) of the dyadic section."""
+    dd = d["dyads"]
+    agr = dd.agreement.reset_index()
+    cols = {"construct": "Construct", "rwg_j_mean": "rwg(j) mean", "rwg_j_share_70": "Share rwg(j) \u2265 .70",
+            "icc1": "ICC(1)", "icc2": "ICC(2)"}
+    tab = agr[[c for c in cols if c in agr.columns]].rename(columns=cols)
+    cites = " ".join(dict.fromkeys(_drop_trailing_note(str(c))
+                                   for c in (dd.agreement.attrs.get("citations") or {}).values()))
+    cut = "; ".join(f"{k}: {agr[f'{k}_cutoff'].iloc[0]}" for k in ("rwg_j", "icc1", "icc2") if f"{k}_cutoff" in agr)
+    sec.blocks.append(Text(f"{len(dd.wide)} partnerships with sides {dd.sides[0]!r} and {dd.sides[1]!r} "
+                           f"({len(dd.incomplete)} with one side missing, kept for FIML). Each side's score is the "
+                           "mean of its respondents' construct scores (the mean of a construct's keyed items)."))
+    sec.blocks.append(TableBlock(T.apa_table(tab, title="Agreement within sides and reliability of the side means",
+                                             note=f"Cut-offs: {cut}. {cites}",
+                                             formats={"Construct": "text", "Share rwg(j) \u2265 .70": "r2"}),
+                                 key="tab-dyadic-agreement"))
+    if d.get("apim") is None:
+        why = d.get("apim_error") or d.get("apim_reason") or "not computed"
+        sec.blocks.append(Alert("danger" if d.get("apim_error") else "warning",
+                                "The actor-partner model could not be produced", [why]))
+        return
+    ap = d["apim"]
+    sec.blocks.append(Text(f"Actor-partner interdependence model (Kenny, Kashy & Cook 2006): {ap.y} of each side on "
+                           f"its own {ap.x} (actor effect) and the other side's (partner effect); "
+                           f"{ap.fit.n_used} partnerships, {ap.fit.fit_indices.get('npar', float('nan')):.0f} "
+                           "free parameters, FIML."))
+    _add_fig(sec, r, "apim", f"Actor (solid) and partner (dashed) effects of {ap.x} on {ap.y}, per side; "
+             "unstandardized estimates with standardized values in brackets.",
+             "Path diagram of the actor-partner interdependence model")
+    eff = ap.effects.reset_index()
+    eff = eff[["effect", "side", "est", "se", "pvalue", "ci_lower", "ci_upper", "std_all"]]
+    eff.columns = ["Effect", "Side (outcome)", "b", "SE", "p", "95% CI lower", "95% CI upper", "\u03b2"]
+    sec.blocks.append(TableBlock(T.apa_table(eff, title="Actor and partner effects", formats={
+        "Effect": "text", "Side (outcome)": "text", "p": "p"}), key="tab-apim-effects"))
+    k = ap.k.reset_index()
+    k.columns = ["Side", "k", "SE", "Bootstrap CI lower", "Bootstrap CI upper", "Reading"]
+    sec.blocks.append(TableBlock(T.apa_table(k, title="k = partner / actor effect (Kenny & Ledermann 2010)",
+                                             note=("k = 1: couple pattern; k = 0: actor only; k = \u22121: contrast "
+                                                   f"pattern. Percentile bootstrap CI ({r.bootstrap} replicates; "
+                                                   "none when 0)."), formats={"Side": "text", "Reading": "text"}),
+                                 key="tab-apim-k"))
+    tests = ap.tests.reset_index()
+    tests.columns = ["Equal across the sides", "\u0394\u03c7\u00b2", "\u0394df", "p"]
+    sec.blocks.append(TableBlock(T.apa_table(tests, title="Distinguishability of the sides (\u03c7\u00b2 difference tests)",
+                                             note=("actors: equal actor effects; partners: equal partner effects; "
+                                                   "both: both at once; omnibus: also equal means and variances. "
+                                                   "p < .05: the sides differ (distinguishable dyads)."),
+                                             formats={"Equal across the sides": "text", "\u0394df": "int", "p": "p"}),
+                                 key="tab-apim-tests"))
+
+
+def _dyadic_surface(sec: Section, r: Any, d: dict) -> None:
+    if d.get("rsa") is None:
+        if d.get("rsa_error"):
+            sec.blocks.append(Alert("danger", "The response surface analysis failed", [d["rsa_error"]]))
+        else:
+            sec.blocks.append(Text("No response surface requested. Run with --rsa Z X Y (columns of the partnership "
+                                   "table, e.g. GoodTrust_council CapImb_nhs CapImb_council) to ask whether the "
+                                   "outcome depends on the two sides' (in)congruence.", "small"))
+        return
+    s = d["rsa"]
+    sec.blocks.append(Text(f"Response surface (Edwards 2002; Humberg, Nestler & Back 2019): {s.z} on {s.x} and "
+                           f"{s.y} and their squares and product, pooled centering, MLR."))
+    _add_fig(sec, r, "response_surface", f"Response surface of {s.z} on {s.x} and {s.y}: the line of congruence "
+             "(x = y) and of incongruence (x = \u2212y), and the contour view.",
+             "Three-dimensional response surface and its contour plot")
+    surf = s.surface.reset_index()
+    surf = surf[[c for c in ("index", "parameter", "meaning", "est", "se", "pvalue") if c in surf.columns]]
+    surf = surf.rename(columns={"index": "Parameter", "parameter": "Parameter", "meaning": "Meaning", "est": "Estimate",
+                                "se": "SE", "pvalue": "p"})
+    sec.blocks.append(TableBlock(T.apa_table(surf, title="Surface parameters", note=(
+        "a1, a2: slope and curvature along the line of congruence; a3, a4: along the line of incongruence; "
+        "a5: the asymmetry of the ridge."), formats={"Parameter": "text", "Meaning": "text", "p": "p"}),
+        key="tab-rsa-surface"))
+    keep = [c for c in ("df", "aic", "delta_aic", "chisq_diff", "df_diff", "pvalue_diff") if c in s.models.columns]
+    mod = s.models[keep].reset_index()
+    mod.columns = ["Model", *[{"df": "df", "aic": "AIC", "delta_aic": "\u0394AIC", "chisq_diff": "\u0394\u03c7\u00b2",
+                               "df_diff": "\u0394df", "pvalue_diff": "p"}[c] for c in keep]]
+    sec.blocks.append(TableBlock(T.apa_table(mod, title="The RSA package's models compared", note=(
+        "\u0394\u03c7\u00b2 against the full polynomial model."), formats={"Model": "text", "df": "int", "\u0394df": "int",
+                                                                       "p": "p"}), key="tab-rsa-models"))
+
+
+def _dyadic(r: Any) -> Section:
+    sec = Section("dyadic", SECTION_TITLES["dyadic"])
+    d = getattr(r, "dyadic", None)
+    if not d:
+        sec.status = "not requested"
+        sec.blocks.append(Text("Not requested. When the data have a partnership ID and a side column, run with "
+                               "--dyad COLUMN --side COLUMN (for example --dyad partnership --side sector): side means "
+                               "with rwg(j) and ICCs, the actor-partner interdependence model, and with --rsa Z X Y a "
+                               "response surface of the two sides' views."))
+        return sec
+    _dyadic_tables(sec, r, d)
+    _dyadic_surface(sec, r, d)
+    return sec
+
+
 def _warnings(r: Any) -> Section:
     sec = Section("warnings", SECTION_TITLES["warnings"])
     if r.estimation_warnings:
@@ -767,6 +987,8 @@ def _repro(r: Any) -> Section:
         ("Model specification", f"{r.spec_name}" + (f" ({r.spec_source})" if r.spec_source else "")),
         ("SHA-256 of the model syntax", hashlib.sha256(str(getattr(r.spec, "syntax", "")).encode("utf-8")).hexdigest()),
         ("Estimator / missing data", f"{r.options['estimator']} / {r.options['missing']}"),
+        *([("Why this estimator", str(r.options["estimator_reason"]))] if r.options.get("estimator_reason") else []),
+        *([("Ordered items", ", ".join(r.options["ordered"]))] if r.options.get("ordered") else []),
         ("Bootstrap replicates", str(r.bootstrap)),
         ("Seed", f"{r.seed}" + (" (drawn at random: pass --seed " + str(r.seed) + " to repeat this run)" if r.seed_drawn else "")),
         ("Created", r.created),
@@ -782,8 +1004,8 @@ def _repro(r: Any) -> Section:
 
 _BUILDERS = {
     "summary": _summary, "data": _data, "items": _items, "reliability": _reliability, "cfa": _cfa, "sem": _sem, "misfit": _misfit,
-    "paths": _paths, "effects": _effects, "r2": _r2, "groups": _groups, "compare": _compare, "power": _power,
-    "warnings": _warnings, "reproducibility": _repro,
+    "paths": _paths, "effects": _effects, "r2": _r2, "groups": _groups, "multilevel": _multilevel, "compare": _compare, "power": _power,
+    "dyadic": _dyadic, "warnings": _warnings, "reproducibility": _repro,
 }
 
 

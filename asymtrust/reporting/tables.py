@@ -532,6 +532,9 @@ def paths_table(fit: Any, spec: Any = None, *, group: int | None = None,
     multi = bool(getattr(fit, "group_labels", None)) and len(fit.group_labels) > 1
     if group is not None:
         reg = reg[reg["group"] == group]
+    # a two-level fit (issue 16): a Level column (within / between)
+    levels = "level" in reg.columns and reg["level"].nunique() > 1
+    level_name = {"1": "within", "2": "between", "within": "within", "between": "between"}
     signs = {}
     if spec is not None:
         signs = {(p.lhs, p.rhs): p.sign for p in getattr(spec, "paths", ())}
@@ -542,6 +545,8 @@ def paths_table(fit: Any, spec: Any = None, *, group: int | None = None,
         row = {}
         if multi and group is None:
             row["Group"] = fit.group_labels[int(r.group) - 1]
+        if levels:
+            row["Level"] = level_name.get(str(r.level), str(r.level))
         row.update({
             "Outcome": r.lhs, "Predictor": r.rhs, "b": r.est, "SE": r.se, "\u03b2": r.std_all,
             "95% CI LL": lo, "95% CI UL": hi, "p": r.pvalue,
@@ -549,7 +554,7 @@ def paths_table(fit: Any, spec: Any = None, *, group: int | None = None,
             "Agreement": path_agreement(exp, r.std_all, r.pvalue),
         })
         rows.append(row)
-    cols = (["Group"] if multi and group is None else []) + ["Outcome", "Predictor", "b", "SE", "\u03b2",
+    cols = (["Group"] if multi and group is None else []) + (["Level"] if levels else []) + ["Outcome", "Predictor", "b", "SE", "\u03b2",
                                                                "95% CI LL", "95% CI UL", "p", "Expected", "Agreement"]
     out = pd.DataFrame(rows, columns=cols)
     note = ("b = unstandardized estimate; \u03b2 = standardized estimate (std.all) with its 95% CI (LL, UL). "
@@ -558,7 +563,7 @@ def paths_table(fit: Any, spec: Any = None, *, group: int | None = None,
     if spec is None or not signs or all(s == "?" for s in signs.values()):
         note += " The specification states no expected signs (a bare .lav file has no metadata)."
     return apa_table(out, title=title, note=note,
-                     formats={"Group": "text", "Outcome": "text", "Predictor": "text", "b": "f3", "SE": "f3",
+                     formats={"Group": "text", "Level": "text", "Outcome": "text", "Predictor": "text", "b": "f3", "SE": "f3",
                               "\u03b2": "r2", "95% CI LL": "r2", "95% CI UL": "r2", "p": "p",
                               "Expected": "text", "Agreement": "text"})
 
@@ -588,12 +593,14 @@ def reliability_table(rel: pd.DataFrame, *, title: str = "Reliability and validi
     """APA view of :func:`asymtrust.reliability`: one row per construct with α (and
     its 95% CI), ω, CR, AVE, √AVE, the largest HTMT, and the cut-offs missed."""
     rows = []
+    ordinal = "ordinal_alpha" in rel.columns
     for lv, r in rel.iterrows():
         failed = [lab for col, lab in _REL_FLAGS if col in rel.columns and r[col] is not pd.NA
                   and not pd.isna(r[col]) and not bool(r[col])]
         rows.append({
             "Construct": str(lv), "Items": r.get("n_items"), "N": r.get("n_obs"),
             "\u03b1": r.get("alpha"), "\u03b1 95% CI LL": r.get("alpha_ci_lower"), "\u03b1 95% CI UL": r.get("alpha_ci_upper"),
+            **({"ordinal \u03b1": r.get("ordinal_alpha")} if ordinal else {}),
             "\u03c9": r.get("omega"), "CR": r.get("cr"), "AVE": r.get("ave"), "\u221aAVE": r.get("sqrt_ave"),
             "max HTMT": r.get("htmt_max"),
             "Misses cut-off": ", ".join(failed) if failed else "none",
@@ -606,10 +613,14 @@ def reliability_table(rel: pd.DataFrame, *, title: str = "Reliability and validi
     note = ("\u03b1 = Cronbach's alpha with Feldt 95% CI; \u03c9 = omega and AVE from the CFA (semTools); "
             "CR = composite reliability from standardized loadings; max HTMT = the construct's largest "
             f"heterotrait-monotrait ratio, {variant}. ")
+    if ordinal:
+        note += ("Ordered items (WLSMV CFA): ordinal \u03b1 = alpha of the polychoric matrix (Zumbo, Gadermann & "
+                 "Zeisser 2007); \u03c9 = categorical omega (Green & Yang 2009; semTools compRelSEM); AVE and HTMT "
+                 "from the polychoric matrix. ")
     if cut:
         note += "Cut-offs: " + "; ".join(cut.values()) + "."
     return apa_table(out, title=title, note=note,
-                     formats={"Construct": "text", "Items": "int", "N": "int", "\u03b1": "r2",
+                     formats={"Construct": "text", "Items": "int", "N": "int", "\u03b1": "r2", "ordinal \u03b1": "r2",
                               "\u03b1 95% CI LL": "r2", "\u03b1 95% CI UL": "r2", "\u03c9": "r2", "CR": "r2",
                               "AVE": "r2", "\u221aAVE": "r2", "max HTMT": "r2", "Misses cut-off": "text"})
 
@@ -713,9 +724,12 @@ def invariance_table(inv: pd.DataFrame, *, title: str = "Measurement invariance"
     if "level" not in df.columns:
         df = df.reset_index().rename(columns={df.index.name or "index": "level"})
     robust = "cfi_robust" in df.columns and df["cfi_robust"].notna().any()
+    # ordinal ladder (WLSMV): lavaan leaves the robust indices of constrained levels NA; the scaled ones
+    scaled = robust and "cfi_scaled" in df.columns and bool(df["cfi_robust"].isna().any())
+    ix = "_scaled" if scaled else "_robust" if robust else ""
     mapping = [("level", "Level", "text"), ("chisq_scaled" if robust else "chisq", "\u03c7\u00b2", "f2"),
-               ("df", "df", "int"), ("cfi_robust" if robust else "cfi", "CFI", "r3"),
-               ("tli_robust" if robust else "tli", "TLI", "r3"), ("rmsea_robust" if robust else "rmsea", "RMSEA", "r3"),
+               ("df", "df", "int"), ("cfi" + ix, "CFI", "r3"),
+               ("tli" + ix, "TLI", "r3"), ("rmsea" + ix, "RMSEA", "r3"),
                ("srmr", "SRMR", "r3"), ("delta_chisq", "\u0394\u03c7\u00b2", "f2"), ("delta_df", "\u0394df", "int"),
                ("p_delta", "p (\u0394\u03c7\u00b2)", "p"), ("delta_cfi", "\u0394CFI", "r3")]
     out = pd.DataFrame({lab: df[c].tolist() for c, lab, _ in mapping if c in df.columns})
@@ -726,7 +740,12 @@ def invariance_table(inv: pd.DataFrame, *, title: str = "Measurement invariance"
     note = ("Each level adds equality constraints across groups (lavaan group.equal) and is compared with the level "
             "before it. \u0394CFI = CFI of the level minus CFI of the previous level; a level is retained when "
             "\u0394CFI \u2265 \u2212.01 (Cheung & Rensvold 2002) and the \u03c7\u00b2 difference test is not significant.")
-    if robust:
+    test = str((inv.attrs.get("difference_test") if hasattr(inv, "attrs") else "") or "")
+    if robust and test.startswith("Satorra 2000"):
+        note += (f" {inv.attrs.get('estimator', 'WLSMV')} on ordered items: scaled-and-shifted \u03c7\u00b2, "
+                 f"{'scaled' if scaled else 'robust'} CFI/TLI/RMSEA; \u0394\u03c7\u00b2 is lavaan's Satorra (2000) "
+                 "scaled-and-shifted difference (lavTestLRT).")
+    elif robust:
         note += " MLR: scaled \u03c7\u00b2, robust CFI/TLI/RMSEA, Satorra-Bentler (2001) scaled difference tests."
     model_note = inv.attrs.get("model_note") if hasattr(inv, "attrs") else None
     if model_note:

@@ -64,7 +64,7 @@ def list_datasets() -> pd.DataFrame:
     --------
     >>> from asymtrust import list_datasets
     >>> sorted(list_datasets()["name"])
-    ['bcf_dyads', 'bcf_synthetic', 'heywood_demo', 'hs1939', 'poldem']
+    ['bcf_dyads', 'bcf_nested', 'bcf_synthetic', 'heywood_demo', 'hs1939', 'poldem']
     """
     reg = _registry().copy()
     reg["n_rows"] = pd.to_numeric(reg["n_rows"], errors="coerce").astype("Int64")

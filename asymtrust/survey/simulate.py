@@ -22,6 +22,7 @@ asymtrust's.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import sys
@@ -39,6 +40,8 @@ from ..library.specs import ModelSpec, load_spec
 __all__ = ["simulate", "population_moments", "population_syntax", "PopulationModel", "population_model"]
 
 _PSI_TOL = 1e-13
+#: ICC of every item's latent response in ``simulate(clusters=...)`` unless ``icc=`` says otherwise.
+DEFAULT_ICC = 0.15
 
 
 @dataclass(frozen=True)
@@ -427,11 +430,14 @@ def _allocate(n: int, shares: np.ndarray) -> np.ndarray:
     return counts
 
 
-def simulate(spec: ModelSpec | str, n: int, *, seed: int | None,
+def simulate(spec: ModelSpec | str, n: int | None, *, seed: int | None,
              missing: float = 0.0,
              groups: None | str | Mapping[str, float] | Sequence[str] = None,
              intercepts: Mapping[str, Mapping[str, float]] | None = None,
-             loadings: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
+             loadings: Mapping[str, Mapping[str, float]] | None = None,
+             clusters: int | None = None, cluster_size: int | Sequence[int] | None = None,
+             icc: float | Mapping[str, float] = DEFAULT_ICC,
+             thresholds: Mapping[str, Sequence[float]] | None = None) -> pd.DataFrame:
     """Simulate Likert survey answers from a spec's population values.
 
     Parameters
@@ -457,6 +463,26 @@ def simulate(spec: ModelSpec | str, n: int, *, seed: int | None,
         by the difference (an intercept difference, in latent-response SD units) or its
         loading is changed by it (the error variance stays the base one), e.g.
         ``intercepts={"council": {"cap2": 0.5}}``.
+    clusters, cluster_size : int, and int or sequence of ints, optional
+        A two-level design: ``clusters`` partnerships of ``cluster_size`` respondents each
+        (or one size per partnership). ``n`` is then the total (or ``None``). Each item's
+        latent response is its sector's mean + sqrt(1 - icc) x a draw of the sector's
+        population (within) + sqrt(icc) x a draw of the base population shared by the
+        partnership (between): the within and between structures have the spec's
+        standardized values and each item's latent-response ICC is ``icc``. Sectors are
+        drawn across all rows as without clusters; each partnership has one organisation
+        per sector.
+    icc : float or mapping latent -> float
+        The ICC(1) of the latent responses of each construct's items, in (0, 1); a mapping
+        may name ``"default"`` for the constructs it does not list (else ``DEFAULT_ICC``).
+        Used only with ``clusters``.
+    thresholds : mapping item -> sequence of float, optional
+        An ordinal design's own cut points on the latent-response scale (unit variance),
+        replacing the spec's ``[population.thresholds]``: k increasing cut points give the
+        codes 1..k+1 (e.g. four cuts for 5-point items; skewed cuts for floor or ceiling
+        effects); ``"default"`` applies to every item not listed. Reverse-keyed items are
+        written as answered on that scale ((k + 2) - x). ``attrs["thresholds"]`` records
+        them; :func:`asymtrust.polychoric` on a large sample recovers them.
 
     Returns
     -------
@@ -465,7 +491,10 @@ def simulate(spec: ModelSpec | str, n: int, *, seed: int | None,
         uniformly), then the items in codebook order. Items are ``int64`` codes
         1..7 as answered (reverse-keyed items = 8 - keyed answer), or ``float64``
         with NaN when ``missing > 0``. ``df.attrs`` records ``synthetic``,
-        ``spec``, ``seed``, ``missing`` and ``groups``.
+        ``spec``, ``seed``, ``missing`` and ``groups``. With ``clusters``, ``partnership``
+        (1..K) and ``organisation`` (an id unique over partnerships) follow
+        ``partner_sector``, and ``attrs`` also records ``clusters``, ``cluster_sizes`` and
+        ``icc`` (construct -> ICC).
 
     Raises
     ------
@@ -484,6 +513,14 @@ def simulate(spec: ModelSpec | str, n: int, *, seed: int | None,
     >>> bool((df["sector"] != df["partner_sector"]).all())
     True
     """
+    sizes = None if clusters is None else _cluster_sizes(clusters, cluster_size)
+    if clusters is None and cluster_size is not None:
+        raise OptionError("cluster_size= needs clusters= (the number of partnerships)")
+    if sizes is not None:
+        if n is not None and n != int(sizes.sum()):
+            raise OptionError(f"n={n!r} but clusters x cluster_size gives {int(sizes.sum())} respondents; "
+                              "pass n=None or the total")
+        n = int(sizes.sum())
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2:
         raise OptionError(f"n must be an integer >= 2, got {n!r}")
     n = int(n)
@@ -504,6 +541,10 @@ def simulate(spec: ModelSpec | str, n: int, *, seed: int | None,
     items = [i for i in cb_scale if i in sim_items] + [i for i in sim_items if i not in cb_scale]
     scale = {i: cb_scale.get(i, (1, 7)) for i in items}
     reverse = [i for i in items if i in cb_reverse]
+    cuts = _threshold_overrides(thresholds, items) if thresholds is not None else {}
+    if cuts:  # the design's own categories: k cut points -> codes 1..k+1, in every group
+        scale.update({i: (1, len(c) + 1) for i, c in cuts.items()})
+        models = {g: dataclasses.replace(pm, thresholds={**pm.thresholds, **cuts}) for g, pm in models.items()}
     from .._resources import check_memory
 
     # latent scores, normal draws, codes and the frame: about 6 float arrays per cell
@@ -526,8 +567,13 @@ def simulate(spec: ModelSpec | str, n: int, *, seed: int | None,
     offset = rng.integers(1, len(levels), size=n)
     partner_idx = (sector_idx + offset) % len(levels)
 
-    codes = np.empty((n, len(items)), dtype=np.int64)
-    for g, name in enumerate(names):
+    if sizes is not None:
+        iccs = _cluster_iccs(icc, spec)
+        cluster = np.repeat(np.arange(sizes.size), sizes)
+        codes = _draw_nested(spec, models, names, assign, cluster, sizes.size, iccs, items, scale, rng, diffs)
+    else:
+        codes = np.empty((n, len(items)), dtype=np.int64)
+    for g, name in enumerate(names if sizes is None else ()):
         rows = np.flatnonzero(assign == g)
         if rows.size == 0:
             continue
@@ -547,12 +593,47 @@ def simulate(spec: ModelSpec | str, n: int, *, seed: int | None,
             data.reshape(-1)[cells] = np.nan
 
     df = pd.DataFrame(data, columns=items)
+    if sizes is not None:
+        df.insert(0, "organisation", cluster * len(levels) + sector_idx + 1)
+        df.insert(0, "partnership", cluster + 1)
     df.insert(0, "partner_sector", [levels[i] for i in partner_idx])
     df.insert(0, "sector", [levels[i] for i in sector_idx])
     df.insert(0, "resp_id", np.arange(1, n + 1, dtype=np.int64))
     df.attrs.update({"synthetic": True, "spec": spec.name, "seed": seed, "missing": missing,
                      "groups": dict(zip(names, shares.tolist())) if overrides else None})
+    if sizes is not None:
+        df.attrs.update({"clusters": int(sizes.size), "cluster_sizes": sizes.tolist(), "icc": iccs})
+    if cuts:
+        df.attrs["thresholds"] = {i: c.tolist() for i, c in cuts.items()}
     return df
+
+
+#: most cut points ``simulate(thresholds=)`` accepts per item (lavaan's limit is far above a Likert item's)
+_MAX_CUTS = 20
+
+
+def _threshold_overrides(thresholds: object, items: list[str]) -> dict[str, np.ndarray]:
+    """``thresholds=`` checked: item (or ``"default"``) -> increasing finite cut points."""
+    if not isinstance(thresholds, Mapping):
+        raise OptionError(f"thresholds must be a mapping item -> cut points, not {type(thresholds).__name__}")
+    unknown = [k for k in thresholds if k != "default" and k not in items]
+    if unknown:
+        raise OptionError(f"thresholds: {', '.join(map(str, unknown))} is not an item of the spec "
+                          f"(items: {', '.join(items)})")
+    out: dict[str, np.ndarray] = {}
+    for item in items:
+        raw = thresholds.get(item, thresholds.get("default"))
+        if raw is None:
+            continue
+        try:
+            c = np.asarray([float(v) for v in raw], dtype=float)
+        except (TypeError, ValueError):
+            raise OptionError(f"thresholds of {item}: a sequence of numbers is needed, not {raw!r}") from None
+        if c.size < 1 or c.size > _MAX_CUTS or not np.all(np.isfinite(c)) or np.any(np.diff(c) <= 0):
+            raise OptionError(f"thresholds of {item}: 1 to {_MAX_CUTS} finite, strictly increasing cut points are "
+                              f"needed, not {list(raw)!r}")
+        out[item] = c
+    return out
 
 
 def _differences(value, what: str, items: list[str]) -> dict[str, dict[str, float]]:
@@ -581,6 +662,11 @@ def _draw_group(pm: PopulationModel, items: list[str], scale: dict[str, tuple[in
                 dlam: Mapping[str, float] | None = None) -> np.ndarray:
     """Draw m respondents of one group: latents, latent responses (with the group's
     intercept shifts and loading changes), Likert codes."""
+    return _cut(_responses(pm, items, m, rng, shift, dlam), pm, items, scale)
+
+
+def _latents(pm: PopulationModel, m: int, rng: np.random.Generator) -> np.ndarray:
+    """m draws of the latents (columns in ``pm.latents`` order)."""
     idx = {lv: i for i, lv in enumerate(pm.latents)}
     eta = np.zeros((m, len(pm.latents)))
     plain = [lv for lv in pm.exogenous if lv not in pm.interactions]
@@ -597,14 +683,90 @@ def _draw_group(pm: PopulationModel, items: list[str], scale: dict[str, tuple[in
         for j, lv in enumerate(pm.endogenous):  # causal order
             i = idx[lv]
             eta[:, i] = pm.alpha[i] + eta @ pm.beta[i] + zeta[:, j]
-    out = np.empty((m, len(items)), dtype=np.int64)
+    return eta
+
+
+def _responses(pm: PopulationModel, items: list[str], m: int, rng: np.random.Generator,
+               shift: Mapping[str, float] | None = None, dlam: Mapping[str, float] | None = None) -> np.ndarray:
+    """m draws of the items' continuous latent responses (unit variance when unshifted)."""
+    idx = {lv: i for i, lv in enumerate(pm.latents)}
+    eta = _latents(pm, m, rng)
+    y = np.empty((m, len(items)))
     err = rng.standard_normal((m, len(items)))
     for j, item in enumerate(items):
         lv, lam = pm.loadings[item]
         d = (dlam or {}).get(item, 0.0)
-        y = (lam + d) * eta[:, idx[lv]] + math.sqrt(1.0 - lam * lam) * err[:, j] + (shift or {}).get(item, 0.0)
-        out[:, j] = scale[item][0] + np.searchsorted(pm.thresholds[item], y, side="right")
+        y[:, j] = (lam + d) * eta[:, idx[lv]] + math.sqrt(1.0 - lam * lam) * err[:, j] + (shift or {}).get(item, 0.0)
+    return y
+
+
+def _cut(y: np.ndarray, pm: PopulationModel, items: list[str], scale: dict[str, tuple[int, int]]) -> np.ndarray:
+    """Latent responses cut at the item thresholds into codes."""
+    out = np.empty(y.shape, dtype=np.int64)
+    for j, item in enumerate(items):
+        out[:, j] = scale[item][0] + np.searchsorted(pm.thresholds[item], y[:, j], side="right")
     return out
+
+
+# --------------------------------------------------------------------------- nested designs
+def _cluster_sizes(clusters, cluster_size) -> np.ndarray:
+    """``clusters=K`` with ``cluster_size`` an int (balanced) or K ints (unbalanced), checked."""
+    if isinstance(clusters, bool) or not isinstance(clusters, numbers.Integral) or clusters < 2:
+        raise OptionError(f"clusters must be an integer >= 2 (the number of partnerships), got {clusters!r}")
+    if cluster_size is None:
+        raise OptionError("clusters= needs cluster_size= (respondents per partnership: an integer, or one "
+                          "integer per partnership)")
+    sizes = [cluster_size] * int(clusters) if isinstance(cluster_size, numbers.Integral) else cluster_size
+    if not isinstance(sizes, Sequence) and not isinstance(sizes, np.ndarray):
+        raise OptionError(f"cluster_size must be an integer or a sequence of integers, got {cluster_size!r}")
+    sizes = list(sizes)
+    if len(sizes) != int(clusters):
+        raise OptionError(f"cluster_size gives {len(sizes)} sizes for clusters={clusters}")
+    if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
+        raise OptionError(f"cluster sizes must be integers >= 1, got {cluster_size!r}")
+    return np.asarray(sizes, dtype=np.int64)
+
+
+def _cluster_iccs(icc, spec: ModelSpec) -> dict[str, float]:
+    """Latent -> ICC of its items' latent responses: one number, or a mapping latent -> ICC
+    (key ``"default"`` for the latents not named; without it they get :data:`DEFAULT_ICC`)."""
+    table = dict(icc) if isinstance(icc, Mapping) else {"default": icc}
+    default = table.pop("default", DEFAULT_ICC)
+    unknown = sorted(set(table) - set(spec.latents()))
+    if unknown:
+        raise OptionError(f"icc names latent(s) the spec {spec.name!r} does not have: {', '.join(unknown)}")
+    out = {lv: table.get(lv, default) for lv in spec.latents()}
+    for lv, v in out.items():
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0.0 < float(v) < 1.0:
+            raise OptionError(f"icc must be a number in (0, 1), got {v!r} for {lv}")
+    return {lv: float(v) for lv, v in out.items()}
+
+
+def _draw_nested(spec: ModelSpec, models: Mapping[str, PopulationModel], names: list[str], assign: np.ndarray,
+                 cluster: np.ndarray, nclusters: int, iccs: Mapping[str, float], items: list[str],
+                 scale: dict[str, tuple[int, int]], rng: np.random.Generator, diffs: Mapping) -> np.ndarray:
+    """Codes of a two-level design: each item's latent response is its group mean plus
+    sqrt(1 - icc) x a within draw (the respondent's sector's population, centred) plus
+    sqrt(icc) x a between draw (the base population, centred, one per partnership)."""
+    base = population_model(spec)
+    zero = dataclasses.replace(base, alpha=np.zeros_like(base.alpha))
+    rho = np.array([iccs[zero.loadings[i][0]] for i in items])
+    y = np.empty((assign.size, len(items)))
+    for g, name in enumerate(names):
+        rows = np.flatnonzero(assign == g)
+        if rows.size == 0:
+            continue
+        pm = models[name]
+        shift, dlam = diffs["intercepts"].get(name, {}), diffs["loadings"].get(name, {})
+        mu = pm.mean
+        centre = np.array([(pm.loadings[i][1] + dlam.get(i, 0.0)) * mu[pm.latents.index(pm.loadings[i][0])]
+                           + shift.get(i, 0.0) for i in items])
+        within = _responses(dataclasses.replace(pm, alpha=np.zeros_like(pm.alpha)), items, rows.size, rng,
+                            None, dlam)
+        y[rows] = centre + np.sqrt(1.0 - rho) * within
+    between = _responses(zero, items, nclusters, rng)
+    y += np.sqrt(rho) * between[cluster]
+    return _cut(y, base, items, scale)
 
 
 class _CallableModule(types.ModuleType):

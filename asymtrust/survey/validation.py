@@ -412,6 +412,8 @@ def validate(
     missing_codes: Iterable[Any] = (),
     raise_on_error: bool = False,
     labels_hint: str | None = None,
+    cluster: str | None = None,
+    ordered: Any = None,
 ) -> ValidationReport:
     """Check survey data against a model before fitting.
 
@@ -436,6 +438,19 @@ def validate(
         labels (default: :data:`LABELS_HINT_API`, naming ``read_survey``'s
         ``codebook`` argument). A front end passes its own wording, e.g. the
         command-line option that maps labels, where the command has one.
+    cluster : str, optional
+        The cluster column of a nested design (e.g. ``"partnership"``): missing cluster
+        values and a single cluster are errors, singleton clusters a warning, and the
+        number of clusters, their sizes and the range of the items' ICC(1) are reported
+        (the one-way ANOVA estimate, a screening value; :func:`asymtrust.icc` gives
+        lavaan's ML ICCs and the design effects).
+    ordered : True or list of str, optional
+        The items that will be fitted as ordered (``fit(..., ordered=)``). Every other
+        integer-coded item is about to be fitted as continuous, and gets a warning when it
+        has at most :data:`FEW_CATEGORIES` observed categories (Rhemtulla, Brosseau-Liard &
+        Savalei 2012: treat such items as ordinal) or a strong floor or ceiling effect (at
+        least :data:`FLOOR_CEILING_SHARE` of the answers at the scale's lowest or highest
+        category, Terwee et al. 2007); each warning names the items.
 
     Returns
     -------
@@ -482,7 +497,7 @@ def validate(
         for _, row in _codebook_items(cb).iterrows():
             cb_items[str(row["item"])] = row
         if "kind" in cb.columns:
-            for _, row in cb[cb["kind"].astype(str).str.strip().str.lower() == "respondent"].iterrows():
+            for _, row in cb[cb["kind"].astype(str).str.strip().str.lower().isin(("respondent", "cluster"))].iterrows():
                 cb_resp[str(row["item"])] = row
 
     n_rows = int(len(data))
@@ -801,6 +816,11 @@ def validate(
                 f"(straight-lining), e.g. data rows {_rows_list(positions)}",
             )
 
+    _continuous_likert_checks(usable, X, ordered, cb_items, add)
+
+    if cluster is not None:
+        _cluster_checks(work, cluster, usable, X, add)
+
     # respondent fields with allowed levels
     for col, row in cb_resp.items():
         if col not in present_cols or not isinstance(row.get("scale_labels"), str):
@@ -827,6 +847,116 @@ def validate(
     if raise_on_error:
         report.raise_if_errors()
     return report
+
+
+# --------------------------------------------------------------------------- ordinal items
+#: items with at most this many observed categories are ordinal (Rhemtulla et al. 2012)
+FEW_CATEGORIES = 5
+#: share of answers at the lowest or highest category that makes a floor or ceiling effect
+#: (Terwee et al. 2007, J Clin Epidemiol 60:34-42: more than 15%)
+FLOOR_CEILING_SHARE = 0.15
+_MAX_LIKERT = 10  # integer-coded items with more categories are not checked
+
+
+def _continuous_likert_checks(usable: list[str], X: np.ndarray, ordered: Any, cb_items: dict, add) -> None:
+    """Warn about integer-coded items about to be fitted as continuous that have few
+    categories or a strong floor/ceiling effect, naming them."""
+    if ordered is True:
+        return
+    named = set() if ordered in (None, False) else ({ordered} if isinstance(ordered, str) else set(map(str, ordered)))
+    few: list[str] = []
+    floor: list[str] = []
+    for j, c in enumerate(usable):
+        if c in named:
+            continue
+        x = X[:, j]
+        x = x[np.isfinite(x)]
+        if x.size == 0 or np.any(x != np.round(x)):
+            continue
+        cats = np.unique(x)
+        if cats.size < 2 or cats.size > _MAX_LIKERT:
+            continue
+        if cats.size <= FEW_CATEGORIES:  # already named; a floor/ceiling share is not informative then
+            few.append(f"{c} ({cats.size})")
+            continue
+        row = cb_items.get(c)
+        lo = _numeric_or_none(row.get("scale_min")) if row is not None else None
+        hi = _numeric_or_none(row.get("scale_max")) if row is not None else None
+        lo = float(cats[0]) if lo is None else lo
+        hi = float(cats[-1]) if hi is None else hi
+        low, high = float(np.mean(x == lo)), float(np.mean(x == hi))
+        if max(low, high) > FLOOR_CEILING_SHARE:
+            side = "floor" if low >= high else "ceiling"
+            floor.append(f"{c} ({side} {100 * max(low, high):.0f}%)")
+    hint = "fit them as ordinal: ordered=[...] (WLSMV), or --ordered on the command line"
+    if few:
+        add("warning", "few_categories", None, None,
+            f"item(s) with at most {FEW_CATEGORIES} categories about to be fitted as continuous: {', '.join(few)}; "
+            f"{hint} (Rhemtulla, Brosseau-Liard & Savalei 2012)")
+    if floor:
+        add("warning", "floor_ceiling", None, None,
+            f"item(s) with a strong floor or ceiling effect (more than {100 * FLOOR_CEILING_SHARE:.0f}% of answers "
+            f"at the lowest or highest category) about to be fitted as continuous: {', '.join(floor)}; {hint} "
+            "(Terwee et al. 2007)")
+
+
+# --------------------------------------------------------------------------- clusters
+def anova_icc(X: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """One-way ANOVA ICC(1) of each column of ``X`` (complete rows) for cluster codes
+    0..nC-1: (MSB - MSW) / (MSB + (n0 - 1) MSW), n0 = (N - sum n_c^2 / N) / (nC - 1)."""
+    n_c = np.bincount(codes).astype(float)
+    keep = n_c > 0
+    N, nC = float(codes.size), int(keep.sum())
+    sums = np.zeros((n_c.size, X.shape[1]))
+    np.add.at(sums, codes, X)
+    means = sums[keep] / n_c[keep, None]
+    grand = X.mean(axis=0)
+    ssb = (n_c[keep, None] * (means - grand) ** 2).sum(axis=0)
+    ssw = ((X - (sums / np.maximum(n_c, 1)[:, None])[codes]) ** 2).sum(axis=0)
+    msb, msw = ssb / max(nC - 1, 1), ssw / max(N - nC, 1)
+    n0 = (N - (n_c[keep] ** 2).sum() / N) / max(nC - 1, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (msb - msw) / (msb + (n0 - 1.0) * msw)
+
+
+def _cluster_checks(work: pd.DataFrame, cluster: str, usable: list[str], X: np.ndarray, add) -> None:
+    """The cluster column of a nested design: missing values, one cluster, sizes, singletons,
+    the range of the items' ANOVA ICC(1)."""
+    if not isinstance(cluster, str) or cluster not in work.columns:
+        add("error", "cluster_column", str(cluster), None, f"cluster column {cluster!r} is not in the data")
+        return
+    col = work[cluster]
+    miss = col.isna().to_numpy()
+    if miss.any():
+        k = int(miss.sum())
+        add("error", "cluster_missing", cluster, k, f"cluster column {cluster}: {_plural(k)} without a cluster "
+            f"(data rows {_rows_list(np.flatnonzero(miss).tolist())}); every respondent needs a cluster")
+    codes, uniques = pd.factorize(col[~miss], sort=False)
+    if len(uniques) < 2:
+        add("error", "cluster_single", cluster, None, f"cluster column {cluster} has {len(uniques)} cluster(s); "
+            "clustered data need at least two")
+        return
+    sizes = np.bincount(codes)
+    single = int((sizes == 1).sum())
+    add("info", "cluster_sizes", cluster, int(codes.size), f"cluster column {cluster}: {len(uniques)} clusters of "
+        f"{sizes.min()}..{sizes.max()} respondents (mean {sizes.mean():.1f})")
+    if single:
+        add("warning", "cluster_singletons", cluster, single, f"cluster column {cluster}: {single} cluster(s) with a "
+            "single respondent (no within-cluster information; they count only at the between level)")
+    items = [j for j, c in enumerate(usable) if c != cluster]
+    rows = ~miss & ~np.isnan(X[:, items]).any(axis=1) if items else ~miss
+    if not items or rows.sum() < 3:
+        return
+    sub, _ = pd.factorize(col[rows], sort=False)
+    if np.bincount(sub).size < 2:
+        return
+    icc = anova_icc(X[np.ix_(rows, items)], sub)
+    ok = np.isfinite(icc)
+    if ok.any():
+        lo, hi = int(np.argmin(np.where(ok, icc, np.inf))), int(np.argmax(np.where(ok, icc, -np.inf)))
+        add("info", "cluster_icc", cluster, int(rows.sum()), f"cluster column {cluster}: ICC(1) of the items "
+            f"{icc[lo]:.3f} ({usable[items[lo]]}) to {icc[hi]:.3f} ({usable[items[hi]]}), one-way ANOVA on "
+            f"{int(rows.sum())} complete rows; asymtrust.icc() gives lavaan's ICCs and the design effects")
 
 
 # --------------------------------------------------------------------------- recode

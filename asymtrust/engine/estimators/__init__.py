@@ -78,7 +78,9 @@ def missing_value(missing, ordered=None) -> str:
         return ORDINAL_MISSING[str(missing).lower()]
     miss = MISSING_ALIASES.get(str(missing).lower())
     if miss is None:
-        raise OptionError(f"missing must be 'listwise' or 'fiml', not {missing!r}")
+        hint = " ('pairwise' is for ordered items: name them with ordered=)" if str(missing).lower() in ORDINAL_MISSING \
+            else ""
+        raise OptionError(f"missing must be 'listwise' or 'fiml', not {missing!r}{hint}")
     return miss
 
 
@@ -109,13 +111,15 @@ def choose(estimator: str | None = "ML", missing: str = "listwise", samples: Seq
     if is_ordered(ordered):
         return choose_ordinal(estimator, missing, ordered, parameterization)
     if str(parameterization).lower() not in ("delta", "default"):
-        raise OptionError(f"parameterization={parameterization!r} is for ordered items only: pass ordered=[items] "
-                          "(the ordinal support coming with issue 15, ordinal items)")
+        raise OptionError(f"parameterization={parameterization!r} is for ordered items only: pass ordered=[items]")
     est = estimator_label(estimator)
     base = ROBUST.get(est, est)
     candidates = [cls for cls in FAMILIES.values() if cls.estimator == base]
     if not candidates:
-        raise OptionError(f"estimator must be one of {', '.join(estimator_names())}, not {est!r}")
+        from .dwls import ORDINAL_ESTIMATORS
+
+        hint = f" ({est} is for ordered items: name them with ordered=)" if est in ORDINAL_ESTIMATORS else ""
+        raise OptionError(f"estimator must be one of {', '.join(estimator_names())}, not {est!r}{hint}")
     miss = missing_value(missing)
     for cls in reversed(candidates):  # the latest registration wins
         if cls.missing == miss:

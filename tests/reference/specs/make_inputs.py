@@ -20,6 +20,7 @@ CASES = [
     ("fig1", None), ("fig1", "nhs"), ("fig1", "council"), ("fig1", "voluntary"),
     ("fig1_cfa", "voluntary"), ("fig1_direct", None), ("fig1_moderated", None),
     ("fig1_moderated", "council"), ("fig1_single_trust", "council"), ("hp2018", "voluntary"),
+    ("fig1_dyadic", None),
 ]
 
 

@@ -8,7 +8,8 @@
 #    all values fixed) is built with lavaan(do.fit = FALSE); lavaan's implied latent
 #    covariance (cov.lv), latent means (mean.lv) and implied observed variances are stored.
 # 2. specs: every bundled specs/<name>.lav is set up with sem(do.fit = FALSE) on the bundled
-#    synthetic data (reverse items recoded 8 - x; for fig1_moderated the product indicators come
+#    synthetic data (a dyadic spec, *_dyadic, without data: its columns are <item>_<side>;
+#    reverse items recoded 8 - x; for fig1_moderated the product indicators come
 #    from semTools::indProd(match = TRUE, meanC = TRUE, residualC = FALSE, doubleMC = TRUE)):
 #    observed and latent names, number of free parameters, regressions.
 # 3. recovery: fig1 fitted by sem() to datasets/bcf_synthetic.csv, pooled and with
@@ -51,8 +52,12 @@ specs <- list()
 for (f in sort(list.files(specs_dir, pattern = "\\.lav$"))) {
   name <- sub("\\.lav$", "", f)
   model <- paste(c(readLines(file.path(specs_dir, f)), ""), collapse = "\n")
+  # two-level specs need cluster=: tests/reference/nested/bcf_nested_cases.R covers them
+  if (any(grepl("^\\s*level\\s*:", readLines(file.path(specs_dir, f))))) next
   d <- if (name == "fig1_moderated") dat_mod else dat
-  fit <- sem(model, data = d, do.fit = FALSE)
+  # a dyadic spec (one row per partnership, columns <item>_<side>) is read without data:
+  # names, parameters and regressions come from the syntax alone
+  fit <- if (grepl("_dyadic$", name)) sem(model, do.fit = FALSE) else sem(model, data = d, do.fit = FALSE)
   pt <- parTable(fit)
   reg <- pt[pt$op == "~", c("lhs", "rhs")]
   specs[[name]] <- list(
