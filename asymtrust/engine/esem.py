@@ -62,6 +62,8 @@ class EfaSet:
 
 
 def has_efa(pt) -> bool:
+    if hasattr(type(pt), "has_efa"):  # a ParTable: computed once per table
+        return bool(pt.has_efa)
     tab = pt.table
     return "efa" in tab.columns and bool(tab["efa"].fillna("").ne("").any())
 

@@ -258,8 +258,12 @@ class ParTable:
 
     @property
     def has_efa(self) -> bool:
-        """Whether the model has efa() sets (exploratory factors, ESEM)."""
-        return bool((self.table["efa"] != "").any())
+        """Whether the model has efa() sets (exploratory factors, ESEM); computed once per table."""
+        hit = self.__dict__.get("_has_efa")
+        if hit is None or hit[0] is not self.table:
+            hit = (self.table, bool((self.table["efa"] != "").any()))
+            self.__dict__["_has_efa"] = hit
+        return hit[1]
 
     def to_lavaan_frame(self) -> pd.DataFrame:
         """The table with lavaan's column order (``line``, ``level`` and ``efa`` dropped)."""
