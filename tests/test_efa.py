@@ -6,7 +6,6 @@ to column order and sign, fit within 1e-3.
 """
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from factor_alignment import align
 import asymtrust
 from asymtrust.engine import rotation as R
 from asymtrust.exceptions import DataError, OptionError
@@ -47,18 +47,6 @@ def hs():
 @pytest.fixture(scope="module")
 def bfi():
     return pd.read_csv(REF / "bfi25.csv")
-
-
-def align(L, Lr):
-    """Column permutation and signs of L that best match Lr."""
-    best = None
-    for perm in itertools.permutations(range(L.shape[1])):
-        Lp = L[:, perm]
-        s = np.where(np.sum(Lp * Lr, axis=0) < 0, -1.0, 1.0)
-        d = np.abs(Lp * s - Lr).max()
-        if best is None or d < best[0]:
-            best = (d, list(perm), s)
-    return best[1], best[2]
 
 
 def check_solution(sol, ref, *, se=True):

@@ -9,7 +9,6 @@ sign; fit measures within 1e-3 (chi-squares: also relative 1e-7).
 """
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from factor_alignment import align
 import asymtrust
 from asymtrust.exceptions import DataError, OptionError
 
@@ -32,18 +32,6 @@ FIT_KEYS = ["npar", "chisq", "df", "pvalue", "chisq.scaled", "df.scaled", "pvalu
 def _num(x):
     return np.array([[np.nan if v == "NA" else v for v in row] for row in x], float) if isinstance(x[0], list) \
         else np.array([np.nan if v == "NA" else v for v in x], float)
-
-
-def align(L, Lr):
-    """Column permutation and signs of L that best match Lr (as tests/test_efa.py)."""
-    best = None
-    for perm in itertools.permutations(range(L.shape[1])):
-        Lp = L[:, perm]
-        s = np.where(np.sum(Lp * Lr, axis=0) < 0, -1.0, 1.0)
-        d = np.abs(Lp * s - Lr).max()
-        if best is None or d < best[0]:
-            best = (d, list(perm), s)
-    return best[1], best[2]
 
 
 def _ref(m: int) -> dict:

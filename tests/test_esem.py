@@ -6,7 +6,6 @@ Estimates and SEs within 2e-3 up to the order and sign of the factors within an 
 """
 from __future__ import annotations
 
-import itertools
 import os
 import json
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from factor_alignment import align as _align
 import asymtrust
 from asymtrust.exceptions import OptionError
 
@@ -65,18 +65,6 @@ def _frame(rows) -> pd.DataFrame:
     df["se"] = pd.to_numeric(df["se"].replace("NA", np.nan))
     df["group"] = df["group"].astype(int)
     return df
-
-
-def _align(L, Lr):
-    """Column permutation and signs of L that best match Lr (as tests/test_efa.py)."""
-    best = None
-    for perm in itertools.permutations(range(L.shape[1])):
-        Lp = L[:, perm]
-        s = np.where(np.sum(Lp * Lr, axis=0) < 0, -1.0, 1.0)
-        d = np.abs(Lp * s - Lr).max()
-        if best is None or d < best[0]:
-            best = (d, list(perm), s)
-    return best[1], best[2]
 
 
 def _loadings(df, lvs, ovs, g):

@@ -488,6 +488,24 @@ def _whole_numbers(value: Any, *, name: str, unit: str, least: int, why: str) ->
     return sorted(set(out))
 
 
+def _base_fit(model: Any, base_data: pd.DataFrame, *, drop: Sequence[str] = (), **fit_kw):
+    """The model fitted to the base sample (its solution is every replicate's start), with
+    the problems and rows it reports: ``(base, problems, usage, npar)``; non-convergence is
+    an error naming the sample."""
+    from ..engine.fit import fit
+    from .provenance import data_usage, fit_problems
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base = fit(model, base_data.drop(columns=list(drop)) if drop else base_data, se="none", **fit_kw)
+    if not base.converged:
+        raise EstimationError(f"the model did not converge on the base sample of {len(base_data)} simulated "
+                              "respondents; check the population values")
+    problems = fit_problems(base, f"base sample (N = {len(base_data)})")
+    usage = [data_usage(base, f"base sample of {len(base_data)}", base_data)]
+    return base, problems, usage, int(base.fit_indices["npar"])
+
+
 def _check_ns(n: Any) -> list[int]:
     return _whole_numbers(n, name="n", unit="sample size", least=2, why="every n must be at least 2")
 
@@ -584,7 +602,6 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
     EstimationError
         The model does not converge on the large base sample.
     """
-    from ..engine.fit import fit
 
     reps = check_replicates(reps, name="reps")
     ns = _check_ns(n)
@@ -600,19 +617,8 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
     n_base = max(int(base_n), max(ns))
     _check_power_memory(model, ns, reps, n_base, n_jobs)
 
-    base_data = generate(n_base, np.random.default_rng(base_seq))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        base = fit(model, base_data, se="none", fixed_x=bool(fixed_x))
-    if not base.converged:
-        raise EstimationError(f"the model did not converge on the base sample of {len(base_data)} simulated "
-                              "respondents; check the population values")
-    from .provenance import data_usage, fit_problems
-
-    problems = fit_problems(base, f"base sample (N = {len(base_data)})")
-    usage = [data_usage(base, f"base sample of {len(base_data)}", base_data)]
-    del base_data
-    npar = int(base.fit_indices["npar"])
+    base, problems, usage, npar = _base_fit(model, generate(n_base, np.random.default_rng(base_seq)),
+                                            fixed_x=bool(fixed_x))
     small = [v for v in ns if v < npar]
     if small:
         raise InsufficientDataError(f"sample size n = {small[0]} is smaller than the {npar} free parameters "
@@ -939,7 +945,6 @@ def cluster_power(spec: Any, clusters: int | Sequence[int] = (30, 45, 60), *, cl
     InsufficientDataError
         K x m below the number of free parameters.
     """
-    from ..engine.fit import fit
     from ..library.specs import load_spec
     from ..survey.simulate import DEFAULT_ICC
 
@@ -984,19 +989,10 @@ def cluster_power(spec: Any, clusters: int | Sequence[int] = (30, 45, 60), *, cl
     _check_power_memory(spec, totals, reps, k_base * m, n_jobs, option="clusters", value=max(ks))
 
     generator = ClusterGenerator(spec, m, icc)
-    base_data = generator(k_base, np.random.default_rng(base_seq))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        base = fit(spec, base_data.drop(columns="partnership"), se="none")
-    if not base.converged:
-        raise EstimationError(f"the model did not converge on the base sample of {len(base_data)} simulated "
-                              "respondents; check the population values")
-    from .provenance import data_usage, fit_problems, result_table
+    base, problems, usage, npar = _base_fit(spec, generator(k_base, np.random.default_rng(base_seq)),
+                                            drop=("partnership",))
+    from .provenance import result_table
 
-    problems = fit_problems(base, f"base sample (N = {len(base_data)})")
-    usage = [data_usage(base, f"base sample of {len(base_data)}", base_data)]
-    del base_data
-    npar = int(base.fit_indices["npar"])
     small = [t for t in totals if t < npar]
     if small:
         raise InsufficientDataError(f"clusters x cluster_size = {small[0]} respondents is fewer than the {npar} free "
