@@ -166,10 +166,10 @@ class FitResult:
 
     def predict(self, method: str = "regression", newdata: pd.DataFrame | None = None) -> pd.DataFrame:
         """Factor scores (regression or Bartlett), as lavaan's ``lavPredict()``
-        (:func:`asymtrust.engine.diagnostics.predict`)."""
-        from . import diagnostics
+        (:func:`asymtrust.engine.predict.predict`)."""
+        from .predict import predict
 
-        scores = diagnostics.predict(self, method=method, newdata=newdata)
+        scores = predict(self, method=method, newdata=newdata)
         info = self.estimates.attrs.get("rotation") if self.options.get("rotation") else None
         if info:  # efa() sets: the scores of the rotated factors (engine/esem.py)
             from .esem import rotate_scores
