@@ -726,6 +726,9 @@ def _register_invariance(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--partial", choices=["auto"], default=None,
                    help="auto: when a level fails, release the constraint with the largest score test, one at a "
                    "time, until it holds (guided partial invariance)")
+    p.add_argument("--identification", choices=["lavaan", "wu.estabrook"], default="lavaan",
+                   help="with --ordered: lavaan's own identification (default) or Wu & Estabrook (2016) as semTools' "
+                   "measEq.syntax writes it")
     p.set_defaults(func=cmd_invariance)
 
 
@@ -735,7 +738,8 @@ def cmd_invariance(args: argparse.Namespace) -> int:
 
     df = _analysis_data(args)
     tab = invariance(args.spec, df, args.group, estimator=_estimator(args), missing=args.missing,
-                     partial=getattr(args, "partial", None), **_ordered(args, df))
+                     partial=getattr(args, "partial", None),
+                     identification=getattr(args, "identification", "lavaan"), **_ordered(args, df))
     part = tab.attrs.get("partial")
     if args.json:
         _dump_json({**tab.to_dict(), **({"partial": part} if part is not None else {})})
@@ -794,7 +798,17 @@ def _register_power(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace --out if asymtrust wrote it")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_ordered_arg(p)
+    p.add_argument("--thresholds", type=_cut_points, metavar="C1,C2,...",
+                   help="an ordinal design's cut points for every item (e.g. -1.5,-0.5,0.5,1.5: 5-point items)")
     p.set_defaults(func=cmd_power)
+
+
+def _cut_points(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--thresholds needs numbers separated by commas, not {text!r}") from None
 
 
 def cmd_power(args: argparse.Namespace) -> int:
@@ -815,7 +829,9 @@ def cmd_power(args: argparse.Namespace) -> int:
         raise OptionError("power: --cluster-size and --icc plan in clusters and need --clusters K1,K2")
     else:
         kw.update(n=list(args.n))
-    tab = power(args.spec, **kw)
+    if args.thresholds is not None:
+        kw.update(thresholds={"default": args.thresholds})
+    tab = power(args.spec, **kw, **_ordered(args))
     if target is not None:
         from .reporting.figures import _save, power_curve
 

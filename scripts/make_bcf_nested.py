@@ -8,9 +8,9 @@ voluntary 25 %), latent-response ICCs 0.30 for capacity imbalance and power dist
 0.25 for goodwill trust and 0.10 for the other constructs; no missing values. The data
 carry no empirical evidence.
 
-``bcf_synthetic`` is left as it is: thirteen lavaan references pin the SHA-256 of the CSV
-lavaan read, and its respondents were drawn without partnerships (they would have an ICC of
-0 by construction).
+``bcf_synthetic`` also carries ``partnership`` and ``organisation`` IDs, but its respondents
+were drawn without partnerships: its population ICC is 0 by construction. This data set is
+the one with partnership-level variance.
 
 Usage::
 

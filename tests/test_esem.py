@@ -17,6 +17,7 @@ import pytest
 from factor_alignment import align as _align
 import asymtrust
 from asymtrust.exceptions import OptionError
+from r_mask import apply_r_mask
 
 META = json.loads((Path(__file__).parent / "reference" / "esem" / "esem.json").read_text())
 REF = META["cases"]
@@ -50,13 +51,7 @@ def _fit(fits, hs, case):
 
 def _masked(hs: pd.DataFrame) -> pd.DataFrame:
     """HS with the 5% MCAR cells of the R script (1-based column-major indices into x1..x9)."""
-    cols = META["mask_columns"]
-    X = hs[cols].to_numpy(dtype=float).copy()
-    flat = X.reshape(-1, order="F")
-    flat[np.asarray(META["mask_indices"], int) - 1] = np.nan
-    out = hs.copy()
-    out[cols] = flat.reshape(X.shape, order="F")
-    return out
+    return apply_r_mask(hs, META["mask_columns"], META["mask_indices"])
 
 
 def _frame(rows) -> pd.DataFrame:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from r_mask import apply_r_mask
 
 REF_DIR = Path(__file__).resolve().parent / "reference" / "lavaan"
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,11 +108,7 @@ def prepare_data(ref: dict[str, Any]) -> pd.DataFrame:
         data[col] = 8 - data[col]
     mask = ref.get("mask")
     if mask:
-        cols = list(mask["columns"])
-        X = data[cols].to_numpy(dtype=float, copy=True)
-        idx = np.asarray(mask["indices"], dtype=int) - 1  # 1-based column-major
-        X[idx % len(data), idx // len(data)] = np.nan
-        data[cols] = X
+        data = apply_r_mask(data, mask["columns"], mask["indices"])
     return data
 
 

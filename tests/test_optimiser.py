@@ -20,6 +20,7 @@ import pytest
 
 import asymtrust
 from asymtrust.engine import estimate
+from r_mask import apply_r_mask
 
 HS = "visual =~ x1 + x2 + x3; textual =~ x4 + x5 + x6; speed =~ x7 + x8 + x9"
 
@@ -90,12 +91,7 @@ def _case_data(case):
         data = asymtrust.recode_reverse(data)
     mask = case.get("mask")
     if mask:
-        cols = list(mask["columns"])
-        X = data[cols].to_numpy(float)
-        idx = np.asarray(mask["indices"], int) - 1  # 1-based, column-major
-        X[idx % len(data), idx // len(data)] = np.nan
-        data = data.copy()
-        data[cols] = X
+        data = apply_r_mask(data, mask["columns"], mask["indices"])
     return data
 
 

@@ -162,8 +162,9 @@ def test_fit_options_refused_by_name(bfi):
         asymtrust.fit(MODEL, d, ordered=True, missing="fiml")
     with pytest.raises(OptionError, match="missing must be 'listwise' or 'fiml', not 'pairwise'"):
         asymtrust.fit("f =~ x1 + x2 + x3", asymtrust.load_dataset("hs1939"), missing="pairwise")
-    with pytest.raises(OptionError, match="continuous covariate 'age'"):
-        asymtrust.fit(MODEL + "\nA ~ age", d.assign(age=np.arange(len(d)) % 50 + 20.5), ordered=list(d.columns))
+    with pytest.raises(OptionError, match="fixed_x=False with ordered items and the covariate 'age'"):
+        asymtrust.fit(MODEL + "\nA ~ age", d.assign(age=np.arange(len(d)) % 50 + 20.5), ordered=list(d.columns),
+                      fixed_x=False)  # conditional.x needs fixed.x (tests/test_ordinal_cx.py)
     with pytest.raises(AsymtrustError):
         asymtrust.fit(MODEL, d, ordered=True, sample_cov=d.cov())
     with pytest.raises(OptionError, match="se='bootstrap' with ordered items"):

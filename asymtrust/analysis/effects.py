@@ -15,7 +15,8 @@ user writes no ``:=`` lines. In each group:
 Loadings never enter: only ``~`` rows are paths. Standard errors come from the delta
 method (numerical Jacobian with respect to the free parameters times ``fit.vcov``, as
 lavaan does for ``:=``); confidence intervals from the delta method or from a
-nonparametric bootstrap (percentile and bias-corrected), run on
+nonparametric bootstrap (percentile and bias-corrected; by whole clusters for a fit with
+``cluster=``), run on
 :mod:`asymtrust.engine.resample` so that results are reproducible by seed whatever the number
 of workers.
 """
@@ -248,7 +249,11 @@ def effects(fit_result: Any, *, bootstrap: int = 1000, seed: int | None = None, 
     bootstrap : int
         Bootstrap replicates for the CIs (default 1000). ``0``: delta-method (Wald) CIs
         only. Cases are resampled within groups and each replicate is re-estimated with
-        a warm start (:func:`asymtrust.engine.resample.bootstrap_draws`).
+        a warm start (:func:`asymtrust.engine.resample.bootstrap_draws`). A fit with
+        ``cluster=`` is resampled by whole clusters (all rows of each drawn cluster, the
+        clusters drawn with replacement within groups, each draw a new cluster;
+        :func:`asymtrust.engine.resample.draw_clusters`), and ``attrs["bootstrap"]["cluster"]``
+        names the cluster column. A two-level fit is refused.
     seed : int, optional
         Root seed of the bootstrap; the same seed gives identical output whatever
         ``n_jobs`` and ``backend``.
@@ -407,6 +412,9 @@ def effects(fit_result: Any, *, bootstrap: int = 1000, seed: int | None = None, 
     out = pd.concat(frames, ignore_index=True)[COLUMNS]
     out.attrs["bootstrap"] = {"B": bootstrap, "n_ok": n_ok, "n_failed": n_failed, "seed": seed,
                               "ci_level": level}
+    cluster = (getattr(fit_result, "options", None) or {}).get("cluster")
+    if bootstrap and cluster is not None:  # whole clusters were resampled
+        out.attrs["bootstrap"]["cluster"] = cluster
     problems = fit_problems(fit_result, "fit")
     if bootstrap and n_failed:
         import warnings

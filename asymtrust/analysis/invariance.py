@@ -13,6 +13,9 @@ scalar      loadings, item intercepts                       ``+ "intercepts"``
 strict      loadings, item intercepts, residual variances   ``+ "residuals"``
 ==========  ==============================================  =========================
 
+(with ``ordered=`` items the ordinal ladder configural, thresholds, metric, scalar, under
+lavaan's own identification or, ``identification="wu.estabrook"``, Wu & Estabrook's (2016)
+as semTools' ``measEq.syntax`` writes it: :func:`wu_estabrook_syntax`)
 and compares each level with the one before it: the chi-square difference test
 (Satorra–Bentler 2001 scaled for MLR, as lavaan's ``lavTestLRT``) and the change in
 CFI, judged by Cheung & Rensvold's (2002) ΔCFI ≥ −.01 rule. Both criteria are stated
@@ -45,7 +48,8 @@ from ..exceptions import (
     SpecError,
 )
 
-__all__ = ["ALPHA", "DELTA_CFI_CUTOFF", "LEVELS", "ORDINAL_LEVELS", "invariance", "partial_search", "path_equality"]
+__all__ = ["ALPHA", "DELTA_CFI_CUTOFF", "LEVELS", "ORDINAL_LEVELS", "invariance", "partial_search", "path_equality",
+           "wu_estabrook_syntax"]
 
 #: invariance level -> lavaan ``group.equal``
 LEVELS: dict[str, tuple[str, ...]] = {
@@ -210,7 +214,7 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
                levels: Sequence[str] | None = None,
                estimator: str | None = None, missing: str = "listwise", partial: str | None = None,
                alpha: float = ALPHA, max_free: int = 5, ordered: Any = None,
-               parameterization: str = "delta") -> ResultTable:
+               parameterization: str = "delta", identification: str = "lavaan") -> ResultTable:
     """Measurement-invariance ladder across the groups of ``group``.
 
     Parameters
@@ -249,6 +253,19 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
         ``ordered`` (the score-test search is for continuous items only).
     parameterization : {"delta", "theta"}
         With ``ordered`` only (lavaan's ``parameterization``).
+    identification : {"lavaan", "wu.estabrook"}
+        With ``ordered`` only. ``"lavaan"`` (default): lavaan 0.6-14's own identification
+        per level, as above. ``"wu.estabrook"``: Wu & Estabrook's (2016) identification as
+        semTools 0.5-6 ``measEq.syntax(ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016")``
+        writes it (:func:`wu_estabrook_syntax`): factors with unit variance and zero mean
+        in the first group; the configural model fixes every item's intercept at 0 and
+        scale at 1 (delta; its residual variance, theta); once an item's thresholds are
+        equal its intercept (groups 2..) is free, and its scale (or residual variance) too
+        when at least two thresholds are equal or the intercepts are equal too; with equal
+        loadings the factor variances of groups 2.. are free, with equal intercepts (then
+        fixed at 0 in every group) the factor means. Each level's syntax is in
+        ``attrs["level_syntax"]``. Every indicator must be ordered with at least two
+        thresholds (binary items are refused by name).
     partial : {None, "auto"}
         ``"auto"``: a guided partial-invariance search (:func:`partial_search`). When a
         level fails (Δχ² significant at ``alpha``, or ΔCFI beyond the cut-off), the
@@ -312,8 +329,11 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
         raise OptionError("partial='auto' with ordered= (a partial-invariance search for ordinal items) "
                           "is not supported; free constraints by hand with group_partial in asymtrust.fit()")
     extra: dict[str, Any] = {}
+    identification = _check_identification(identification, ladder is ORDINAL_LEVELS)
     if ladder is ORDINAL_LEVELS:
         extra = {"ordered": ordered, "parameterization": parameterization}
+        if identification == "wu.estabrook":
+            extra["std_lv"] = True
     elif str(parameterization).lower() != "delta":
         raise OptionError("parameterization= applies to ordered items only (pass ordered=)")
     if estimator is None:
@@ -326,9 +346,18 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
     msgs: list[str] = []
     fits = []
     usage = []
+    level_syntax: dict[str, str] = {}
+    configural = None
+    if identification == "wu.estabrook":  # the configural model first: the items' numbers of thresholds
+        text = wu_estabrook_syntax(syntax, (), len(labels))
+        configural = _fit(text, data, estimator=estimator, missing=missing, group=group, **extra)
+        _check_wu_items(_threshold_counts(configural))
     for level in levels:
-        res = _fit(syntax, data, estimator=estimator, missing=missing, group=group, group_equal=ladder[level],
-                   **extra)
+        text = syntax
+        if identification == "wu.estabrook":
+            text = level_syntax[level] = wu_estabrook_syntax(syntax, ladder[level], len(labels))
+        res = configural if level == "configural" and configural is not None else \
+            _fit(text, data, estimator=estimator, missing=missing, group=group, group_equal=ladder[level], **extra)
         fits.append(res)
         if not res.converged:
             msgs.append(f"the {level} model did not converge; its row is not trustworthy")
@@ -389,6 +418,8 @@ def invariance(model: Any, data: pd.DataFrame, group: str, *,
         group=group, group_labels=list(fits[0].group_labels or labels), nobs=[int(n) for n in fits[0].nobs],
         estimator=estimator, syntax=syntax, model_note=note, alpha=ALPHA,
         ordered=list(fits[0].options.get("ordered") or []), ladder=dict(ladder),
+        identification=(identification if ladder is ORDINAL_LEVELS else None),
+        level_syntax=level_syntax,
         difference_test=("Satorra 2000 (lavTestLRT default for scaled-and-shifted tests)"
                          if estimator in ("WLSMV", "ULSMV") else
                          "Satorra-Bentler 2001" if scaled else "chi-square difference"),
@@ -406,6 +437,89 @@ def _rmsea_key(scaled: bool, row: dict[str, Any]) -> str:
     if scaled and np.isfinite(row.get("rmsea_robust", np.nan)):
         return "rmsea_robust"
     return "rmsea_scaled" if scaled else "rmsea"
+
+
+#: accepted spellings of ``identification=`` (semTools' ``ID.cat`` names for Wu & Estabrook)
+_IDENTIFICATIONS = {"lavaan": "lavaan", "wu.estabrook": "wu.estabrook", "wu.estabrook.2016": "wu.estabrook",
+                    "wu.2016": "wu.estabrook", "wu": "wu.estabrook"}
+
+
+def _check_identification(identification: Any, ordinal: bool) -> str:
+    key = str(identification).lower()
+    if key not in _IDENTIFICATIONS:
+        raise OptionError(f"identification must be 'lavaan' or 'wu.estabrook', not {identification!r}")
+    out = _IDENTIFICATIONS[key]
+    if out != "lavaan" and not ordinal:
+        raise OptionError("identification='wu.estabrook' applies to ordered items only (pass ordered=)")
+    return out
+
+
+def _threshold_counts(res) -> dict[str, int]:
+    """Number of thresholds of every indicator of a fitted (configural) model: lavaan's,
+    from the data of all groups (the ``|`` rows of its table); a continuous or latent
+    indicator counts 0."""
+    tab = res.partable.table
+    g1 = tab[tab["group"] == 1]
+    items = list(dict.fromkeys(g1.loc[g1["op"] == "=~", "rhs"]))
+    th = g1.loc[g1["op"] == "|", "lhs"].value_counts()
+    return {it: int(th.get(it, 0)) for it in items}
+
+
+def _check_wu_items(nthr: dict[str, int]) -> None:
+    """Wu & Estabrook's identification as written here needs every indicator ordered with at
+    least two thresholds (:func:`wu_estabrook_syntax`); the others are refused by name."""
+    bad = [it for it, k in nthr.items() if k < 2]
+    if bad:
+        what = ", ".join(f"{it} ({'not ordered' if nthr[it] == 0 else 'binary'})" for it in bad)
+        raise OptionError(f"identification='wu.estabrook' needs every indicator ordered with at least 3 "
+                          f"categories; not supported for: {what}")
+
+
+def wu_estabrook_syntax(syntax: str, group_equal: Sequence[str], ngroups: int) -> str:
+    """``syntax`` plus the lines that give one level of the ordinal ladder Wu & Estabrook's
+    (2016) identification, as semTools 0.5-6 ``measEq.syntax(ID.fac = "std.lv",
+    ID.cat = "Wu.Estabrook.2016", group.equal = group_equal)`` writes it, to be fitted
+    with ``std_lv=True`` and the same ``group_equal`` (which ties the thresholds,
+    loadings and intercepts and, as in lavaan, frees the scales or residual variances
+    and the factor variances and means of groups 2..).
+
+    semTools' rules (no partial invariance, no equal residual variances), for each
+    ordered item i with k_i thresholds of which e_i are equal across groups
+    (k_i with ``"thresholds"``, else 0), groups 2..:
+
+    * intercept free when e_i >= 1 and the intercepts are not equal, else 0 (group 1: 0);
+    * scale (delta) / residual variance (theta) free when e_i >= 2, or e_i >= 1 with
+      equal intercepts, else 1 (group 1: 1);
+    * factor variance 1 in group 1, free in groups 2.. when the loadings are equal;
+    * factor mean 0 in group 1, free in groups 2.. only when the intercepts are equal and
+      the factor has an indicator loading on it alone.
+
+    With k_i >= 2 for every item (:func:`_check_wu_items`) only two kinds of rows differ
+    from what lavaan's ``group.equal`` does, and only they are written:
+    ``item ~ c(0, NA, ...)*1`` (free intercepts under equal thresholds) and ``F ~ 0*1``
+    (factor means that stay fixed). A binary item (k_i = 1), whose scale stays at 1
+    under equal thresholds while lavaan frees it, cannot be written so."""
+    from ..library.syntax import parse_syntax
+
+    equal = set(group_equal)
+    loads: dict[str, list[str]] = {}
+    factors: list[str] = []
+    for st in parse_syntax(syntax).statements:
+        if st.op == "~1":
+            raise OptionError(f"identification='wu.estabrook' sets the intercepts and means itself; remove the "
+                              f"statement '{st.lhs[0]} ~ 1' from the model")
+        if st.op == "=~":
+            factors.append(st.lhs[0])
+            for t in st.terms:
+                loads.setdefault(t.name, []).append(st.lhs[0])
+    factors = list(dict.fromkeys(factors))
+    eq_int = "intercepts" in equal
+    lines = []
+    if "thresholds" in equal and not eq_int:
+        lines += [f"{it} ~ c(" + ", ".join(["0"] + ["NA"] * (ngroups - 1)) + ")*1" for it in loads]
+    freed = {fs[0] for fs in loads.values() if len(fs) == 1} if eq_int else set()
+    lines += [f"{f} ~ 0*1" for f in factors if f not in freed]
+    return syntax.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
 
 
 def _check_levels(levels: Sequence[str], ladder: dict[str, tuple[str, ...]] = LEVELS) -> list[str]:

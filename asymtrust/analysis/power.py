@@ -33,6 +33,9 @@ Public entry points: :func:`power` (a bundled spec and its population values) an
 :func:`simulate_power` (any model with a user-supplied data generator). Planning in
 clusters (partnerships x respondents, :func:`cluster_power`, ``power(spec, clusters=...)``)
 draws two-level data with :func:`asymtrust.simulate` and uses cluster-robust MLR SEs.
+Ordinal designs (``power(spec, n, ordered=True, thresholds=...)``) cut each item's latent
+response at the design's thresholds and fit every replicate with WLSMV
+(:class:`_OrdinalEstimator`, lavaan's ``sem(model, data, ordered = items)``).
 
 In R the same design is ``simsem::sim(nRep, model, n, generate = popModel)`` with
 ``lavaan`` fits; power is ``getPower()``.
@@ -228,11 +231,15 @@ class SpecGenerator:
     ----------
     spec : ModelSpec or str
         A spec with ``[population]`` values.
+    thresholds : mapping item -> sequence of float, optional
+        An ordinal design's own cut points, as :func:`asymtrust.simulate`'s
+        ``thresholds=`` (k increasing cut points give codes 1..k+1; ``"default"`` for the
+        items not listed), replacing the spec's ``[population.thresholds]``.
     """
 
-    def __init__(self, spec: Any):
+    def __init__(self, spec: Any, thresholds: Mapping[str, Sequence[float]] | None = None):
         from ..library.codebook import load_codebook
-        from ..survey.simulate import population_model
+        from ..survey.simulate import _threshold_overrides, population_model
         from ..library.specs import load_spec
 
         spec = load_spec(spec)
@@ -243,6 +250,10 @@ class SpecGenerator:
         cb_scale = {str(r.item): (int(r.scale_min), int(r.scale_max)) for r in cb.itertuples(index=False)}
         self.items = list(self.pm.loadings)
         self.scale = {i: cb_scale.get(i, (1, 7)) for i in self.items}
+        self.cuts = _threshold_overrides(thresholds, self.items) if thresholds is not None else {}
+        if self.cuts:  # the design's own categories, as simulate(thresholds=)
+            self.scale.update({i: (1, len(c) + 1) for i, c in self.cuts.items()})
+            self.pm = dataclasses.replace(self.pm, thresholds={**self.pm.thresholds, **self.cuts})
         for i in self.items:
             if len(self.pm.thresholds[i]) != self.scale[i][1] - self.scale[i][0]:
                 raise SpecError(f"spec {spec.name!r}: item {i} has {len(self.pm.thresholds[i])} thresholds for a "
@@ -423,6 +434,64 @@ class _Estimator:
         return est
 
 
+class _OrdinalEstimator(_Estimator):
+    """WLSMV estimation of one replicate of ordered items, as lavaan's ``sem(model, data,
+    ordered = items)``, with the targets' estimates and SEs.
+
+    Each replicate is a whole :func:`asymtrust.fit`: the first stage (thresholds,
+    polychoric correlations and their asymptotic covariance) is the replicate's own, and
+    a small replicate may lack a category of an item, which then has one threshold fewer
+    (as in lavaan). The fit starts at the base solution when the replicate has the base
+    sample's categories. Paths: the fit's estimate and robust SE, ``std_all`` and its
+    SE; an indirect effect: the product of its paths with the delta-method SEs of
+    :func:`asymtrust.analysis.effects.effects` (lavaan's ``ind := a*b``). A replicate
+    with a problem of the solution (a negative residual variance of an ordered item, a
+    Heywood case) is kept and flagged improper."""
+
+    def __init__(self, syntax: str, base: Any, ordered: Any, targets: list[PowerTarget]):
+        self.syntax = syntax
+        self.ordered = ordered
+        self.targets = targets
+        self.links = [t.links for t in targets]
+        self.ov = [str(v) for v in base.partable.ov_names]
+        self.theta0 = np.asarray(base.theta, float)
+        tab = base.partable.table
+        self.ncat = {str(k): int(v) + 1 for k, v in tab.loc[tab["op"] == "|", "lhs"].value_counts().items()}
+        self._improper = False
+        self._stdz = None
+
+    def _estimate(self, X: np.ndarray, codes: np.ndarray | None = None) -> np.ndarray | None:
+        from ..engine.fit import fit
+        from .effects import effects
+
+        X = X[~np.isnan(X).any(axis=1)]
+        if X.shape[0] < 2:
+            return None
+        df = pd.DataFrame(X, columns=self.ov)
+        same = all(np.unique(df[v]).size == k for v, k in self.ncat.items())
+        res = fit(self.syntax, df, ordered=self.ordered, estimator="WLSMV", start=self.theta0 if same else None)
+        if not res.converged or res.vcov is None:
+            return None
+        self._improper = bool(res.problems)
+        est = res.estimates
+        est = est[est["group"] == 1]
+        out = np.full((len(self.targets), 4), np.nan)
+        indirect = None
+        for t, tg in enumerate(self.targets):
+            if tg.kind == "path":
+                rows = est[(est["lhs"] == tg.chain[1]) & (est["op"] == "~") & (est["rhs"] == tg.chain[0])]
+            else:
+                if indirect is None:
+                    eff = effects(res, bootstrap=0, ci_method="delta")
+                    indirect = eff[(eff["effect"] == "indirect") & (eff["group"] == 1)]
+                rows = indirect[indirect["path"] == tg.name]
+            if len(rows):
+                out[t] = rows[["est", "se", "std_all", "std_all_se"]].to_numpy(dtype=float)[0]
+        if not np.all(np.isfinite(out)):
+            return None
+        return out
+
+
 class _PowerReplicate:
     """One Monte Carlo replicate: for every N, draw a data set and estimate (picklable).
 
@@ -526,7 +595,7 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
                    seed: int | None = None, population: Mapping[str, float] | None = None,
                    alpha: float = 0.05, n_jobs: int = 1, backend: str = "loky", scheduler: Any = None,
                    progress: bool = False, estimator: str = "ML", base_n: int = DEFAULT_BASE_N,
-                   fixed_x: bool = True) -> "ResultTable":
+                   fixed_x: bool = True, ordered: Any = None) -> "ResultTable":
     """Monte Carlo power of every structural path and indirect effect of a model.
 
     Parameters
@@ -554,9 +623,15 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
         interval.
     n_jobs, backend, scheduler, progress
         As :func:`asymtrust.engine.resample.run_replicates`.
-    estimator : {"ML", "MLR"}
+    estimator : {"ML", "MLR"}, or with ``ordered`` ``"WLSMV"``
         ``"MLR"``: robust (sandwich) SEs with the observed information, as
         ``asymtrust.fit(estimator="MLR")``; several times slower.
+    ordered : True or list of str, optional
+        Ordered-categorical items (lavaan's ``ordered=``): every replicate is fitted with
+        WLSMV (``asymtrust.fit(model, data, ordered=ordered)``, lavaan's ``sem(ordered=)``;
+        :class:`_OrdinalEstimator`), the only estimator accepted then. ``generate``
+        should draw the items' categories (e.g. :class:`SpecGenerator` with
+        ``thresholds=``).
     base_n : int
         Size of the one large sample whose fit gives every replicate its starting values.
     fixed_x : bool
@@ -607,7 +682,11 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
     ns = _check_ns(n)
     alpha = _check_alpha(alpha)
     est_name = str(estimator).upper()
-    if est_name not in ESTIMATORS:
+    ordinal = ordered is not None and ordered is not False
+    if ordinal and est_name != "WLSMV":
+        raise OptionError(f"power with ordered items fits every replicate with WLSMV; estimator={estimator!r} "
+                          "is not supported with ordered=")
+    if not ordinal and est_name not in ESTIMATORS:
         raise OptionError(f"estimator must be one of {', '.join(ESTIMATORS)}, not {estimator!r}")
     if not callable(generate):
         raise OptionError(f"generate must be callable (n, rng) -> DataFrame, not {type(generate).__name__}")
@@ -617,8 +696,9 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
     n_base = max(int(base_n), max(ns))
     _check_power_memory(model, ns, reps, n_base, n_jobs)
 
+    extra = {"ordered": ordered, "estimator": "WLSMV"} if ordinal else {}
     base, problems, usage, npar = _base_fit(model, generate(n_base, np.random.default_rng(base_seq)),
-                                            fixed_x=bool(fixed_x))
+                                            fixed_x=bool(fixed_x), **extra)
     small = [v for v in ns if v < npar]
     if small:
         raise InsufficientDataError(f"sample size n = {small[0]} is smaller than the {npar} free parameters "
@@ -633,7 +713,9 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
             if all(v is not None for v in vals):
                 pop[t.name] = float(np.prod(vals))
 
-    engine = _PowerReplicate(generate, ns, _Estimator(base.partable, base.theta, est_name, targets, paths))
+    estimate = (_OrdinalEstimator(base.syntax, base, ordered, targets) if ordinal else
+                _Estimator(base.partable, base.theta, est_name, targets, paths))
+    engine = _PowerReplicate(generate, ns, estimate)
     out = run_replicates(engine, reps, seed=rep_seq, n_jobs=n_jobs, backend=backend, scheduler=scheduler,
                          progress=progress, desc="power")
     ok = np.stack([o[0] for o in out])  # (reps, nN)
@@ -656,7 +738,8 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
     tab = _summarise(ns, targets, pop, ok, vals, reps=reps, alpha=alpha,
                      attrs={"reps": reps, "seed": seed, "alpha": alpha, "estimator": est_name, "base_n": int(base_n),
                             "metric": "std_all", "n_improper": {int(n_i): int(improper[:, i].sum())
-                                                                for i, n_i in enumerate(ns)}})
+                                                                for i, n_i in enumerate(ns)},
+                            "ordered": list(base.options.get("ordered") or []) if ordinal else None})
     from .provenance import result_table
 
     return result_table(tab, kind="power", warnings=problems, data=usage,
@@ -741,7 +824,8 @@ def power(spec: Any, n: int | Sequence[int] | None = None, *, reps: int = 1000,
           seed: int | None = None, population: Mapping[Any, float] | None = None, alpha: float = 0.05,
           n_jobs: int = 1, backend: str = "loky", scheduler: Any = None, progress: bool = False,
           estimator: str | None = None, clusters: int | Sequence[int] | None = None,
-          cluster_size: int | None = None, icc: float | None = None) -> "ResultTable":
+          cluster_size: int | None = None, icc: float | None = None, ordered: Any = None,
+          thresholds: Mapping[str, Sequence[float]] | None = None) -> "ResultTable":
     """Monte Carlo power of a spec's structural paths and indirect effects by sample size.
 
     Data are simulated from the spec's population values (7-point Likert items, as
@@ -774,8 +858,23 @@ def power(spec: Any, n: int | Sequence[int] | None = None, *, reps: int = 1000,
         Parallel execution (:func:`asymtrust.engine.resample.run_replicates`): ``n_jobs`` loky
         workers, or ``backend="dask"`` with ``scheduler`` a Dask scheduler address or
         ``Client``.
-    estimator : {None, "ML", "MLR"}
-        Default ``"ML"``; with ``clusters`` only ``"MLR"`` (the default there).
+    estimator : {None, "ML", "MLR", "WLSMV"}
+        Default ``"ML"``; with ``clusters`` only ``"MLR"`` (the default there); with
+        ``ordered`` only ``"WLSMV"`` (the default there).
+    ordered : True or list of str, optional
+        An ordinal design: the items (all of them with ``True``) are analysed as
+        ordered-categorical, every replicate fitted with WLSMV as lavaan's
+        ``sem(model, data, ordered = items)`` (:func:`simulate_power`); non-converged
+        replicates and improper solutions are reported as for ML.
+    thresholds : mapping item -> sequence of float, optional
+        The design's cut points on each item's latent-response scale (unit variance),
+        as :func:`asymtrust.simulate`'s ``thresholds=``: k strictly increasing finite cut
+        points give k + 1 categories; ``"default"`` applies to the items not listed.
+        Default: the spec's ``[population.thresholds]`` (7-point items). An unknown item,
+        cut points that are not strictly increasing or not finite are refused
+        (:class:`~asymtrust.exceptions.OptionError` naming the item), and so is a
+        category expected in fewer than one respondent at the smallest ``n``
+        (every replicate would lack it).
     clusters, cluster_size, icc : optional
         Plan in clusters instead of ``n`` (:func:`cluster_power`): candidate numbers of
         partnerships K, respondents per partnership m (one integer), and the ICC of the
@@ -815,6 +914,11 @@ def power(spec: Any, n: int | Sequence[int] | None = None, *, reps: int = 1000,
     """
     from ..library.specs import load_spec
 
+    ordinal = ordered is not None and ordered is not False
+    for name, value in (("ordered", ordinal or None), ("thresholds", thresholds)):
+        if value is not None and (clusters is not None or (isinstance(spec, str) and spec == "apim")):
+            raise OptionError(f"power(): {name}= with {'clusters=' if clusters is not None else 'apim'} is not "
+                              "supported; an ordinal design is planned in respondents (n=)")
     if clusters is not None:
         if n is not None:
             raise OptionError("power(): give either n= (respondents) or clusters= (partnerships, with "
@@ -825,7 +929,7 @@ def power(spec: Any, n: int | Sequence[int] | None = None, *, reps: int = 1000,
     if cluster_size is not None or icc is not None:
         raise OptionError("power(): cluster_size= and icc= plan in clusters and need clusters= (the numbers of "
                           "partnerships)")
-    estimator = "ML" if estimator is None else estimator
+    estimator = ("WLSMV" if ordinal else "ML") if estimator is None else estimator
     if n is None:
         n = (50, 100, 150, 200) if isinstance(spec, str) and spec == "apim" else (150, 200, 300, 500)
     if isinstance(spec, str) and spec == "apim":  # plan in dyads: n = partnerships
@@ -840,12 +944,43 @@ def power(spec: Any, n: int | Sequence[int] | None = None, *, reps: int = 1000,
     check_replicates(reps, name="reps")
     _check_ns(n)
     spec = _override_spec(spec, population)
-    generator = SpecGenerator(spec)
+    generator = SpecGenerator(spec, thresholds=thresholds)
+    if ordinal:
+        ordered = _check_ordered(ordered, generator.items)
+        _check_categories(generator, min(_check_ns(n)))
     tab = simulate_power(spec, generator, n, reps=reps, seed=seed, population=population_targets(spec),
                          alpha=alpha, n_jobs=n_jobs, backend=backend, scheduler=scheduler, progress=progress,
-                         estimator=estimator)
+                         estimator=estimator, ordered=ordered if ordinal else None)
     tab.attrs["spec"] = spec.name
+    if generator.cuts:
+        tab.attrs["thresholds"] = {i: c.tolist() for i, c in generator.cuts.items()}
     return tab
+
+
+def _check_ordered(ordered: Any, items: list[str]) -> Any:
+    """``ordered=`` of :func:`power`: True, or a list of the spec's items (others named)."""
+    if ordered is True:
+        return True
+    if isinstance(ordered, str) or not isinstance(ordered, Sequence) or not ordered:
+        raise OptionError(f"ordered must be True or a list of the spec's items, not {ordered!r}")
+    unknown = [str(v) for v in ordered if str(v) not in items]
+    if unknown:
+        raise OptionError(f"ordered items must be items of the spec: {', '.join(unknown)} "
+                          f"(items: {', '.join(items)})")
+    return [str(v) for v in ordered]
+
+
+def _check_categories(generator: SpecGenerator, n_min: int) -> None:
+    """Refuse cut points that leave a category expected in fewer than one of ``n_min``
+    respondents: every small replicate would lack it (naming the item and category)."""
+    for item in generator.items:
+        cuts = np.asarray(generator.pm.thresholds[item], float)
+        share = np.diff(special.ndtr(np.concatenate(([-np.inf], cuts, [np.inf]))))
+        k = int(np.argmin(share))
+        if share[k] * n_min < 1.0:
+            raise OptionError(f"thresholds of {item}: category {k + 1} of {cuts.size + 1} has population share "
+                              f"{share[k]:.2g}, fewer than one of the n = {n_min} respondents; move the cut points "
+                              "or merge the category")
 
 
 # ----------------------------------------------------------------------------- clusters (two-level designs)

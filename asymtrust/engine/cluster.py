@@ -93,8 +93,11 @@ def cluster_sum(scores: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
     small-sample correction); unchanged without codes."""
     if codes is None:
         return scores
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
+    if np.all(codes[1:] >= codes[:-1]):  # rows already in cluster order (the usual file): no reordering copy
+        sorted_codes = codes
+    else:
+        order = np.argsort(codes, kind="stable")
+        sorted_codes, scores = codes[order], scores[order]
     starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
     nC = len(starts)
-    return np.add.reduceat(scores[order], starts, axis=0) * np.sqrt(nC / (nC - 1.0))
+    return np.add.reduceat(scores, starts, axis=0) * np.sqrt(nC / (nC - 1.0))

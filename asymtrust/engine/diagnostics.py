@@ -20,7 +20,17 @@ has thin methods that call them.
 * factor scores (``lavPredict``) are in :mod:`asymtrust.engine.predict`;
 * :func:`misfit_summary` -- the tables ``asymtrust diagnose`` and the report show.
 
-Each is checked against lavaan 0.6-14 in ``tests/test_diagnostics.py``
+Every estimator family is covered (:func:`_kind`): ML, MLR, FIML and Wishart ML; GLS,
+WLS and ULS; ordered items (DWLS, WLSMV, ...; thresholds in the parameter vector, the
+residuals of the polychoric correlations and thresholds); ordered items with exogenous
+covariates (lavaan's conditional.x: the strict.exo list of ``modindices``, the residuals of
+the moments given x, :func:`_conditional_residuals`); two-level ML (per level block).
+Where lavaan 0.6-14 computes nothing (ULS residual SEs, two-level residual SEs, SEs with
+continuous variables among ordered items or with conditional.x) the option is refused with
+lavaan's reason.
+
+Each is checked against lavaan 0.6-14 in ``tests/test_diagnostics.py``,
+``tests/test_diagnostics_families.py`` and ``tests/test_diagnostics_cx.py``
 (``tests/reference/diagnostics/``).
 """
 from __future__ import annotations
@@ -41,8 +51,63 @@ _STRUCT = ("=~", "~", "~~", "~1")
 _EPS = np.finfo(float).eps
 
 
+def _kind(res) -> str:
+    """The estimator family of a fit, as the diagnostics treat it: "ml" (ML, MLR, FIML,
+    Wishart ML), "ls" (GLS, WLS, ULS), "ordinal" (DWLS, WLSMV, ... on ordered items),
+    "twolevel"."""
+    from .estimators.dwls import OrdinalObjective
+    from .estimators.ls import LSObjective
+    from .estimators.twolevel import TwoLevelObjective
+
+    obj = res.objective
+    if type(obj) is Objective:
+        return "ml"
+    for cls, name in ((OrdinalObjective, "ordinal"), (LSObjective, "ls"), (TwoLevelObjective, "twolevel")):
+        if isinstance(obj, cls):
+            if getattr(obj, "mstats", None) is not None:  # estimators/twolevel_missing.py
+                raise OptionError("diagnostics of a two-level fit with missing='ml' are not available yet")
+            return name
+    raise OptionError(f"diagnostics are not available for estimator={res.options.get('estimator')!r}")
+
+
+def _require_fit(res, what: str) -> str:
+    """The family (:func:`_kind`) of a fit with estimates."""
+    if res.model is None or res.objective is None:
+        raise OptionError(f"{what} needs a fitted model (this result has no estimates)")
+    return _kind(res)
+
+
+def _conditional(res) -> bool:
+    """A fit of ordered items with exogenous covariates (lavaan's ``conditional.x``)."""
+    return getattr(res.objective, "cx", None) is not None
+
+
+def _objective_for(res, model):
+    """The fit's discrepancy function (same samples, same weights) on another model of the
+    same variables, e.g. the extended model of :func:`modindices`."""
+    obj = res.objective
+    kind = _kind(res)
+    if kind == "ml":
+        return Objective(model, res.samples, fiml=obj.fiml)
+    if kind == "ls":
+        from .estimators.ls import LSObjective
+
+        return LSObjective(model, res.samples, obj.W)
+    if kind == "ordinal":
+        from .estimators.dwls import choose_ordinal
+
+        fam = choose_ordinal(res.options.get("estimator"), res.options.get("missing", "listwise"),
+                             list(res.options["ordered"]), res.options.get("parameterization", "delta"))
+        fam.bind_table(res.partable)  # the family as fit() ran it: its items, its weights
+        return fam.objective(model, res.samples)
+    from .estimators.twolevel import TwoLevelObjective
+
+    return TwoLevelObjective(model, obj.stats)
+
+
 def _require_ml(res, what: str) -> None:
-    """Diagnostics need a normal-theory ML fit (ML, MLR; FIML where stated)."""
+    """Factor scores (:mod:`asymtrust.engine.predict`) need a normal-theory ML fit (ML, MLR;
+    FIML where stated); the diagnostics here take every family (:func:`_require_fit`)."""
     if res.model is None or res.objective is None:
         raise OptionError(f"{what} needs a fitted model (this result has no estimates)")
     if type(res.objective) is not Objective:
@@ -55,15 +120,21 @@ def _require_ml(res, what: str) -> None:
 
 
 # ----------------------------------------------------------------------------- lav_partable_full
-def _vnames(pt, g: int) -> dict:
-    """lavaan's variable sets of one group (``lavpta$vnames``)."""
+def _vnames(pt, g: int, per_block: bool = False) -> dict:
+    """lavaan's variable sets of one group (``lavpta$vnames``); ``per_block``: of one
+    level block of a two-level table laid out as groups (the variables its rows name)."""
     tab = pt.table[pt.table["group"] == g]
     reg = tab[tab["op"] == "~"]
-    lv = list(pt.lv_names)
+    lv, ov = list(pt.lv_names), list(pt.ov_names)
     ov_x = [v for v in (getattr(pt, "ov_x", []) or [])]
-    return {"ov": list(pt.ov_names), "lv": lv, "ov_x": ov_x,
-            "ov_nox": [v for v in pt.ov_names if v not in set(ov_x)],
-            "ov_ind": [v for v in (getattr(pt, "ov_ind", []) or [])],
+    ov_ind = [v for v in (getattr(pt, "ov_ind", []) or [])]
+    if per_block:
+        rows = tab[tab["op"].isin(_STRUCT)]
+        used = set(rows["lhs"]) | set(rows["rhs"])
+        lv, ov = [v for v in lv if v in used], [v for v in ov if v in used]
+        ov_x = [v for v in ov if v in set(rows.loc[(rows["exo"] == 1) & (rows["op"] == "~~"), "lhs"])]
+        ov_ind = [v for v in ov if v in set(rows.loc[rows["op"] == "=~", "rhs"])]
+    return {"ov": ov, "lv": lv, "ov_x": ov_x, "ov_nox": [v for v in ov if v not in set(ov_x)], "ov_ind": ov_ind,
             "eqs": list(dict.fromkeys(list(reg["lhs"]) + list(reg["rhs"])))}
 
 
@@ -72,26 +143,70 @@ def _lower(names: list) -> list[tuple[str, str]]:
     return [(names[j], names[i]) for j in range(len(names)) for i in range(j, len(names))]
 
 
-def full_rows(pt) -> list[tuple[str, str, str, int]]:
-    """Every parameter lavaan's ``lav_partable_full`` lists, per group, in its order:
-    loadings of each latent on each non-covariate indicator (not on variables in
-    regressions), (co)variances of the indicators and of the covariates, latent
-    (co)variances, regressions among the variables in regressions, intercepts."""
+def full_rows(pt, per_block: bool = False, strict_exo: bool = False) -> list[tuple[str, str, str, int]]:
+    """Every parameter lavaan's ``lav_partable_full`` lists, per group (``per_block``: per
+    level block of a two-level table laid out as groups), in its order: loadings of each
+    latent on each non-covariate indicator (not on variables in regressions),
+    (co)variances of the indicators and of the covariates, latent (co)variances,
+    regressions among the variables in regressions, intercepts. ``strict_exo`` (lavaan's
+    ``modindices`` with conditional.x): no rows for the covariates' moments and no
+    regressions of a covariate."""
     out = []
     for g in range(1, int(pt.ngroups) + 1):
-        vn = _vnames(pt, g)
+        vn = _vnames(pt, g, per_block)
         eqs, lv = vn["eqs"], vn["lv"]
-        rows = [(f, "=~", v) for f in lv for v in vn["ov_nox"] if v not in eqs]
+        eqs_y = [v for v in eqs if v not in set(vn["ov_x"])] if strict_exo else eqs
+        rows = [(f, "=~", v) for f in lv for v in vn["ov_nox"] if v not in eqs_y]
         other = set(vn["ov"]) - set(vn["ov_ind"])
         rows += [(a, "~~", b) for a, b in _lower(vn["ov_nox"]) if a not in other and b not in other]
-        rows += [(a, "~~", b) for a, b in _lower(vn["ov_x"])]
+        if not strict_exo:
+            rows += [(a, "~~", b) for a, b in _lower(vn["ov_x"])]
         rows += [(a, "~~", b) for a, b in _lower(lv)]
-        rows += [(y, "~", x) for y in eqs for x in eqs
+        rows += [(y, "~", x) for y in eqs_y for x in eqs
                  if y != x and not (y in vn["ov_ind"] and x in lv)]
         if pt.meanstructure:
-            rows += [(v, "~1", "") for v in vn["ov"] + lv]
+            rows += [(v, "~1", "") for v in (vn["ov_nox"] if strict_exo else vn["ov"]) + lv]
         out += [(a, op, b, g) for a, op, b in rows]
     return out
+
+
+def _table(res):
+    """The fit's parameter table as its RAM model reads it (a two-level fit's: the level
+    blocks as groups)."""
+    return res.model.partable if _kind(res) == "twolevel" else res.partable
+
+
+def _param_rows(res) -> pd.DataFrame:
+    """The parameter rows of the fit's table (with thresholds and scale factors for
+    ordered items)."""
+    tab = _table(res).table
+    return tab[tab["op"].isin(_STRUCT + (("|", "~*~") if _kind(res) == "ordinal" else ()))]
+
+
+def _block_levels(res, rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a two-level fit (``group`` = block) with lavaan's group and level; as they are
+    for the other fits."""
+    if _kind(res) != "twolevel":
+        return rows
+    tab = res.partable.table
+    m = dict(zip(tab["block"].astype(int), zip(tab["group"].astype(int), tab["level"].astype(int))))
+    out = rows.copy()
+    blocks = rows["group"].astype(int).to_numpy()
+    out["group"] = [m[b][0] for b in blocks]
+    out.insert(out.columns.get_loc("group") + 1, "level", [m[b][1] for b in blocks])
+    return out
+
+
+def _row_values(res, rows: pd.DataFrame) -> np.ndarray:
+    """The value of each row: the estimate of a free parameter, the fixed value of another
+    (for ordered items lavaan's ``parameterEstimates``: the delta rule's residual variances)."""
+    est = {}
+    if _kind(res) == "ordinal":
+        e = res.estimates
+        est = dict(zip(zip(e["lhs"], e["op"], e["rhs"], e["group"].astype(int)), e["est"].astype(float)))
+    return np.array([float(res.theta[int(r.free) - 1]) if int(r.free) > 0 else
+                     est.get((r.lhs, r.op, r.rhs, int(r.group)), float(fixed_value(r, res.model)))
+                     for r in rows.itertuples(index=False)], float)
 
 
 @dataclass
@@ -108,19 +223,18 @@ class Extended:
 
 def extended_model(res) -> Extended:
     """lavaan's ``lav_object_extended(object, add = lav_partable_full(...), all.free = TRUE)``."""
-    pt, model = res.partable, res.model
-    tab = pt.table
-    struct = tab[tab["op"].isin(_STRUCT)]
+    pt, model = _table(res), res.model
+    struct = _param_rows(res)
     K = model.n_free
     recs, seen = [], set()
-    for r in struct.itertuples(index=False):
+    values = _row_values(res, struct)
+    for r, val in zip(struct.itertuples(index=False), values):
         free = int(r.free)
-        val = float(res.theta[free - 1]) if free > 0 else float(fixed_value(r, model))
         recs.append((r.lhs, r.op, r.rhs, int(r.group), 1 if free > 0 else 10, int(r.exo), val, free))
         seen.add((r.lhs, r.op, r.rhs, int(r.group)))
         if r.op == "~~":
             seen.add((r.rhs, r.op, r.lhs, int(r.group)))  # the same parameter (lavaan: V = 0, dropped)
-    for lhs, op, rhs, g in full_rows(pt):
+    for lhs, op, rhs, g in full_rows(pt, per_block=_kind(res) == "twolevel", strict_exo=_conditional(res)):
         if (lhs, op, rhs, g) not in seen:
             seen.add((lhs, op, rhs, g))
             recs.append((lhs, op, rhs, g, 10, 0, 0.0, 0))
@@ -130,7 +244,7 @@ def extended_model(res) -> Extended:
     free[extra] = K + np.arange(1, extra.sum() + 1)
     rows["free"] = free
     ext_tab = rows[["lhs", "op", "rhs", "group", "free"]].copy()
-    ext_tab["ustart"] = np.nan
+    ext_tab["ustart"] = rows["est"].to_numpy()
     ext_tab["exo"] = 0
     ms = bool(pt.meanstructure) or bool((rows["op"] == "~1").any())
     ext_pt = SimpleParTable(ext_tab, list(pt.ov_names), list(pt.lv_names), int(pt.ngroups), ms)
@@ -142,8 +256,11 @@ def extended_model(res) -> Extended:
 # ----------------------------------------------------------------------------- standardized EPC
 def _scales(res) -> list[dict]:
     """Per group: latent SDs (``ETA``), observed variances (``OV2``) and SDs (``OV``),
-    from the model-implied moments (lavaan's computeVETA / computeVY)."""
+    from the model-implied moments (lavaan's computeVETA / computeVY; ordered items: their
+    latent responses)."""
     imp = res.model.implied(res.theta)
+    if _kind(res) == "ordinal":  # the latent responses: diag Sigma* (1/Delta^2 under the delta rule)
+        imp = res.objective.evaluate(np.asarray(res.theta, float), need_grad=False)[2]
     node = res.model.node_index
     out = []
     for gi in imp:
@@ -226,6 +343,9 @@ def _std_all(rows: pd.DataFrame, x: np.ndarray, sc: list[dict], lv: set, ov: lis
         out[i] /= np.array([RV.get(v, np.nan) for v in rhs[i]], float)
         i = m & (op == "~1") & ~lhs_lv & ~lhs_x
         out[i] /= sd(lhs[i])
+        i = m & (op == "|") & ~lhs_lv  # thresholds of ordered items
+        out[i] /= sd(lhs[i])
+        out[m & (op == "~*~") & ~lhs_lv] = 1.0  # scale factors
     return out
 
 
@@ -266,6 +386,8 @@ def expected_information(obj: Objective, imp: list, x_idx: list[int]) -> np.ndar
     for a parameter that moves them, such as a covariate regressed on a latent."""
     if not x_idx:
         return obj.expected_information(imp)
+    if obj.fiml:
+        return _fiml_expected_information(obj, imp, x_idx)
     K = obj.model.n_free
     info = np.zeros((K, K))
     xi = np.ix_(x_idx, x_idx)
@@ -281,11 +403,75 @@ def expected_information(obj: Objective, imp: list, x_idx: list[int]) -> np.ndar
     return info
 
 
+def _fiml_expected_information(obj: Objective, imp: list, x_idx: list[int]) -> np.ndarray:
+    """The expected information under FIML with fixed-x covariates (lavaan's
+    ``lav_mvnorm_missing_information_expected`` with ``x.idx``): per group the h1
+    information sum_p (n_p / N_g) [P_p (+) 1/2 D'(P_p x P_p) D] over the missing-data
+    patterns (P_p the inverse of the pattern's block, embedded with zeros), the moments
+    among the covariates zeroed, then sum_g (N_g / N) Delta_g' I_g Delta_g."""
+    p = obj.model.p
+    r, c = _vech_index(p)
+    xs = set(x_idx)
+    drop = np.concatenate([np.isin(np.arange(p), x_idx), [(i in xs) and (j in xs) for i, j in zip(r, c)]])
+    info = 0.0
+    for g, (dS, dm) in enumerate(obj.model.delta(imp)):
+        s, sigma = obj.samples[g], imp[g].sigma
+        D = np.vstack([dm.T, dS[:, r, c].T])
+        I1 = np.zeros((len(D), len(D)))
+        for pt in s.patterns:
+            P = np.zeros((p, p))
+            P[np.ix_(pt.obs, pt.obs)] = np.linalg.inv(sigma[np.ix_(pt.obs, pt.obs)])
+            I1 += pt.n * _h1_weight_from_inverse(P, True)
+        I1 /= s.nobs
+        I1[drop, :] = 0.0
+        I1[:, drop] = 0.0
+        info = info + obj.weights[g] * (D.T @ I1 @ D)
+    return info
+
+
+def _theta_scale_information(obj, ext: Extended, imp, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient and expected information of the extended model of a conditional.x fit in
+    the theta parameterization as lavaan 0.6-14 computes them: its scale factors Delta_j are
+    recomputed from the model (``setDeltaElements``), but ``computeDelta`` differentiates the
+    statistics in a freed ``~*~`` row as if Delta_j were free: d threshold / d Delta_j =
+    tau - mu*_j, d slope / d Delta_j = PI_j (unscaled), 0 for the correlations. Those
+    columns replace the objective's (which are 0: a freed scale factor moves nothing)."""
+    rows = ext.rows
+    scale = rows[(rows["op"] == "~*~") & (rows["user"] == 10)]
+    jac = obj.jacobians(imp)
+    ov = list(obj.model.ov_names)
+    theta = ext.theta
+    for r in scale.itertuples(index=False):
+        g, k, j = int(r.group) - 1, int(r.free) - 1, ov.index(r.lhs)
+        J = jac[g]
+        J[:, k] = 0.0
+        item = obj.plan["th_item"][g]
+        _, mu, PI = obj.reduced(imp[g])
+        th = np.flatnonzero(item == j)
+        J[th, k] = obj._tau(theta, g)[th] - mu[j]
+        y = list(obj.cx["y"])
+        ny, nth = len(y), len(item)
+        J[nth + np.arange(PI.shape[1]) * ny + y.index(j), k] = PI[y.index(j)]
+    grad = grad.copy()
+    info = np.zeros((len(theta), len(theta)))
+    for g, (J, s) in enumerate(zip(jac, obj.samples)):
+        e = s.wls_obs - obj.implied_vector(theta, imp, g)
+        WJ = obj.wmul(g, J)
+        info += (s.nobs / obj.N) * (J.T @ WJ)
+        ks = scale.loc[scale["group"] == g + 1, "free"].to_numpy(int) - 1
+        grad[ks] += -2.0 * obj.c[g] * (WJ[:, ks].T @ e)
+    return grad, (info + info.T) / 2.0
+
+
 def _mi_epc(res, ext: Extended) -> tuple[np.ndarray, np.ndarray]:
     """MI and EPC of every parameter of the extended model (lavaan's ``modindices``)."""
-    obj = Objective(ext.model, res.samples, fiml=res.objective.fiml)
+    obj = _objective_for(res, ext.model)
     f, grad, imp = obj.evaluate(ext.theta)
-    info = expected_information(obj, imp, fixed_x_index(res))
+    if _conditional(res) and res.options.get("parameterization") == "theta":
+        grad, info = _theta_scale_information(obj, ext, imp, grad)
+    else:
+        info = expected_information(obj, imp, fixed_x_index(res)) if isinstance(obj, Objective) \
+            else obj.expected_information(imp)
     K, N = ext.K, res.objective.N
     I22inv, ok = constrained_inverse(info[:K, :K], res.reparam)
     if not ok:
@@ -325,9 +511,16 @@ def _power(mi: np.ndarray, epc: np.ndarray, delta: float, alpha: float, high_pow
 def modindices(res, *, sort: bool = True, minimum_value: float = 0.0, power: bool = False,
                free_remove: bool = True, na_remove: bool = True, delta: float = 0.1, alpha: float = 0.05,
                high_power: float = 0.75, op=None, maximum_number: int | None = None) -> pd.DataFrame:
-    """lavaan 0.6-14 ``modindices()`` (expected information, ``cov.std = TRUE``), for
-    ML, MLR and FIML fits (under FIML the expected information sums over the
-    missing-data patterns, as lavaan's).
+    """lavaan 0.6-14 ``modindices()`` (expected information, ``cov.std = TRUE``) for every
+    family: MI = N g^2 / V with g the gradient of the family's fmin and the family's
+    expected information (ML, MLR, Wishart ML; FIML: summed over the missing-data
+    patterns, with fixed-x covariates their moments zeroed; GLS, WLS, ULS, DWLS, WLSMV,
+    ...: sum_g (N_g/N) Delta' W Delta with the estimator's weight W and the gradient of
+    its fit function, the (N_g - 1)/N weights included; ordered items: thresholds and scale
+    factors in the extended model, the standardized EPCs in the latent-response metric;
+    with exogenous covariates lavaan's strict.exo list, the covariates' rows NA, and in the
+    theta parameterization its scale-factor columns, :func:`_theta_scale_information`;
+    two-level: lavaan's full list per level block, the rows with a ``level`` column).
 
     Returns a DataFrame ``lhs, op, rhs, group, mi, epc, sepc_lv, sepc_all, sepc_nox``
     (``power``: with ``delta, ncp, power, decision``), filtered as lavaan's (``sort``, then
@@ -335,16 +528,15 @@ def modindices(res, *, sort: bool = True, minimum_value: float = 0.0, power: boo
     model's free parameters, whose MI (N g^2 / I_kk) says what releasing their equality
     constraints would gain.
     """
-    _require_ml(res, "modindices")
-    if res.objective.fiml and fixed_x_index(res):
-        raise OptionError("modindices under missing='fiml' with fixed-x covariates is not available yet "
-                          "(use fixed_x=False or complete data)")
+    _require_fit(res, "modindices")
     ext = extended_model(res)
     mi, epc = _mi_epc(res, ext)
     rows = ext.rows
     free = rows["free"].to_numpy() - 1
     out = rows[["lhs", "op", "rhs", "group"]].copy()
     out["mi"], out["epc"] = mi[free], epc[free]
+    if _conditional(res):  # conditional.x: the covariates' moments are not in lavaan's model (NA)
+        out.loc[rows["exo"].to_numpy() == 1, ["mi", "epc"]] = np.nan
     for k, v in standardized_epc(res, rows, out["epc"].to_numpy()).items():
         out[k] = v
     if power:
@@ -364,7 +556,7 @@ def modindices(res, *, sort: bool = True, minimum_value: float = 0.0, power: boo
         out = out[out["mi"].notna()]
     if op is not None:
         out = out[out["op"].isin([op] if isinstance(op, str) else list(op))]
-    return out.reset_index(drop=True)
+    return _block_levels(res, out).reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- residuals
@@ -389,8 +581,12 @@ def _vech_reverse(v: np.ndarray, p: int) -> np.ndarray:
 def _h1_weight(S: np.ndarray, mean: bool) -> np.ndarray:
     """The normal-theory h1 information of (mean, vech(cov)) at ``S``:
     Sigma^-1 (+) 1/2 D'(S^-1 x S^-1) D, in lavaan's order (means first)."""
-    p = len(S)
-    P = np.linalg.inv(S)
+    return _h1_weight_from_inverse(np.linalg.inv(S), mean)
+
+
+def _h1_weight_from_inverse(P: np.ndarray, mean: bool) -> np.ndarray:
+    """:func:`_h1_weight` from P = S^-1 (P may be a pattern's inverse embedded with zeros)."""
+    p = len(P)
     r, c = _vech_index(p)
     # 1/2 D'(P x P)D in closed form: entry (ij, kl) = m_ij m_kl/2 (P_ik P_jl + P_il P_jk)
     m = np.where(r == c, 1.0, 2.0) / 2.0
@@ -464,17 +660,36 @@ def _residual_pieces(res, imp, robust: bool) -> tuple[list, np.ndarray]:
     """Per group (Delta, A1, ACOV of the sample moments) and the model's information A0:
     ML: expected (h1 information at the implied moments, ACOV(s) = W(S)^-1 / N_g); MLR:
     the observed h1 information at the implied moments and the fourth-moment (ADF)
-    ACOV(s), as lavaan's ``lav_model_h1_acov`` with robust SEs."""
+    ACOV(s), as lavaan's ``lav_model_h1_acov`` with robust SEs; FIML: the observed
+    information of the incomplete-data saturated model (at the implied moments; inverted at
+    the EM moments for ACOV(s)); GLS, WLS: the estimator's weight matrix."""
+    from . import robust as rb
+
     model, samples, obj = res.model, res.samples, res.objective
     ms = bool(res.partable.meanstructure)
     r, c = _vech_index(model.p)
     pieces = []
+    ls = _kind(res) == "ls"
+    fiml = not ls and obj.fiml
+    if fiml:  # robust.py orders the saturated moments (vech Sigma, mu); lavaan's residuals (mu, vech Sigma)
+        pstar = len(r)
+        order = np.concatenate([np.arange(pstar, pstar + model.p), np.arange(pstar)])
+        h1 = rb.h1_pieces(samples, True)[1]
     for g, (dS, dm) in enumerate(model.delta(imp)):
         s = samples[g]
         D = dS[:, r, c].T
         if ms:
             D = np.vstack([dm.T, D])
-        if robust:
+        if ls:  # GLS, WLS: lavaan's h1 information is the estimator's weight W, ACOV(s) = W^-1 / N_g
+            A1 = obj.W[g]
+            acov_obs = np.linalg.inv(A1) / s.nobs
+        elif fiml:
+            # the observed information of the incomplete-data saturated model at the implied
+            # moments; ACOV of the EM moments: its inverse at them (/ N_g), with MLR the sandwich
+            A1 = rb.saturated_information(s, imp[g].sigma, imp[g].mu, True, observed=True)[np.ix_(order, order)]
+            _, Hinv, B1 = (x[np.ix_(order, order)] for x in h1[g])
+            acov_obs = (Hinv @ B1 @ Hinv if robust else Hinv) / s.nobs
+        elif robust:
             A1 = _h1_observed(s.mean, s.cov, imp[g].mu if ms else s.mean, imp[g].sigma, ms)
             dev = s.X - s.mean
             Z = dev[:, r] * dev[:, c]
@@ -485,7 +700,7 @@ def _residual_pieces(res, imp, robust: bool) -> tuple[list, np.ndarray]:
             A1 = _h1_weight(imp[g].sigma, ms)
             acov_obs = np.linalg.inv(_h1_weight(s.cov, ms)) / s.nobs
         pieces.append((D, A1, acov_obs))
-    if robust:
+    if (robust or fiml) and not ls:  # lavaan's observed.information = "h1"
         A0 = sum(obj.weights[g] * D.T @ A1 @ D for g, (D, A1, _) in enumerate(pieces))
     else:
         A0 = obj.expected_information(imp)
@@ -507,7 +722,7 @@ def _residual_acov(res, typ: str) -> list[np.ndarray]:
     out = []
     for g, (D, A1, acov_obs) in enumerate(pieces):
         S = res.samples[g].cov
-        Q = np.eye(len(D)) - res.objective.weights[g] * (D @ A0inv @ D.T) @ A1
+        Q = np.eye(len(D)) - (res.samples[g].nobs / res.objective.N) * (D @ A0inv @ D.T) @ A1
         acov = Q @ acov_obs @ Q.T
         if typ != "raw":
             ss = 1.0 / np.sqrt(np.diag(S))
@@ -556,18 +771,33 @@ def residuals(res, type: str = "cor.bentler", se: bool = True) -> list[dict]:
     """lavaan 0.6-14 ``lavResiduals()``: per group a dict with ``cov`` (and ``mean`` with a
     mean structure), their SEs and z statistics (``cov_se, cov_z, mean_se, mean_z``) and
     ``summary`` (a DataFrame: rows srmr/usrmr (rmr, crmr) with SEs, tests and CI, columns
-    cov, mean, total). ``type``: "raw", "cor" (= "cor.bollen"), "cor.bollen", "cor.bentler"."""
-    _require_ml(res, "residuals")
+    cov, mean, total). ``type``: "raw", "cor" (= "cor.bollen"), "cor.bollen", "cor.bentler".
+    ML and MLR; FIML (h1 = the EM moments, lavaan's observed information); GLS and WLS (the
+    estimator's weight as h1 information; ULS: without SEs, as lavaan cannot invert its);
+    ordered items (:func:`_ordinal_residuals`; with exogenous covariates lavaan's
+    conditional.x layout, :func:`_conditional_residuals`); two-level (:func:`_twolevel_residuals`)."""
+    kind = _require_fit(res, "residuals")
     typ = _RES_TYPES.get(str(type).lower())
     if typ is None:
         raise OptionError(f"residuals type must be 'raw', 'cor', 'cor.bollen' or 'cor.bentler', not {type!r}")
-    if res.objective.fiml:
-        raise OptionError("residuals under missing='fiml' are not available yet (complete-data ML only)")
+    if kind == "ordinal":
+        return _ordinal_residuals(res, typ, se)
+    if kind == "twolevel":
+        return _twolevel_residuals(res, typ, se)
+    fiml = kind == "ml" and res.objective.fiml
+    if kind == "ls" and se and res.options.get("estimator") == "ULS":
+        raise OptionError("residual standard errors are not available for estimator ULS (lavaan 0.6-14: 'could "
+                          "not invert h1 information matrix', its ULS weight is not a matrix); use se=False")
     ml = res.options.get("information") == "expected" and res.options.get("se") in ("standard", "none")
     mlr = res.options.get("information") == "observed" and res.options.get("se") == "robust"
-    if se and (fixed_x_index(res) or not (ml or mlr) or any(s.X is None for s in res.samples)):
-        raise OptionError("residual standard errors and z statistics are available for ML (expected information) "
-                          "and MLR fits on raw data without fixed-x covariates; use se=False")
+    if fiml:  # lavaan: the observed information (its default under missing="ml"), SEs standard or robust
+        ml = False
+        mlr = res.options.get("information") == "observed" and res.options.get("se") in ("standard", "robust")
+    raw = kind == "ls" or fiml or not any(s.X is None for s in res.samples)  # LS: W; FIML: the patterns
+    if se and (fixed_x_index(res) or not (ml or mlr) or not raw):
+        raise OptionError("residual standard errors and z statistics are available for ML (expected information), "
+                          "MLR, FIML (observed information), GLS and WLS fits on raw data without fixed-x "
+                          "covariates; use se=False")
     ms = bool(res.partable.meanstructure)
     names = list(res.partable.ov_names)
     acovs = _residual_acov(res, typ) if se else None
@@ -576,6 +806,115 @@ def residuals(res, type: str = "cor.bentler", se: bool = True) -> list[dict]:
     for g, s in enumerate(res.samples):
         out.append(_group_residuals(s, imp[g], typ, ms, names, None if acovs is None else acovs[g]))
     return out
+
+
+def _ordinal_residuals(res, typ: str, se: bool) -> list[dict]:
+    """``lavResiduals`` of a fit on ordered items (lavaan 0.6-14): per group the residual
+    polychoric correlations ``cov`` (R - Sigma*, the diagonal 0; the same for every type,
+    as both matrices have unit diagonals; continuous variables among the items rescaled by
+    type as in :func:`residuals`), ``mean`` (zeros; continuous variables: their mean
+    residuals) and the threshold residuals ``th``; their SEs and z statistics from Q (NACOV / N) Q' with
+    Q = I - (N_g/N) Delta E^-1 Delta' W (W the estimator's weight, E its expected
+    information; lavaan divides every group's NACOV by the total N); the summary columns
+    ``cor`` (p* = p(p-1)/2 + p for rmr/srmr, p(p-1)/2 for crmr), ``thresholds`` and
+    ``total`` (lavaan lists the total's residuals as (cor, th) against an ACOV in the
+    order (th, cor), which moves only its unbiased estimate; kept as lavaan computes it).
+    With continuous variables among the items lavaan reports no SEs, z or summary."""
+    obj = res.objective
+    if obj.cx is not None:
+        return _conditional_residuals(res, typ, se)
+    names = list(res.partable.ov_names)
+    p = len(names)
+    mixed = len(obj.plan["num_idx"]) > 0
+    if se and mixed:
+        raise OptionError("residual standard errors for ordered items with continuous variables are not "
+                          "available (lavaan 0.6-14: 'SE for cor.bentler not available (yet) if ... some "
+                          "endogenous variables are continuous'); use se=False")
+    f, _, imp = obj.evaluate(np.asarray(res.theta, float), need_grad=False)
+    if se:
+        Einv, ok = constrained_inverse(obj.expected_information(imp), res.reparam)
+        if not ok:
+            raise OptionError("residual standard errors cannot be computed: the information matrix is singular")
+        jac = obj.jacobians(imp)
+    lab = {"raw": "rmr", "cor.bentler": "srmr", "cor.bollen": "crmr"}[typ]
+    out = []
+    for g, s in enumerate(res.samples):
+        est = obj.implied_vector(np.asarray(res.theta, float), imp, g)
+        nth, num = len(s.th), obj.plan["num_idx"]
+        Sig = np.eye(p)
+        Sig[num, num] = est[nth:nth + len(num)]
+        Sig[obj.r, obj.cc] = Sig[obj.cc, obj.r] = est[nth + len(num):]
+        th_all = s.wls_obs[:nth] - est[:nth]
+        th_names = list(s.first.th_names)
+        is_th = np.array(["|" in n for n in th_names])
+        mobs, mest = np.zeros(p), np.zeros(p)  # continuous variables: their means (-mean among the thresholds)
+        slot = {n: k for k, n in enumerate(th_names)}
+        for i in num:
+            k = slot[f"{names[i]}~1"]
+            mobs[i], mest[i] = -s.wls_obs[k], -est[k]
+        Sobs, Sest = s.cov.copy(), Sig
+        if typ != "raw":  # continuous variables to the correlation metric (ordered items have unit variances)
+            vobs = np.diag(s.cov).copy()
+            Sobs, mobs = _rescale(Sobs, mobs, vobs, vobs)
+            Sest, mest = _rescale(Sest, mest, np.diag(Sig) if typ == "cor.bollen" else vobs, vobs)
+        R = Sobs - Sest
+        th = th_all[is_th]
+        th_names = [n for n, t in zip(th_names, is_th) if t]
+        rg = {"type": typ, "cov": pd.DataFrame(R, index=names, columns=names),
+              "mean": pd.Series(mobs - mest, index=names), "th": pd.Series(th, index=th_names)}
+        if se:
+            D, W = jac[g], obj.W[g]
+            Q = np.eye(len(D)) - (s.nobs / obj.N) * (D @ Einv @ D.T) @ W
+            acov = Q @ (s.nacov / obj.N) @ Q.T
+            d = np.diag(acov).copy()
+            d[~(np.isfinite(d) & (d >= 0))] = np.nan
+            cse = np.zeros((p, p))
+            cse[obj.r, obj.cc] = cse[obj.cc, obj.r] = np.sqrt(d[nth:])
+            rg["cov_se"] = pd.DataFrame(cse, index=names, columns=names)
+            rg["cov_z"] = pd.DataFrame(_z(R, cse), index=names, columns=names)
+            rg["th_se"] = pd.Series(np.sqrt(d[:nth]), index=th_names)
+            rg["th_z"] = pd.Series(_z(th, np.sqrt(d[:nth])), index=th_names)
+            vr = R[obj.r, obj.cc]
+            extra = 0 if typ == "cor.bollen" else p
+            rg["summary"] = pd.DataFrame({
+                "cor": _rms(vr, acov[nth:, nth:], len(vr) + extra, lab),
+                "thresholds": _rms(th, acov[:nth, :nth], nth, lab),
+                "total": _rms(np.concatenate([vr, th]), acov, len(vr) + nth + extra, lab)})
+        out.append(rg)
+    return out
+
+
+def _twolevel_residuals(res, typ: str, se: bool) -> list[dict]:
+    """``lavResiduals`` of a two-level fit (lavaan 0.6-14: no SEs, z statistics or
+    summary): per group and level (``group``, ``level``: "within" or "between") the
+    residual covariances and means of the level's variables, h1 (the saturated model's
+    EM moments of the level) minus the implied moments of the level's block."""
+    if se:
+        raise OptionError("residual standard errors are not available for two-level fits (lavaan 0.6-14 "
+                          "computes none for multilevel data); use se=False")
+    from .estimators.twolevel import level_sets
+
+    names = list(res.partable.ov_names)
+    imp = res.model.implied(res.theta)
+    out = []
+    for g, (h1, cs, lv) in enumerate(zip(res.objective.h1, res.objective.stats, level_sets(res.partable))):
+        y, b = list(cs.y_idx), list(cs.b_idx)
+        levels = (("within", lv.lev1, y, h1.sigma_w, h1.mu_w), ("between", lv.lev2, b, h1.sigma_b, h1.mu_b))
+        for k, (label, idx, order, S, m) in enumerate(levels):
+            pos = [order.index(i) for i in idx]  # the saturated moments are in the level's own order
+            obs = _Moments(cov=S[np.ix_(pos, pos)], mean=m[pos])
+            gi = imp[2 * g + k]
+            fitted = _Moments(sigma=gi.sigma[np.ix_(idx, idx)], mu=gi.mu[idx])
+            rg = _group_residuals(obs, fitted, typ, True, [names[i] for i in idx], None)
+            out.append({"group": g + 1, "level": label, **rg})
+    return out
+
+
+class _Moments:
+    """Moments handed to :func:`_group_residuals` (``cov``/``mean`` or ``sigma``/``mu``)."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
 
 
 def _group_residuals(s, imp, typ: str, ms: bool, names: list, acov) -> dict:
@@ -613,6 +952,57 @@ def _group_residuals(s, imp, typ: str, ms: bool, names: list, acov) -> dict:
     out["summary"] = pd.DataFrame(table)
     return out
 
+
+
+def _conditional_residuals(res, typ: str, se: bool) -> list[dict]:
+    """``lavResiduals`` of a fit of ordered items with exogenous covariates (lavaan 0.6-14's
+    conditional.x layout, without SEs, z statistics or summary: lavaan computes none): per
+    group the residual covariances given x ``cov`` (the polychoric residual correlations of
+    the items, the covariances of continuous variables; rescaled by type with the diagonal
+    of the observed, or for cor.bollen the implied, residual covariance), the intercepts
+    ``mean`` (0 - mu* for items), the thresholds ``th``, the slopes ``slopes`` (endogenous x
+    covariates; the implied ones Delta PI) and the covariates' moments ``cov_x``/``mean_x``
+    (zero: fixed at their sample values)."""
+    if se:
+        raise OptionError("residual standard errors for ordered items with exogenous covariates are not "
+                          "available (lavaan 0.6-14 computes none with conditional.x); use se=False")
+    obj = res.objective
+    ov = list(res.partable.ov_names)
+    y, x = obj.cx["y"], obj.cx["x"]
+    ny, nx = len(y), len(x)
+    ypos = {int(v): k for k, v in enumerate(y)}
+    theta = np.asarray(res.theta, float)
+    imp = obj.evaluate(theta, need_grad=False)[2]
+    num = [int(i) for i in obj.plan["num_idx"]]
+    out = []
+    for g, s in enumerate(res.samples):
+        est = obj.implied_vector(theta, imp, g)
+        D = obj.scale(imp, g)
+        sig, mu = obj.reduced(imp[g])[:2]
+        th_names = list(s.first.th_names)
+        nth = len(th_names)
+        Sest = (D[:, None] * sig * D[None, :])[np.ix_(y, y)]  # lavaan's computeSigmaHat(delta = TRUE)
+        Sobs = np.asarray(s.res_cov, float).copy()
+        mest = mu[y].copy()  # the items' mu* (their intercepts: 0 unless moved), continuous: mu*
+        mobs = np.zeros(ny)
+        slot = {n: k for k, n in enumerate(th_names)}
+        for i in num:
+            mobs[ypos[i]] = -s.wls_obs[slot[f"{ov[i]}~1"]]
+        if typ != "raw":
+            vobs = np.diag(Sobs).copy()
+            Sobs, mobs = _rescale(Sobs, mobs, vobs, vobs)
+            Sest, mest = _rescale(Sest, mest, np.diag(Sest) if typ == "cor.bollen" else vobs, vobs)
+        is_th = np.array(["|" in n for n in th_names])
+        th = (s.wls_obs[:nth] - est[:nth])[is_th]
+        sl = (s.wls_obs[nth:nth + ny * nx] - est[nth:nth + ny * nx]).reshape(nx, ny).T
+        yn, xn = [ov[i] for i in y], [ov[i] for i in x]
+        out.append({"type": typ, "cov": pd.DataFrame(Sobs - Sest, index=yn, columns=yn),
+                    "mean": pd.Series(mobs - mest, index=yn),
+                    "th": pd.Series(th, index=[n for n, t in zip(th_names, is_th) if t]),
+                    "slopes": pd.DataFrame(sl, index=yn, columns=xn),
+                    "cov_x": pd.DataFrame(np.zeros((nx, nx)), index=xn, columns=xn),
+                    "mean_x": pd.Series(np.zeros(nx), index=xn)})
+    return out
 
 # ----------------------------------------------------------------------------- constraints
 def _constraint_functions(res, pairs: list[tuple[str, str, int]]):
@@ -683,9 +1073,11 @@ def score_test(res, release=None, cumulative: bool = False) -> ScoreTest:
     """lavaan 0.6-14 ``lavTestScore(object, release, cumulative, epc = TRUE)`` for the
     ``==`` constraints of a fit (shared labels, ``group_equal``, user constraints):
     N g' J g with g the gradient and J the expected information inverted under the
-    constraints that are kept. ``release``: 1-based numbers of the constraints to test
-    (default all)."""
-    _require_ml(res, "score_test")
+    constraints that are kept (every family, with its own information and gradient as in
+    :func:`modindices`). ``release``: 1-based numbers of the constraints to test (default
+    all). The EPCs follow lavaan's ``gradient.logl``: minus the ML gradient, but the
+    least-squares and two-level gradients as they are, so their signs are lavaan's."""
+    kind = _require_fit(res, "score_test")
     tab = res.partable.table
     cons = tab[tab["op"] == "=="]
     if not len(cons):
@@ -699,7 +1091,9 @@ def score_test(res, release=None, cumulative: bool = False) -> ScoreTest:
     obj = res.objective
     _, grad, imp = obj.evaluate(res.theta)
     info = obj.expected_information(imp)
-    N, score = obj.N, -grad
+    # lavaan's "gradient.logl": minus the gradient of fmin for ML, the gradient itself for the
+    # least-squares estimators (so their EPCs carry the opposite sign, as lavaan's)
+    N, score = obj.N, (-grad if kind == "ml" else grad)
 
     def stat(released):
         keep = [r for r in range(m) if r not in set(released)]
@@ -758,11 +1152,9 @@ def _score_rows(cons: pd.DataFrame, tab: pd.DataFrame) -> pd.DataFrame:
 def _score_epc(res, epc_free: np.ndarray) -> pd.DataFrame:
     """lavaan's ``lavTestScore(..., epc = TRUE)$epc``: est, epc, epv = est + epc and the
     standardized EPCs of every parameter row."""
-    tab = res.partable.table
-    rows = tab[tab["op"].isin(_STRUCT)].copy()
+    rows = _param_rows(res).copy()
     free = rows["free"].to_numpy()
-    est = np.array([res.theta[f - 1] if f > 0 else fixed_value(r, res.model)
-                    for f, r in zip(free, rows.itertuples(index=False))], float)
+    est = _row_values(res, rows)
     epc = np.where(free > 0, epc_free[np.maximum(free, 1) - 1], np.nan)
     out = rows[["lhs", "op", "rhs", "group", "label", "plabel"]].copy()
     out["est"], out["epc"], out["epv"] = est, epc, est + epc
@@ -770,7 +1162,7 @@ def _score_epc(res, epc_free: np.ndarray) -> pd.DataFrame:
     std_rows["est"] = est
     for k, v in standardized_epc(res, std_rows, epc).items():
         out[k] = v
-    return out.reset_index(drop=True)
+    return _block_levels(res, out).reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- Wald test
@@ -837,8 +1229,12 @@ def misfit_summary(res, top: int = 10) -> dict:
         Z = rg["cov_z"].to_numpy() if se else np.full_like(R, np.nan)
         for j in range(len(names)):
             for i in range(j + 1, len(names)):
-                rows.append({"group": g, "lhs": names[j], "rhs": names[i], "cor_residual": R[i, j], "z": Z[i, j]})
-    tab = pd.DataFrame(rows, columns=["group", "lhs", "rhs", "cor_residual", "z"])
+                rows.append({"group": rg.get("group", g), "level": rg.get("level"), "lhs": names[j], "rhs": names[i],
+                             "cor_residual": R[i, j], "z": Z[i, j]})
+    cols = ["group", "lhs", "rhs", "cor_residual", "z"]
+    if any(r["level"] is not None for r in rows):  # two-level fits: per level
+        cols.insert(1, "level")
+    tab = pd.DataFrame(rows, columns=cols)
     key = tab["z"].abs() if se else tab["cor_residual"].abs()
     tab = tab.loc[key.sort_values(ascending=False, kind="stable").index].head(top).reset_index(drop=True)
     score = None
@@ -846,4 +1242,4 @@ def misfit_summary(res, top: int = 10) -> dict:
         score = score_test(res).uni.sort_values("x2", ascending=False, kind="stable").head(top)
         score = score.reset_index(drop=True)
     return {"modindices": mi, "residuals": tab, "score_tests": score, "notes": notes,
-            "srmr": [rg["summary"].loc["srmr", "cov"] for rg in resid] if se else None}
+            "srmr": [rg["summary"].loc["srmr"].iloc[0] for rg in resid] if se else None}  # cov (ordinal: cor)

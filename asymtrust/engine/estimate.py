@@ -239,15 +239,22 @@ class Objective:
             H[np.ix_(act, act)] += Hg
             Ws.append(Wg)
             gmus.append(gm if (self.meanstructure or self.fiml) else None)
-        # second-order term: Jacobian of the gradient map with the weights held fixed
-        J = np.zeros((K, K))
-        for k in range(K):
+        # second-order term: Jacobian of the gradient map with the weights held fixed. Sigma
+        # and mu are linear in the parameters of S and m, so only the columns of the A
+        # parameters (paths, loadings) are differenced; the S/m rows follow by symmetry
+        nl = np.unique(np.concatenate([gs.a_par for gs in model.groups] + [np.zeros(0, int)])).astype(int)
+        Jc = np.zeros((K, len(nl)))
+        for i, k in enumerate(nl):
             e = np.zeros(K)
             e[k] = h
             gp = model.gradient(model.implied(theta + e), Ws, gmus)
             gmn = model.gradient(model.implied(theta - e), Ws, gmus)
-            J[:, k] = (gp - gmn) / (2.0 * h)
-        Hs = H + (J + J.T) / 2.0
+            Jc[:, i] = (gp - gmn) / (2.0 * h)
+        J = np.zeros((K, K))
+        J[:, nl] = Jc
+        J[nl, :] = Jc.T
+        J[np.ix_(nl, nl)] = (Jc[nl] + Jc[nl].T) / 2.0
+        Hs = H + J
         return (Hs + Hs.T) / 2.0
 
 
@@ -503,9 +510,12 @@ def _factor_loadings(S: np.ndarray, std_lv: bool = False) -> np.ndarray:
         if not math.isnan(psi):
             psi = min(max(psi, lower), s11)
         lams = [1.0]
-        bounds = (math.sqrt(t22 / lower), math.sqrt(t33 / lower)) if lower > 0 else (math.inf, math.inf)
+        # a negative variance (a two-level between block's start moments) gives a NaN bound and
+        # so the default loading 1, as np.clip does in the branch below
+        bounds = (tuple(math.sqrt(t / lower) if t >= 0 else math.nan for t in (t22, t33)) if lower > 0
+                  else (math.inf, math.inf))
         for r, bound in zip((ratio(t32, t31), ratio(t32, t21)), bounds):
-            lams.append(r if math.isnan(r) else min(max(r, -bound), bound))
+            lams.append(math.nan if math.isnan(bound) else r if math.isnan(r) else min(max(r, -bound), bound))
         lam = np.array(lams[:n])
     else:
         R = np.array([[j for j in range(1, n) if j != i] for i in range(1, n)])

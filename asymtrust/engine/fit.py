@@ -395,6 +395,8 @@ def _fit(model, data, *, family, estimator, miss, group, group_equal, group_part
     options.update(getattr(family, "result_options", dict)())  # ordered items: ordered, parameterization
     options.update(rotation or {})  # efa() sets: rotation, rotation_args (engine/esem.py)
     if getattr(pt, "level_labels", None):  # level: blocks: two-level ML (estimators/twolevel.py)
+        if keep_missing_x:
+            raise OptionError("missing='ml.x' with level: blocks is not supported; use missing='ml'")
         return fit_twolevel(pt, data, cluster=cluster, family=family, se=se, information=information_arg,
                             options=options, syntax=syntax, start=start, estimates_table=_estimates_table,
                             result_cls=FitResult)
@@ -626,21 +628,23 @@ def _estimates_table(comp: Compiled, model: RamModel, theta, imp, vcov) -> pd.Da
     J_all = stdz.jacobian(imp, "std_all")
     std_all_se = (np.sqrt(np.clip(np.sum((J_all @ vcov) * J_all, axis=1), 0, None)) if vcov is not None
                   else np.full(len(struct), np.nan))
-    cols: dict[str, Any] = {c: struct[c].to_numpy() for c in struct.columns}
-    cols.update(est=est, se=se, std_lv=std_lv, std_all=std_all, std_all_se=std_all_se)
-    out = pd.DataFrame(cols)
-    defs = tab[tab["op"] == ":="]
-    if len(defs):
-        out = pd.concat([out, defined_rows(comp, defs, est, std_lv, std_all, vcov, J_all)], ignore_index=True)
-    e, s_ = out["est"].to_numpy(dtype=float), out["se"].to_numpy(dtype=float)
+    names = ["lhs", "op", "rhs", "group", "label", "est", "se", "z", "pvalue", "ci_lower", "ci_upper",
+             "std_lv", "std_all", "std_all_se", "free", "user", "exo", "plabel"]
+    # only the columns kept, as pandas arrays (no round trip of the string columns through numpy)
+    final: dict[str, Any] = {c: struct[c].array for c in names if c in struct.columns}
+    final.update(est=est, se=se, std_lv=std_lv, std_all=std_all, std_all_se=std_all_se)
+    is_def = tab["op"].to_numpy() == ":="
+    if is_def.any():
+        defs = tab[is_def]
+        out = pd.concat([pd.DataFrame(final), defined_rows(comp, defs, est, std_lv, std_all, vcov, J_all)],
+                        ignore_index=True)
+        final = {c: out[c].array for c in names if c in out.columns}
+    e, s_ = np.asarray(final["est"], dtype=float), np.asarray(final["se"], dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = e / s_
     z[(s_ == 0) | np.isnan(s_)] = np.nan
     zc = 1.959963984540054
-    names = ["lhs", "op", "rhs", "group", "label", "est", "se", "z", "pvalue", "ci_lower", "ci_upper",
-             "std_lv", "std_all", "std_all_se", "free", "user", "exo", "plabel"]
-    final = {c: out[c].to_numpy() for c in names if c in out.columns}
-    final.update(group=out["group"].to_numpy().astype(int), z=z, pvalue=2.0 * special.ndtr(-np.abs(z)),
+    final.update(group=np.asarray(final["group"]).astype(int), z=z, pvalue=2.0 * special.ndtr(-np.abs(z)),
                  ci_lower=e - zc * s_, ci_upper=e + zc * s_)
     return pd.DataFrame({c: final[c] for c in names})
 

@@ -58,6 +58,7 @@ from ..exceptions import DataError
 #: variable with more levels is not treated as ordered; asymtrust refuses it)
 MAX_CATEGORIES = 100
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(20)
+_GL = {n: np.polynomial.legendre.leggauss(n) for n in (6, 12, 20)}
 _2PI = 2.0 * np.pi
 
 
@@ -113,16 +114,14 @@ def bvn_cdf(x: np.ndarray, y: np.ndarray, rho: np.ndarray) -> np.ndarray:
     out = np.zeros(x.shape)
     # the quadrature only where both limits are finite
     xf, yf, rf = x[fin], y[fin], rho[fin]
-    a = np.arcsin(np.clip(rf, -0.9999999, 0.9999999))
     total = np.zeros(xf.shape)
-    n_panel = 1 if np.all(np.abs(rf) < 0.925) else 4  # Gauss-Legendre on [0, a] in n_panel panels
-    hs, hk = (xf * xf + yf * yf) / 2.0, xf * yf
-    for p in range(n_panel):
-        lo, hi = a * p / n_panel, a * (p + 1) / n_panel
-        t = (hi - lo)[:, None] / 2.0 * _GL_X + (hi + lo)[:, None] / 2.0
-        sn = np.sin(t)
-        f = np.exp((sn * hk[:, None] - hs[:, None]) / (1.0 - sn * sn))
-        total += (hi - lo) / 2.0 * (f @ _GL_W)
+    ar = np.abs(rf)
+    if np.all(ar < 0.925):  # Genz's (BVND) orders: 6 nodes for |rho| < 0.3, 12 below 0.75, else 20
+        for sel, (gx, gw) in ((ar < 0.3, _GL[6]), ((ar >= 0.3) & (ar < 0.75), _GL[12]), (ar >= 0.75, _GL[20])):
+            if sel.any():
+                total[sel] = _sheppard(xf[sel], yf[sel], rf[sel], 1, gx, gw)
+    else:
+        total = _sheppard(xf, yf, rf, 4, _GL_X, _GL_W)
     out[fin] = special.ndtr(xf) * special.ndtr(yf) + total / _2PI
     # the limits: either at -inf -> 0; one at +inf -> the other's marginal
     px, py = special.ndtr(x), special.ndtr(y)
@@ -130,6 +129,28 @@ def bvn_cdf(x: np.ndarray, y: np.ndarray, rho: np.ndarray) -> np.ndarray:
     out = np.where(np.isposinf(y), px, out)
     out = np.where(np.isneginf(x) | np.isneginf(y), 0.0, out)
     return np.clip(out, 0.0, 1.0)
+
+
+def _sheppard(xf, yf, rf, n_panel: int, gx, gw) -> np.ndarray:
+    """int_0^asin(rho) exp(-(x^2 - 2xy sin t + y^2) / (2 cos^2 t)) dt by Gauss-Legendre
+    (nodes ``gx``, weights ``gw``) in ``n_panel`` panels."""
+    a = np.arcsin(np.clip(rf, -0.9999999, 0.9999999))
+    hs, hk = (xf * xf + yf * yf) / 2.0, xf * yf
+    total = np.zeros(xf.shape)
+    for p in range(n_panel):
+        total += gauss_legendre(a * p / n_panel, a * (p + 1) / n_panel, hs, hk, gx, gw)
+    return total
+
+
+def gauss_legendre(lo: np.ndarray, hi: np.ndarray, hs: np.ndarray, hk: np.ndarray, gx, gw) -> np.ndarray:
+    """int_lo^hi exp((hk sin t - hs) / cos^2 t) dt per element, Gauss-Legendre with nodes
+    ``gx`` and weights ``gw`` (a loop over the nodes keeps the temporaries in cache)."""
+    half, mid = (hi - lo) / 2.0, (hi + lo) / 2.0
+    acc = np.zeros(np.shape(hs))
+    for xj, wj in zip(gx, gw):
+        sn = np.sin(half * xj + mid)
+        acc += wj * np.exp((sn * hk - hs) / (1.0 - sn * sn))
+    return half * acc
 
 
 def bvn_pdf(x: np.ndarray, y: np.ndarray, rho: np.ndarray) -> np.ndarray:
@@ -160,6 +181,8 @@ class FirstStage:
     numeric: np.ndarray | None = None  # continuous variables among the items (mixed_stage)
     var: np.ndarray | None = None  # their variances (divisor N)
     cov: np.ndarray | None = None  # correlations times the continuous standard deviations
+    slopes: np.ndarray | None = None  # given covariates (ordinal_cx): items x covariates
+    x_names: list = field(default_factory=list)  # the covariates (ordinal_cx)
 
     @property
     def th_names(self) -> list[str]:
@@ -183,10 +206,15 @@ class FirstStage:
         return np.zeros(0) if self.numeric is None else self.var[self.numeric]
 
     @property
+    def slope_vector(self) -> np.ndarray:
+        """lavaan's ``vec(SLOPES)``: per covariate, every item (none without covariates)."""
+        return np.zeros(0) if self.slopes is None else self.slopes.ravel(order="F")
+
+    @property
     def wls_obs(self) -> np.ndarray:
-        """lavaan's ``WLS.obs``: the thresholds (and -means), the variances of continuous
-        variables, then the correlations (covariances)."""
-        return np.concatenate((self.th, self.var_vector, self.cor_vector))
+        """lavaan's ``WLS.obs``: the thresholds (and -means), the slopes on covariates, the
+        variances of continuous variables, then the correlations (covariances)."""
+        return np.concatenate((self.th, self.slope_vector, self.var_vector, self.cor_vector))
 
 
 def pair_index(p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -448,17 +476,27 @@ def muthen_nacov(codes, K, limits, counts, tab, pi, dpi, U, V, rho, r, c) -> np.
     both = (codes[:, r] >= 0) & (codes[:, c] >= 0)
     flat = (np.arange(len(r)) * Kmax * Kmax)[None, :] + np.where(both, codes[:, r] * Kmax + codes[:, c], 0)
     S_rho = np.where(both, score_tab.ravel()[flat], 0.0)  # N x pairs; 0 where either answer is missing
-    A11inv = np.zeros((S_th.shape[1], S_th.shape[1]))
-    for j, k in enumerate(K):
-        sl = slice(th_off[j], th_off[j] + k - 1)
-        A11inv[sl, sl] = np.linalg.inv(S_th[:, sl].T @ S_th[:, sl])
-    A22 = np.einsum("np,np->p", S_rho, S_rho)
     A21 = _a21(tab, pi, dpi, U, V, rho, K, r, c, th_off)
-    IF = np.empty((N, S_th.shape[1] + S_rho.shape[1]), order="F")  # the influence functions
-    IF[:, : S_th.shape[1]] = S_th @ A11inv
-    IF[:, S_th.shape[1]:] = S_rho / A22 - S_th @ (A11inv @ (A21.T / A22))
-    G = N * _crossprod(IF)
+    blocks = [np.arange(th_off[j], th_off[j] + k - 1) for j, k in enumerate(K)]
+    G = N * _crossprod(influence(S_th, blocks, S_rho, A21))
     return (G + G.T) / 2.0
+
+
+def influence(S1: np.ndarray, blocks: list, S_rho: np.ndarray, A21: np.ndarray) -> np.ndarray:
+    """The case-wise influence functions S B^-T of Muthen's two-step estimator (N x (n1 +
+    pairs)): B = [[A11, 0], [A21, A22]], A11 block diagonal (``blocks``: each variable's
+    columns of the univariate scores ``S1``, their cross products), A22 the diagonal of
+    S_rho'S_rho; B^-1 as a block-triangular inverse (lavaan's ``muthen1984``)."""
+    n1 = S1.shape[1]
+    A11inv = np.zeros((n1, n1))
+    for sl in blocks:
+        sl = np.asarray(sl, int)
+        A11inv[np.ix_(sl, sl)] = np.linalg.inv(S1[:, sl].T @ S1[:, sl])
+    A22 = np.einsum("np,np->p", S_rho, S_rho)
+    IF = np.empty((S1.shape[0], n1 + S_rho.shape[1]), order="F")
+    IF[:, :n1] = S1 @ A11inv
+    IF[:, n1:] = S_rho / A22 - S1 @ (A11inv @ (A21.T / A22))
+    return IF
 
 
 def first_stage(X: np.ndarray, names: list[str], *, nacov: bool = True, levels: list | None = None,
@@ -585,46 +623,79 @@ def polychoric(data: pd.DataFrame, columns=None, *, ordered=None, nacov: bool = 
 
 
 # ----------------------------------------------------------------------------- mixed items
-def _polyserial(z: np.ndarray, codes: np.ndarray, lim: np.ndarray) -> float:
+def _polyserial(z: np.ndarray, codes, lim, *, up=None, lo=None, sd: float | None = None) -> float:
     """Two-step ML polyserial correlation of a standardized continuous variable ``z`` and
-    an ordered item (codes 0..K-1, limits ``lim``): rho maximises
+    an ordered item (codes 0..K-1, limits ``lim``; or per row the limits ``up``, ``lo``,
+    tau - x'beta given covariates): rho maximises
     sum_i log[Phi((tau_b - rho z)/R) - Phi((tau_b-1 - rho z)/R)], R = sqrt(1 - rho^2)
-    (lavaan's ``lav_bvmix_cor_twostep_fit``), bounded search on [-0.999, 0.999]."""
+    (lavaan's ``lav_bvmix_cor_twostep_fit``), bounded search on [-0.999, 0.999]. With
+    ``sd`` (the continuous variable's), rows whose likelihood phi(z)/sd x P is below
+    sqrt(eps) are left out, as lavaan's ``lav_bvmix_lik_cache``."""
     from scipy.optimize import minimize_scalar
 
-    up, lo = lim[codes + 1], lim[codes]
+    if up is None:
+        up, lo = lim[codes + 1], lim[codes]
+    dens = None if sd is None else np.exp(-z * z / 2.0) / (np.sqrt(_2PI) * sd)
 
     def nll(rho):
         R = np.sqrt(1.0 - rho * rho)
-        p = special.ndtr((up - rho * z) / R) - special.ndtr((lo - rho * z) / R)
-        return -float(np.sum(np.log(np.maximum(p, np.finfo(float).eps))))
+        p = np.maximum(special.ndtr((up - rho * z) / R) - special.ndtr((lo - rho * z) / R), np.finfo(float).eps)
+        if dens is not None:
+            p = p[dens * p >= np.sqrt(np.finfo(float).eps)]
+        return -float(np.sum(np.log(p)))
 
     res = minimize_scalar(nll, bounds=(-0.999, 0.999), method="bounded", options={"xatol": 1e-12})
     return float(res.x)
 
 
-def _pearson_ml(z1: np.ndarray, z2: np.ndarray) -> float:
+def _pearson_ml(z1: np.ndarray, z2: np.ndarray, scale: float | None = None) -> float:
     """ML correlation of two standardized variables with means and variances fixed (their
-    pairwise-complete rows; lavaan's ``lav_bvreg_cor_twostep_fit`` with missing values)."""
+    pairwise-complete rows; lavaan's ``lav_bvreg_cor_twostep_fit`` with missing values).
+    With ``scale`` (the product of the two standard deviations), rows whose bivariate
+    density is below sqrt(eps) are left out at each rho, as lavaan's ``lav_bvreg_lik_cache``."""
     from scipy.optimize import minimize_scalar
 
     a, b, ab = float(z1 @ z1), float(z2 @ z2), float(z1 @ z2)
     n = len(z1)
-
-    def nll(rho):
-        r2 = 1.0 - rho * rho
-        return 0.5 * n * np.log(r2) + (a - 2.0 * rho * ab + b) / (2.0 * r2)
+    if scale is not None:  # lavaan's nlminb from the Pearson start: Newton on the rows kept at each step
+        log_tiny = np.log(np.sqrt(np.finfo(float).eps))
+        rho = float(np.corrcoef(z1, z2)[0, 1])
+        rho = rho if np.isfinite(rho) and abs(rho) < 1 else 0.0
+        for _ in range(100):
+            R = 1.0 - rho * rho
+            t1 = z1 * z2
+            t2 = z1 * z1 - 2.0 * rho * t1 + z2 * z2
+            keep = -t2 / (2.0 * R) - np.log(_2PI * scale * np.sqrt(R)) >= log_tiny
+            t1, t2 = t1[keep], t2[keep]
+            g = float(np.sum((rho + t1 - t2 * rho / R) / R))
+            h = float(np.sum(1.0 / R - 2.0 * rho * rho * t2 / R ** 3 + 2.0 * rho * rho * (1.0 - t2 / R) / R ** 2
+                             + 4.0 * rho * t1 / R ** 2 - t2 / R ** 2))
+            step = -g / h if h < 0 else 0.1 * np.sign(g)
+            new = float(np.clip(rho + np.clip(step, -0.5, 0.5), -0.999, 0.999))
+            if abs(new - rho) < 1e-12:
+                return new
+            rho = new
+        return rho
+    else:
+        def nll(rho):
+            r2 = 1.0 - rho * rho
+            return 0.5 * n * np.log(r2) + (a - 2.0 * rho * ab + b) / (2.0 * r2)
 
     return float(minimize_scalar(nll, bounds=(-0.999, 0.999), method="bounded", options={"xatol": 1e-12}).x)
 
 
-def _mix_scores(y, mu, var, codes, lim, rho):
+def _mix_scores(y, mu, var, codes, lim, rho, *, up=None, lo=None, codes_b=None, nth_b=None):
     """lavaan's ``lav_bvmix_cor_scores``: case-wise scores of the polyserial likelihood for
-    (mu, var) of the continuous variable, the item's thresholds (N x K-1) and rho."""
+    (mu, var) of the continuous variable, the item's thresholds (N x K-1) and rho. Given
+    covariates: ``mu`` the fitted values, ``up``/``lo`` the item's limits per row, ``codes_b``
+    its codes and ``nth_b`` its number of thresholds."""
     sd = np.sqrt(var)
     Z = (y - mu) / sd
     R = np.sqrt(1.0 - rho * rho)
-    up, lo = lim[codes + 1], lim[codes]
+    if up is None:
+        up, lo = lim[codes + 1], lim[codes]
+    else:
+        codes = codes_b
     with np.errstate(invalid="ignore"):
         a = np.where(np.isfinite(up), (up - rho * Z) / R, np.inf)
         b = np.where(np.isfinite(lo), (lo - rho * Z) / R, -np.inf)
@@ -633,7 +704,7 @@ def _mix_scores(y, mu, var, codes, lim, rho):
     p = np.maximum(special.ndtr(a) - special.ndtr(b), np.finfo(float).eps)
     d_mu = (Z + (rho / R) * (da - db) / p) / sd
     d_var = ((Z * Z - 1.0) + (rho * Z / R) * (da - db) / p) / (2.0 * var)
-    K1 = len(lim) - 2
+    K1 = len(lim) - 2 if nth_b is None else nth_b
     d_th = np.zeros((len(y), K1))
     rows = np.arange(len(y))
     m = codes < K1
@@ -713,7 +784,8 @@ def mixed_stage(X: np.ndarray, names: list[str], numeric: np.ndarray, *, nacov: 
     names = list(names)
     th_item = np.repeat(np.arange(p), nslot)
     out = FirstStage(names=names, nobs=N, K=np.where(numeric, 0, K), th=th, th_item=th_item, cor=cor,
-                     levels=[], zero_cell_pairs=list(ford.zero_cell_pairs) if ford else [],
+                     levels=[olev[list(ordi).index(j)] if j in ordi else None for j in range(p)],  # by name
+                     zero_cell_pairs=list(ford.zero_cell_pairs) if ford else [],
                      warnings=list(ford.warnings) if ford else [])
     out.numeric, out.var, out.cov = numeric, var, cov
     if nacov:
@@ -773,25 +845,27 @@ def _mixed_nacov(X, codes, K, limits, counts, ordi, numeric, mean, var, cor, th_
     N, p = X.shape
     S1, S_rho, A21, var_slot = _mixed_scores(X, codes, K, limits, counts, ordi, numeric, mean, var, cor,
                                              th_off, nslot)
-    n1 = S1.shape[1]
-    A11inv = np.zeros((n1, n1))
-    for j in range(p):
-        sl = list(range(th_off[j], th_off[j] + nslot[j])) + ([var_slot[j]] if numeric[j] else [])
-        A11inv[np.ix_(sl, sl)] = np.linalg.inv(S1[:, sl].T @ S1[:, sl])
-    A22 = np.einsum("np,np->p", S_rho, S_rho)
-    IF1 = S1 @ A11inv
-    IF = np.hstack((IF1, S_rho / A22 - IF1 @ (A21.T / A22)))
-    W = _crossprod(IF)
+    blocks = [list(range(th_off[j], th_off[j] + nslot[j])) + ([var_slot[j]] if numeric[j] else []) for j in range(p)]
+    IF = influence(S1, blocks, S_rho, A21)
+    return covariance_metric(N * _crossprod(IF), numeric, var, cor, var_slot, th_off, S1.shape[1])
+
+
+def covariance_metric(G: np.ndarray, numeric, var, cor, var_slot, th_off, n1: int) -> np.ndarray:
+    """lavaan's last steps of ``muthen1984`` on N x acov ``G`` of (thresholds, ..., variances,
+    correlations; the correlations from column ``n1``): H G H' with H the delta rule from
+    correlations to covariances of continuous variables, then the signs of their
+    thresholds' slots (-means) flipped."""
+    p = len(numeric)
     r, c = pair_index(p)
     sd = np.sqrt(np.where(numeric, var, 1.0))
-    H = np.eye(len(W))
+    H = np.eye(len(G))
     for k, (i, j) in enumerate(zip(r, c)):
         row = n1 + k
         H[row, row] = sd[i] * sd[j]
         for a, b in ((i, j), (j, i)):
             if numeric[a]:
                 H[row, var_slot[a]] = sd[b] * cor[i, j] / (2.0 * sd[a])
-    G = N * (H @ W @ H.T)
+    G = H @ G @ H.T
     flip = np.ones(len(G))
     flip[th_off[numeric]] = -1.0
     G = G * flip[:, None] * flip[None, :]

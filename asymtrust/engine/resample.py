@@ -13,7 +13,8 @@ Public entry points:
 
 * :func:`run_replicates` -- run ``func(rng)`` for ``n`` replicates, in replicate order;
 * :func:`bootstrap_draws` -- nonparametric bootstrap (within groups) of a fitted model:
-  the free-parameter vector of every replicate, failed replicates flagged;
+  the free-parameter vector of every replicate, failed replicates flagged; a model
+  fitted with ``cluster=`` is resampled by whole clusters (:func:`draw_clusters`);
 * :func:`bootstrap_se` -- bootstrap SEs and percentile CIs for an estimates table (used by
   ``asymtrust.fit(..., se="bootstrap")``);
 * :func:`percentile_ci`, :func:`bc_ci` -- bootstrap confidence limits (lavaan's
@@ -57,6 +58,8 @@ __all__ = [
     "bootstrap_se",
     "check_memory",
     "check_replicates",
+    "cluster_members",
+    "draw_clusters",
     "max_replicates",
     "memory_budget",
     "percentile_ci",
@@ -387,21 +390,26 @@ class BootstrapDraws:
 
 
 class _BootReplicate:
-    """One bootstrap replicate: resample the cases of every group with replacement and
-    re-estimate with a warm start (picklable, so it runs on loky and Dask workers)."""
+    """One bootstrap replicate: resample the cases of every group with replacement (or,
+    with ``clusters``, whole clusters: :func:`draw_clusters`) and re-estimate with a warm
+    start (picklable, so it runs on loky and Dask workers)."""
 
     def __init__(self, result: Any, rows: list[np.ndarray], ov: list[str], group: str | None,
-                 labels: list[str] | None):
+                 labels: list[str] | None, clusters: list[list[np.ndarray]] | None = None):
         self.result = result
         self.rows = rows
         self.ov = ov
         self.group = group
         self.labels = labels
+        self.clusters = clusters
 
     def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
         from .refit import refit_arrays  # looked up per call: a patched refit_arrays is seen
 
-        parts = [X[rng.integers(0, X.shape[0], X.shape[0])] for X in self.rows]
+        if self.clusters is None:
+            parts = [X[rng.integers(0, X.shape[0], X.shape[0])] for X in self.rows]
+        else:
+            parts = [X[draw_clusters(members, rng)[0]] for X, members in zip(self.rows, self.clusters)]
         K = len(self.result.theta)
         try:
             with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -412,6 +420,32 @@ class _BootReplicate:
         theta = np.asarray(r.theta, float)
         ok = bool(r.converged) and theta.shape == (K,) and bool(np.all(np.isfinite(theta)))
         return (theta if ok else np.full(K, np.nan)), ok
+
+
+# ----------------------------------------------------------------------------- cluster bootstrap
+def cluster_members(codes: np.ndarray) -> list[np.ndarray]:
+    """Row positions of each cluster of one group, clusters in ascending code order
+    (codes number the clusters in order of first appearance in the data), rows in the
+    order of the group's sample."""
+    codes = np.asarray(codes, np.int64)
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]]) if codes.size else np.empty(0, int)
+    return np.split(order, starts[1:])
+
+
+def draw_clusters(members: Sequence[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One cluster-bootstrap draw of one group: ``j = rng.integers(0, nC, nC)`` (``nC``
+    clusters, drawn with replacement); the rows are those of cluster ``j[0]``, then of
+    ``j[1]``, ... (whole clusters), and every row of the k-th drawn cluster gets the new
+    cluster identifier ``k``, so a cluster drawn twice counts as two clusters.
+
+    Returns ``(rows, codes)``: row positions into the group's sample and their new codes.
+    """
+    nC = len(members)
+    j = rng.integers(0, nC, nC)
+    picked = [members[k] for k in j]
+    sizes = np.fromiter((m.size for m in picked), dtype=np.int64, count=nC)
+    return np.concatenate(picked), np.repeat(np.arange(nC, dtype=np.int64), sizes)
 
 
 def _sample_rows(samples: Sequence[Any], p: int) -> list[np.ndarray] | None:
@@ -440,13 +474,24 @@ def _sample_rows(samples: Sequence[Any], p: int) -> list[np.ndarray] | None:
 def bootstrap_draws(result: Any, B: int = 1000, *, seed: int | None = None, n_jobs: int = 1,
                     backend: str = "loky", scheduler: Any = None, progress: bool = False,
                     data: pd.DataFrame | None = None) -> BootstrapDraws:
-    """Nonparametric bootstrap of a fitted model (cases resampled within groups).
+    """Nonparametric bootstrap of a fitted model (cases, or whole clusters, resampled within groups).
 
     Each replicate draws ``N_g`` cases with replacement from the cases group ``g`` used
     (after listwise deletion, or all non-empty rows under FIML) and re-estimates with
     :func:`asymtrust.engine.refit.refit_arrays`, warm-started at the full-sample estimates. Replicates
     that fail or do not converge are flagged in ``converged`` (and counted in
     ``n_failed``), never dropped silently.
+
+    A single-level model fitted with ``cluster=`` is bootstrapped by whole clusters: in
+    replicate ``i`` (generator ``default_rng(SeedSequence(seed).spawn(B)[i])``), group by
+    group in group order, the ``nC_g`` clusters of the group's rows are drawn with
+    replacement, ``j = rng.integers(0, nC_g, nC_g)``, clusters numbered in order of first
+    appearance in the data; the replicate's rows are all the rows of cluster ``j[0]``, then
+    of ``j[1]``, ... (within a cluster in the order of the fit's sample: data order for
+    complete data, missing-data pattern by pattern under FIML), and the k-th drawn cluster becomes
+    cluster ``k`` (:func:`draw_clusters`). The estimates do not depend on the cluster
+    identifiers, so each replicate is a plain refit of those rows. lavaan 0.6-14 has no
+    cluster bootstrap (``se="bootstrap"`` with ``cluster=`` is an error there).
 
     Parameters
     ----------
@@ -476,35 +521,39 @@ def bootstrap_draws(result: Any, B: int = 1000, *, seed: int | None = None, n_jo
     pt = result.partable
     ov = list(pt.ov_names)
     opts = dict(getattr(result, "options", {}) or {})
-    if opts.get("cluster") is not None:
-        raise OptionError(f"the bootstrap of a model fitted with cluster={opts['cluster']!r} would resample whole "
-                          "clusters, which is not built yet (issue 16); use the delta method (bootstrap=0)")
+    cluster = opts.get("cluster")
+    if cluster is not None and int(getattr(pt, "nlevels", 1) or 1) > 1:
+        raise OptionError("the bootstrap of a two-level model (level: blocks) is not supported: a replicate would "
+                          "need the two-level estimator; use the delta method (bootstrap=0)")
     if getattr(result.partable, "has_efa", False):
         raise OptionError("the bootstrap of a model with efa() sets (ESEM) is not supported: each replicate would "
                           "need its own rotation; use the delta method (bootstrap=0)")
     group = opts.get("group")
     labels = list(result.group_labels) if getattr(result, "group_labels", None) else None
-    rows = _sample_rows(getattr(result, "samples", None) or [], len(ov)) if getattr(result, "samples", None) else None
-    if rows is None:
+    samples = list(getattr(result, "samples", None) or [])
+    rows = _sample_rows(samples, len(ov)) if samples else None
+    if rows is None or (cluster is not None and any(getattr(s, "cluster", None) is None for s in samples)):
         if data is None:
-            raise DataError("the fitted model keeps no case-level rows to resample; pass the data it was fitted to (data=...)")
+            what = "cluster codes" if rows is not None else "case-level rows"
+            raise DataError(f"the fitted model keeps no {what} to resample; pass the data it was fitted to (data=...)")
         from .data import prepare
         from .estimators import choose
 
         ov_x = list(getattr(pt, "ov_x", []) or []) if opts.get("fixed_x", True) else []
         family = choose(opts.get("estimator", "ML"), opts.get("missing", "listwise"))
-        samples, _ = prepare(data, ov, group, family, ov_x)
+        samples, _ = prepare(data, ov, group, family, ov_x, cluster=cluster)
         rows = _sample_rows(samples, len(ov))
         if rows is None:  # pragma: no cover - prepare always keeps rows
             raise DataError("cannot recover the cases of the data for the bootstrap")
+    clusters = [cluster_members(s.cluster) for s in samples] if cluster is not None else None
     check_memory(bootstrap_memory(B, len(result.theta), n_rows=max((r.shape[0] for r in rows), default=0),
                                   n_vars=len(ov), workers=_planned_workers(n_jobs)),
                  option="bootstrap", value=B)
     light = SimpleNamespace(partable=pt, options=opts, group_labels=labels,
                             theta=np.asarray(result.theta, float), reparam=result.reparam)
-    rep = _BootReplicate(light, rows, ov, group, labels)
+    rep = _BootReplicate(light, rows, ov, group, labels, clusters)
     out = run_replicates(rep, B, seed=seed, n_jobs=n_jobs, backend=backend, scheduler=scheduler,
-                         progress=progress, desc="bootstrap")
+                         progress=progress, desc="cluster bootstrap" if clusters else "bootstrap")
     theta = np.vstack([o[0] for o in out])
     conv = np.array([o[1] for o in out], dtype=bool)
     return BootstrapDraws(theta=theta, converged=conv, B=B, seed=seed)

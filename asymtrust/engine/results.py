@@ -164,12 +164,14 @@ class FitResult:
 
         return diagnostics.wald(self, constraints)
 
-    def predict(self, method: str = "regression", newdata: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Factor scores (regression or Bartlett), as lavaan's ``lavPredict()``
+    def predict(self, method: str = "regression", newdata: pd.DataFrame | None = None,
+                level: int = 1) -> pd.DataFrame:
+        """Factor scores (regression or Bartlett; EBM for ordered items), as lavaan's
+        ``lavPredict()``; ``level`` 1 or 2 for a two-level model
         (:func:`asymtrust.engine.predict.predict`)."""
         from .predict import predict
 
-        scores = predict(self, method=method, newdata=newdata)
+        scores = predict(self, method=method, newdata=newdata, level=level)
         info = self.estimates.attrs.get("rotation") if self.options.get("rotation") else None
         if info:  # efa() sets: the scores of the rotated factors (engine/esem.py)
             from .esem import rotate_scores

@@ -226,6 +226,12 @@ def yuan_bentler(sol, base, chisq: float, h1: tuple[float, list]) -> tuple[dict[
         c = float("nan")
     c0 = (tr_h1 - _baseline_trace(sol, base)) / df0 if df0 > 0 else float("nan")
     npar = sol.model.n_free  # lavaan divides by the free slots, before equality constraints
+    return scaled_block(chisq, df, chisq0, df0, c, c0, tr_h1 / ndat, tr0 / npar, N, G), c, c0
+
+
+def scaled_block(chisq, df, chisq0, df0, c, c0, sf_h1, sf_h0, N, G) -> dict[str, float]:
+    """The Yuan-Bentler scaled statistics of the model and baseline (scaling factors ``c``,
+    ``c0``; ``sf_h1``, ``sf_h0`` lavaan's scaling.factor.h1/h0) and the ``*.scaled`` indices."""
     out: dict[str, float] = {}
     # at df = 0 lavaan's scaled statistic is the unscaled one (0) and its scaling factor NA
     chisq_s = chisq / c if df > 0 else chisq
@@ -233,8 +239,8 @@ def yuan_bentler(sol, base, chisq: float, h1: tuple[float, list]) -> tuple[dict[
     out["df_scaled"] = float(df)
     out["pvalue_scaled"] = ix.chisq_pvalue(chisq_s, df)
     out["chisq_scaling_factor"] = c
-    out["scaling_factor_h1"] = tr_h1 / ndat
-    out["scaling_factor_h0"] = tr0 / npar
+    out["scaling_factor_h1"] = sf_h1
+    out["scaling_factor_h0"] = sf_h0
     out["baseline_chisq_scaled"] = chisq0 / c0
     out["baseline_df_scaled"] = float(df0)
     out["baseline_pvalue_scaled"] = ix.chisq_pvalue(chisq0 / c0, df0)
@@ -253,7 +259,7 @@ def yuan_bentler(sol, base, chisq: float, h1: tuple[float, list]) -> tuple[dict[
         out["rmsea_scaled"] = lo = hi = out["rmsea_pvalue_scaled"] = float("nan")
         out["rmsea_notclose_pvalue_scaled"] = float("nan")
     out["rmsea_ci_lower_scaled"], out["rmsea_ci_upper_scaled"] = lo, hi
-    return out, c, c0
+    return out
 
 
 def fiml_corrected_indices(sol, base, h1: tuple[float, list], mlr: bool) -> dict[str, float]:

@@ -54,16 +54,17 @@ def casewise_scores(obj: Objective, imp: list[Implied], delta) -> list[np.ndarra
 
 
 def _quadratic_forms(E: np.ndarray, dS: np.ndarray, chunk_values: int = 4_000_000) -> np.ndarray:
-    """e_n' dS_k e_n for every row n of E and every k: one BLAS product E [dS_1 ... dS_K]
-    per chunk of rows (chunks bound the n x K x p intermediate)."""
+    """e_n' dS_k e_n for every row n of E and every k (dS_k symmetric), in vech form: the
+    products e_ni e_nj (i <= j) times the matching elements of dS_k, off-diagonal ones
+    counted twice, as one BLAS product per chunk of rows (chunks bound the n x p* block)."""
     n, q = E.shape
-    K = dS.shape[0]
-    flat = dS.transpose(1, 0, 2).reshape(q, K * q)  # [i, k q + j] = dS[k, i, j]
-    out = np.empty((n, K))
-    step = max(1, chunk_values // max(1, K * q))
+    r, c = np.triu_indices(q)
+    D = (dS[:, r, c] * np.where(r == c, 1.0, 2.0)).T  # (p*, K)
+    out = np.empty((n, dS.shape[0]))
+    step = max(1, chunk_values // max(1, len(r)))
     for a in range(0, n, step):
-        Eb = E[a:a + step]
-        out[a:a + step] = np.einsum("nkj,nj->nk", (Eb @ flat).reshape(len(Eb), K, q), Eb)
+        Et = E[a:a + step].T  # gathers of whole rows
+        out[a:a + step] = (Et[r] * Et[c]).T @ D
     return out
 
 

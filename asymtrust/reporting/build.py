@@ -419,9 +419,6 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
     if twolevel and cluster is None:
         raise OptionError(f"spec {spec_obj.name!r} is a two-level model (level: blocks): name the cluster column "
                           "with --cluster COL (cluster=...)")
-    if twolevel and est != "ML":
-        raise OptionError(f"spec {spec_obj.name!r} is a two-level model: lavaan 0.6-14 estimates it by ML only "
-                          f"(estimator={est!r} refused)")
     names = [spec_obj.name] + [n for n, _ in compare_specs]
     if len(set(names)) != len(names):
         raise OptionError(f"--compare names a model twice or repeats --spec: {', '.join(names)}")
@@ -513,11 +510,14 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
     if eff_func is None:
         r.reasons["effects"] = why
     else:
-        boot = 0 if cluster is not None else int(bootstrap)  # a bootstrap would have to resample whole clusters
-        if cluster is not None and bootstrap:
-            r.other_warnings.append(f"effects: --cluster {cluster}: the indirect effects use the delta method "
-                                    "(a case bootstrap ignores the clusters; a cluster bootstrap is not built)")
-        prog.step(f"indirect effects ({boot} bootstrap replicates)" if boot else "indirect effects (delta method)")
+        # with --cluster the bootstrap resamples whole partnerships (engine/resample.py); a two-level
+        # fit has no bootstrap (lavaan 0.6-14 has none either), so its effects use the delta method
+        boot = 0 if twolevel else int(bootstrap)
+        if twolevel and bootstrap:
+            r.other_warnings.append(f"effects: --cluster {cluster} with a two-level model: the indirect effects "
+                                    "use the delta method (a two-level bootstrap is not available)")
+        what = f"{boot} bootstrap replicates" + (f" of whole {cluster} clusters" if cluster is not None else "")
+        prog.step(f"indirect effects ({what})" if boot else "indirect effects (delta method)")
         try:
             with _collect_warnings(r.other_warnings, "effects: "):
                 r.effects = _call(eff_func, r.sem, bootstrap=boot, seed=int(seed), n_jobs=n_jobs,

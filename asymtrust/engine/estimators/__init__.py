@@ -31,6 +31,7 @@ from .fiml import FIML
 from .ls import GLS, ULS, WLS
 from .ml import ML
 from .twolevel import TwoLevelML
+from . import twolevel_missing  # noqa: F401  (registers two-level FIML in twolevel.PREPARE)
 
 __all__ = ["FAMILIES", "MULTILEVEL", "ROBUST", "Baseline", "EstimatorFamily", "FIML", "GLS", "ML", "ULS", "WLS",
            "Solution", "TwoLevelML", "choose", "estimator_names", "missing_value", "register"]

@@ -45,10 +45,20 @@ statistics (-means among the thresholds, then the variances, then covariances fr
 polyserial and Pearson correlations; :func:`asymtrust.engine.ordinal.mixed_stage`);
 their implied statistics are -mu_i, Sigma_ii and D_j Sigma_ij (D_i = 1 for them).
 
-Not yet (refused by name): exogenous covariates with ordered items (lavaan's
-conditional.x), ordered
-items that predict other variables, missing data other than listwise or pairwise
-deletion, bootstrap and Monte Carlo refits.
+Exogenous observed covariates x (lavaan's ``conditional.x``, with ``fixed.x``, the default
+for ordered items): the sample statistics are those of the endogenous variables given x
+(:mod:`asymtrust.engine.ordinal_cx`: thresholds and -intercepts, the slopes vec(PI), residual
+variances and correlations, and their NACOV); the implied ones are the reduced form of the
+model's Sigma and mu, PI = Sigma_yx Sigma_xx^-1, the residual covariance
+Sigma_yy - PI Sigma_xy (diag 1 for ordered items under the delta rule) and the intercepts
+mu_y - PI mu_x (:func:`~asymtrust.engine.ordinal_cx.reduced_form`; theta: the thresholds,
+slopes and correlations scaled by D = diag(residual covariance)^-1/2; free scale factors
+under equal thresholds scale the slopes too); the baseline frees the
+slopes too (lavaan's ``baseline.conditional.x.free.slopes``); the cat-ML robust indices are
+NA, as lavaan's. Pairwise deletion drops the rows with a missing covariate (reported).
+
+Not yet (refused by name): ordered items that predict other variables, missing data other
+than listwise or pairwise deletion, bootstrap and Monte Carlo refits.
 """
 from __future__ import annotations
 
@@ -58,9 +68,10 @@ from scipy import special, stats
 
 from ...exceptions import InsufficientDataError, OptionError
 from .. import indices as ix
-from ..data import DROP_LISTWISE
+from ..data import DROP_EXO, DROP_LISTWISE
 from ..model import Implied
 from ..ordinal import FirstStage, first_stage, mixed_stage, pair_index
+from ..ordinal_cx import conditional_parts, conditional_stage, reduced_chain, reduced_delta, reduced_form
 from ..samplestats import GroupSample
 from .base import Baseline, EstimatorFamily, Solution, rmsea_family
 
@@ -101,9 +112,9 @@ class OrdinalObjective:
         self.theta_param = bool(theta_param)
         self.meanstructure = model.meanstructure
         self.c = [0.5 * (s.nobs - 1.0) / self.N for s in samples]  # lavaan: (N_g - 1)/N_g x N_g/N
-        p = model.p
-        self.r, self.cc = pair_index(p)
+        self.r, self.cc = plan["pairs"]
         self.ord_idx = plan["ord_idx"]
+        self.cx = conditional_parts(plan) if len(plan.get("x_idx", ())) else None  # lavaan's conditional.x
 
     def adjust(self, imp: list[Implied]) -> list[Implied]:
         """The delta rule: the residual variance of each ordered item set so that its
@@ -114,7 +125,7 @@ class OrdinalObjective:
         for g, gi in enumerate(imp):
             d = np.zeros(len(gi.S))
             target = 1.0 / self._delta(imp.theta, g) ** 2  # diag Sigma* = 1/Delta^2 (1 unless scales are free)
-            d[self.ord_idx] = target[self.ord_idx] - np.diag(gi.sigma)[self.ord_idx]
+            d[self.ord_idx] = target[self.ord_idx] - np.diag(self.reduced(gi)[0])[self.ord_idx]
             S = gi.S + np.diag(d)
             SBt = S @ gi.B.T
             C = gi.B @ SBt
@@ -126,9 +137,18 @@ class OrdinalObjective:
     def scale(self, imp: list[Implied], g: int) -> np.ndarray:
         """D: 1/sqrt(diag Sigma*) for the ordered items (ones in the delta parameterization),
         1 for continuous variables."""
-        D = 1.0 / np.sqrt(np.diag(imp[g].sigma))
+        D = 1.0 / np.sqrt(np.diag(self.reduced(imp[g])[0]))
         D[self.plan["num_idx"]] = 1.0
+        D[self.plan.get("x_idx", [])] = 1.0
         return D
+
+    def reduced(self, gi: Implied) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Sigma*, mu* and the slopes PI the sample statistics describe: the implied moments;
+        given covariates (conditional.x) the residual covariance, the intercepts and PI of
+        the endogenous variables (:func:`reduced_form`)."""
+        if self.cx is None:
+            return gi.sigma, gi.mu, None
+        return reduced_form(gi.sigma, gi.mu, self.cx)
 
     def _delta(self, theta: np.ndarray, g: int) -> np.ndarray:
         """The scale factors Delta of group g (the ``~*~`` rows: fixed at 1, or free in
@@ -143,9 +163,11 @@ class OrdinalObjective:
     def implied_vector(self, theta: np.ndarray, imp: list[Implied], g: int) -> np.ndarray:
         item = self.plan["th_item"][g]
         D = self.scale(imp, g)
-        th = D[item] * (self._tau(theta, g) - imp[g].mu[item])  # a continuous variable's slot: -mu
+        sig, mu, PI = self.reduced(imp[g])
+        th = D[item] * (self._tau(theta, g) - mu[item])  # a continuous variable's slot: -mu
         num = self.plan["num_idx"]
-        return np.concatenate((th, imp[g].sigma[num, num], D[self.r] * D[self.cc] * imp[g].sigma[self.r, self.cc]))
+        sl = np.zeros(0) if PI is None else (D[self.cx["y"]][:, None] * PI).ravel(order="F")  # vec(SLOPES)
+        return np.concatenate((th, sl, sig[num, num], D[self.r] * D[self.cc] * sig[self.r, self.cc]))
 
     def evaluate(self, theta: np.ndarray, need_grad: bool = True):
         imp = self.adjust(ImpliedList(self.model.implied(theta), theta))
@@ -175,8 +197,9 @@ class OrdinalObjective:
         D = self.scale(imp, g)
         num = self.plan["num_idx"]
         nv = len(num)
-        gt, gvar, gc = gv[:nth], gv[nth:nth + nv], gv[nth + nv:]
-        rho = est[nth + nv:]
+        nsl = 0 if self.cx is None else self.cx["nsl"]
+        gt, gsl, gvar, gc = gv[:nth], gv[nth:nth + nsl], gv[nth + nsl:nth + nsl + nv], gv[nth + nsl + nv:]
+        rho = est[nth + nsl + nv:]
         k = self.plan["th_free"][g]
         np.add.at(gth, k[k >= 0], (D[item] * gt)[k >= 0])
         gmu = np.zeros(p)
@@ -191,27 +214,43 @@ class OrdinalObjective:
             np.add.at(gd, item, gt * est[:nth])
             np.add.at(gd, self.r, gc * rho)
             np.add.at(gd, self.cc, gc * rho)
+            if nsl:  # the slopes Delta_i PI_ik
+                y = self.cx["y"]
+                gd[y] += np.sum((gsl * est[nth:nth + nsl]).reshape(-1, len(y)), axis=0)
             np.add.at(gth, ks[ks >= 0], (gd / D)[ks >= 0])
         if self.theta_param:  # d D_i / d Sigma*_ii = -D_i / (2 Sigma*_ii), ordered items only
-            sii = np.diag(imp[g].sigma)
+            sii = np.diag(self.reduced(imp[g])[0])
             dd = np.zeros(p)
             np.add.at(dd, self.r, -0.5 * gc * rho / sii[self.r])
             np.add.at(dd, self.cc, -0.5 * gc * rho / sii[self.cc])
             np.add.at(dd, item, -0.5 * gt * est[:nth] / sii[item])
+            if nsl:  # the slopes D_i PI_ik
+                y = self.cx["y"]
+                gsl_m = gsl.reshape(-1, len(y)).T
+                dd[y] += -0.5 * np.sum(gsl_m * est[nth:nth + nsl].reshape(-1, len(y)).T, axis=1) / sii[y]
             dd[num] = 0.0
             M[np.arange(p), np.arange(p)] += dd
+        if self.cx is not None:  # from the residual covariance, intercepts and slopes to Sigma and mu
+            gsl = (D[self.cx["y"]][:, None] * gsl.reshape(-1, len(self.cx["y"])).T).T.ravel()
+            return reduced_chain(M, gmu, gsl, imp[g].sigma, imp[g].mu, self.cx)
         return M, gmu
 
-    def _scale_columns(self, imp, g, D, ks, item, Dth, Dc) -> None:
+    def _scale_columns(self, imp, g, D, ks, item, Dth, Dc, Dsl) -> None:
         """The columns of free scale factors in Delta (delta parameterization): d th / d Delta_i
-        = th / Delta_i, d rho_ij / d Delta_i = rho_ij / Delta_i (in place)."""
+        = th / Delta_i, d rho_ij / d Delta_i = rho_ij / Delta_i, d slope_ik / d Delta_i =
+        slope_ik / Delta_i (in place)."""
         est = self.implied_vector(imp.theta, imp, g)
-        off = len(item) + len(self.plan["num_idx"])
+        nsl = len(Dsl)
+        off = len(item) + nsl + len(self.plan["num_idx"])
+        ypos = {int(v): j for j, v in enumerate(self.cx["y"])} if nsl else {}
         for i in np.flatnonzero(ks >= 0):
             rows = np.flatnonzero(item == i)
             Dth[rows, ks[i]] += est[rows] / D[i]
             pr = np.flatnonzero((self.r == i) | (self.cc == i))
             Dc[pr, ks[i]] += est[off + pr] / D[i]
+            if nsl:
+                srows = np.arange(ypos[int(i)], nsl, len(ypos))
+                Dsl[srows, ks[i]] += est[len(item) + srows] / D[i]
 
     def jacobians(self, imp: list[Implied]) -> list[np.ndarray]:
         """Delta_g = d sigma_g / d theta' (rows: thresholds, variances of continuous
@@ -219,6 +258,9 @@ class OrdinalObjective:
         out = []
         K = self.model.n_free
         for g, (dS, dm) in enumerate(self.model.delta(imp)):
+            dPI = None
+            if self.cx is not None:  # d of the residual covariance, intercepts and slopes
+                dS, dm, dPI = reduced_delta(dS, dm, imp[g].sigma, imp[g].mu, self.cx)
             k, item = self.plan["th_free"][g], self.plan["th_item"][g]
             D = self.scale(imp, g)
             Dth = -(D[item][:, None] * dm[:, item].T) if dm.size else np.zeros((len(item), K))
@@ -229,19 +271,33 @@ class OrdinalObjective:
             num = self.plan["num_idx"]
             Dvar = dS[:, num, num].T
             ks = self.plan["sc_free"][g]
+            Dsl = np.zeros((0, K))  # the slopes D_i PI_ik, vec order (per covariate every item)
+            if dPI is not None:
+                Dsl = (D[self.cx["y"]][None, :, None] * dPI).transpose(2, 1, 0).reshape(-1, K)
             if not self.theta_param and np.any(ks >= 0):
-                self._scale_columns(imp, g, D, ks, item, Dth, Dc)
+                self._scale_columns(imp, g, D, ks, item, Dth, Dc, Dsl)
             if self.theta_param:
-                p = self.model.p
-                sii = np.diag(imp[g].sigma)
-                dii = dS[:, np.arange(p), np.arange(p)].T / sii[:, None]  # d Sigma*_ii / Sigma*_ii
-                dii[num] = 0.0  # continuous variables are not rescaled
-                rho = (D[self.r] * D[self.cc] * imp[g].sigma[self.r, self.cc])[:, None]
-                Dc -= 0.5 * rho * (dii[self.r] + dii[self.cc])
-                th = (D[item] * (self._tau(imp.theta, g) - imp[g].mu[item]))[:, None]
-                Dth -= 0.5 * th * dii[item]
-            out.append(np.vstack((Dth, Dvar, Dc)))
+                self._theta_columns(imp, g, dS, D, item, Dth, Dc, Dsl)
+            out.append(np.vstack((Dth, Dsl, Dvar, Dc)))
         return out
+
+    def _theta_columns(self, imp, g, dS, D, item, Dth, Dc, Dsl) -> None:
+        """Theta parameterization: the terms of d D_i = -D_i dSigma*_ii / (2 Sigma*_ii) in the
+        rows of the thresholds, slopes and correlations (in place; Sigma* the residual
+        covariance given covariates)."""
+        p = self.model.p
+        sig, mu, PI = self.reduced(imp[g])
+        sii = np.diag(sig)
+        dii = dS[:, np.arange(p), np.arange(p)].T / sii[:, None]  # d Sigma*_ii / Sigma*_ii
+        dii[self.plan["num_idx"]] = 0.0  # continuous variables are not rescaled
+        rho = (D[self.r] * D[self.cc] * sig[self.r, self.cc])[:, None]
+        Dc -= 0.5 * rho * (dii[self.r] + dii[self.cc])
+        th = (D[item] * (self._tau(imp.theta, g) - mu[item]))[:, None]
+        Dth -= 0.5 * th * dii[item]
+        if PI is not None:
+            y = self.cx["y"]
+            sl = (D[y][:, None] * PI).ravel(order="F")[:, None]
+            Dsl -= 0.5 * sl * np.tile(dii[y], (PI.shape[1], 1))
 
     def wmul(self, g: int, X: np.ndarray) -> np.ndarray:
         """W_g X (elementwise for a diagonal weight)."""
@@ -349,17 +405,23 @@ def residual_indices(samples: list[GroupSample], imp: list[Implied], obj: Ordina
         w = s.nobs / obj.N
         est = obj.implied_vector(theta, imp, g)
         nth, num = len(s.th), obj.plan["num_idx"]
-        p = len(s.cov)
+        y = obj.plan.get("y_idx", np.arange(len(s.cov)))  # given covariates: the residual moments
+        pos = np.zeros(len(s.cov), int)
+        pos[y] = np.arange(len(y))
+        S = getattr(s, "res_cov", s.cov)
+        p = len(S)
+        off = nth + len(s.first.slope_vector)
         implied = np.eye(p)
-        implied[num, num] = est[nth:nth + len(num)]
-        implied[obj.r, obj.cc] = implied[obj.cc, obj.r] = est[nth + len(num):]
-        raw = s.cov - implied
-        sd = np.sqrt(np.diag(s.cov))
+        implied[pos[num], pos[num]] = est[off:off + len(num)]
+        implied[pos[obj.r], pos[obj.cc]] = implied[pos[obj.cc], pos[obj.r]] = est[off + len(num):]
+        raw = S - implied
+        sd = np.sqrt(np.diag(S))
         std = raw / np.outer(sd, sd)
         ss_th = float(np.sum((s.wls_obs[:nth] - est[:nth]) ** 2))
         n_th = sum("|" in n for n in s.first.th_names)
         iu, off = np.triu_indices(p), np.triu_indices(p, 1)
-        nr, nc = len(iu[0]), len(off[0])
+        nc = len(off[0])
+        nr = nc + len(s.mean)  # lavaan: + the number of observed variables (covariates included)
         for key, R in (("srmr", std), ("rmr", raw)):
             ss, ssc = float(np.sum(R[iu] ** 2)), float(np.sum(R[off] ** 2))
             nomean, withm = np.sqrt(ss / nr), np.sqrt((ss + ss_th) / (nr + n_th))
@@ -383,7 +445,7 @@ class DWLS(EstimatorFamily):
     name = estimator = "DWLS"
     missing = "listwise"
     drop_reason = DROP_LISTWISE
-    default_fixed_x = False
+    default_fixed_x = True  # lavaan: categorical data imply conditional.x, and then fixed.x
     weight_kind = "diag"
     has_pvalue = True
 
@@ -404,10 +466,15 @@ class DWLS(EstimatorFamily):
 
     # ------------------------------------------------------------------ table, data
     def ordered_names(self, pt) -> list[str]:
-        """The ordered items of the model (``ordered=True``: every observed variable)."""
+        """The ordered items of the model (``ordered=True``: every observed variable but the
+        exogenous covariates, as lavaan's ``ov.nox``)."""
         ov = list(pt.ov_names)
         spec = self.ordered_spec
-        names = ov if spec is True else [str(v) for v in ([spec] if isinstance(spec, str) else spec) if str(v) in ov]
+        xs = set(getattr(pt, "ov_x", []) or [])
+        if spec is True:
+            names = [v for v in ov if v not in xs]
+        else:
+            names = [str(v) for v in ([spec] if isinstance(spec, str) else spec) if str(v) in ov]
         if not names:
             raise OptionError("ordered= names none of the model's observed variables")
         return names
@@ -424,10 +491,11 @@ class DWLS(EstimatorFamily):
         self.ov = list(pt.ov_names)
         self.numeric = np.array([v not in set(self.names) for v in self.ov])
         cont = [v for v, n in zip(self.ov, self.numeric) if n]
-        exo = [v for v in cont if v in set(getattr(pt, "ov_x", []) or [])]
-        if exo:
-            raise OptionError(f"continuous covariate {exo[0]!r} with ordered items (lavaan's conditional.x) is not "
-                              f"supported yet: it is coming with {_ORD_ISSUE}")
+        self.x_names = [v for v in cont if v in set(getattr(pt, "ov_x", []) or [])]
+        self.__dict__.pop("drop_reason", None)  # the class's, unless covariates with pairwise deletion
+        if self.x_names:  # lavaan's conditional.x (with fixed.x): the first stage given the covariates
+            check_conditional(self, pt)
+            self.numeric = np.array([v not in set(self.names) for v in self.ov if v not in set(self.x_names)])
         tab = pt.table
         struct = tab[tab["op"].isin(["=~", "~"])]
         pred = set(struct.loc[struct["op"] == "=~", "lhs"]) | set(struct.loc[struct["op"] == "~", "rhs"])
@@ -471,8 +539,12 @@ class DWLS(EstimatorFamily):
         return out
 
     def keep_rows(self, nan: np.ndarray, xpos: list[int]) -> np.ndarray:
-        """listwise: the complete rows; pairwise: every row with an answer."""
-        return ~nan.all(axis=1) if self.missing == "pairwise" else ~nan.any(axis=1)
+        """listwise: the complete rows; pairwise: every row with an answer (and, given
+        covariates, all of them: lavaan deletes rows with a missing exogenous covariate)."""
+        if self.missing != "pairwise":
+            return ~nan.any(axis=1)
+        keep = ~nan.all(axis=1)
+        return keep & ~nan[:, xpos].any(axis=1) if xpos else keep
 
     def sample_stats(self, blocks: list[np.ndarray]) -> list[GroupSample]:
         """The first stage per group; the categories of each item are those of all groups
@@ -484,6 +556,8 @@ class DWLS(EstimatorFamily):
             levels = [np.unique(np.concatenate([X[:, j][~np.isnan(X[:, j])] for X in blocks]))
                       for j in range(blocks[0].shape[1])]
         mixed = getattr(self, "numeric", None) is not None and bool(np.any(self.numeric))
+        if getattr(self, "x_names", None):
+            return conditional_samples(self, blocks, levels)
         for g, X in enumerate(blocks):
             if X.shape[0] == 0:
                 raise InsufficientDataError("no complete cases: every row has a missing value on a model variable")
@@ -502,9 +576,14 @@ class DWLS(EstimatorFamily):
         """Where the thresholds of each sample sit in theta (or their fixed values)."""
         tab = model.partable.table
         ov = list(model.ov_names)
+        xs = set(getattr(self, "x_names", []))  # covariates (conditional.x): not among the statistics' variables
+        y_idx = np.array([i for i, v in enumerate(ov) if v not in xs], int)
+        r, c = pair_index(len(y_idx))
         plan = {"ord_idx": np.array([ov.index(v) for v in self.names], int), "th_free": [], "th_fixed": [],
-                "th_item": [], "sc_free": [], "sc_fixed": [],
-                "num_idx": np.array([i for i, v in enumerate(ov) if v not in set(self.names)], int)}
+                "th_item": [], "sc_free": [], "sc_fixed": [], "pairs": (y_idx[r], y_idx[c]),
+                "num_idx": np.array([i for i in y_idx if ov[i] not in set(self.names)], int)}
+        if xs:
+            plan.update(y_idx=y_idx, x_idx=np.array([ov.index(v) for v in self.x_names], int))
         for g, s in enumerate(samples, start=1):
             rows = tab[(tab["op"] == "|") & (tab["group"] == g)]
             where = {(r.lhs, r.rhs): (int(r.free) - 1, r.ustart) for r in rows.itertuples(index=False)}
@@ -620,8 +699,9 @@ def ordinal_estimates(est: pd.DataFrame, sol: Solution, vcov, names: list[str], 
     scale = np.array([1.0 / np.sqrt(sol.imp[g - 1].sigma[pos[v], pos[v]]) for v, g in zip(rows["lhs"], grp_x)])
     is_scale = rows["op"].to_numpy() == "~*~"
     std = np.where(is_scale, 1.0, value * scale)
-    if theta_param:
-        value = np.where(is_scale, scale, value)
+    if theta_param:  # the scale factors D_i of the latent responses (given covariates: of their residuals)
+        cond = np.array([sol.obj.scale(sol.imp, g - 1)[pos[v]] for v, g in zip(rows["lhs"], grp_x)])
+        value = np.where(is_scale, cond, value)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, value / se, np.nan)
     extra = pd.DataFrame({"lhs": rows["lhs"].to_numpy(), "op": rows["op"].to_numpy(), "rhs": rows["rhs"].to_numpy(),
@@ -655,6 +735,55 @@ def stage_sample(fs: FirstStage) -> GroupSample:
     s.warnings = list(fs.warnings)  # reported with the fit's warnings (engine.data.check_samples)
     s.pd_not_required = True  # a polychoric matrix need not be positive definite (lavaan)
     return s
+
+
+def check_conditional(family: DWLS, pt) -> None:
+    """What lavaan's conditional.x needs here: fixed.x. With pairwise deletion the rows with
+    a missing covariate are dropped and reported (lavaan: "cases were deleted due to missing values in exogenous
+    variable(s)")."""
+    x = family.x_names[0]
+    if not bool(getattr(pt, "fixed_x", True)):
+        raise OptionError(f"fixed_x=False with ordered items and the covariate {x!r}: lavaan's conditional.x "
+                          "needs fixed.x = TRUE")
+    if family.missing == "pairwise":
+        family.drop_reason = DROP_EXO
+
+
+def conditional_samples(family: DWLS, blocks: list[np.ndarray], levels: list | None = None) -> list[GroupSample]:
+    """The first stage given the covariates per group
+    (:func:`asymtrust.engine.ordinal_cx.conditional_stage`; ``levels``: the categories of all
+    groups) as a :class:`GroupSample`: the statistics of :func:`stage_sample`, and as
+    ``cov``/``mean`` over all observed variables the moments they imply with the covariates'
+    sample moments (divisor n - 1, as lavaan's fixed-x rows): start values and the fixed-x rows."""
+    ov = family.ov
+    xs = set(family.x_names)
+    y = np.array([i for i, v in enumerate(ov) if v not in xs], int)
+    x = np.array([ov.index(v) for v in family.x_names], int)
+    out = []
+    for g, X in enumerate(blocks):
+        if X.shape[0] < 2:
+            raise InsufficientDataError("fewer than two rows with every covariate observed"
+                                        + (f" in group {g + 1}" if len(blocks) > 1 else ""))
+        fs = conditional_stage(X[:, y], X[:, x], [ov[i] for i in y], family.numeric, family.x_names,
+                               levels=None if levels is None else [levels[i] for i in y],
+                               where=f" in group {g + 1}" if len(blocks) > 1 else "")
+        s = stage_sample(fs)
+        Sxx, mx = np.atleast_2d(np.cov(X[:, x], rowvar=False)), X[:, x].mean(axis=0)
+        PI = fs.slopes
+        res = fs.cov if fs.cov is not None else fs.cor
+        p = len(ov)
+        cov, mean = np.zeros((p, p)), np.zeros(p)
+        cov[np.ix_(y, y)] = PI @ Sxx @ PI.T + res
+        cov[np.ix_(y, x)] = PI @ Sxx
+        cov[np.ix_(x, y)] = (PI @ Sxx).T
+        cov[np.ix_(x, x)] = Sxx
+        mean[y] = s.mean  # continuous variables: intercept + PI mean_x; ordered items 0
+        if fs.numeric is not None:
+            mean[y[fs.numeric]] += (PI @ mx)[fs.numeric]
+        mean[x] = mx
+        s.cov, s.mean, s.res_cov = cov, mean, res
+        out.append(s)
+    return out
 
 
 def categorical_measures(family: DWLS, sol: Solution, base: Baseline, chisq: float) -> dict[str, float]:
@@ -718,6 +847,8 @@ def catml_indices(sol: Solution, df: float, df0: float) -> dict[str, float]:
 
     if any(getattr(s.first, "numeric", None) is not None and s.first.numeric.any() for s in sol.samples):
         return dict.fromkeys(_ROBUST_KEYS, float("nan"))  # lavaan: cat-ML needs every variable ordered
+    if sol.samples[0].first.slopes is not None:
+        return dict.fromkeys(_ROBUST_KEYS, float("nan"))  # lavaan: no cat-ML with conditional.x
     tab = sol.pt.table
     dropped = set(tab.loc[tab["op"].isin(["|", "~1"]), "plabel"]) | set(tab.loc[tab["op"].isin(["|", "~1"]), "label"])
     eq = tab[tab["op"] == "=="]

@@ -38,7 +38,18 @@ lavaan's; the baseline is lavaan's independence model of both levels (diagonal S
 and Sigma_B, free means), whose likelihood is a sum of univariate ones (closed form, or
 Fisher scoring for a variable at both levels). Fit measures (:func:`twolevel_measures`):
 lavaan's ``fitMeasures()`` of a two-level fit, with ``srmr_within`` and ``srmr_between``.
-Not built (refused by name): MLR, FIML, ``group_equal``, estimators other than ML.
+
+MLR (lavaan's ``se="robust.huber.white"``, ``test="yuan.bentler.mplus"``): the sandwich
+A^-1 B A^-1 with A the observed information and B the outer product of the clusters'
+scores (:func:`cluster_gradients`, lavaan's ``lav_mvnorm_cluster_scores_2l``;
+:func:`robust_vcov`); the scaling factor c = (tr(A1^-1 B1) - tr(B0 A^-1)) / df with A1, B1 the
+saturated model's observed (Hessian) and first-order information at its EM estimates in
+lavaan's h1 coordinates less the fixed-x block (:func:`h1_directions`), and the
+baseline's c0 from the independence model's Hessian and scores at its estimates
+(:func:`yuan_bentler_twolevel`). Missing data (``missing="ml"``):
+:mod:`~asymtrust.engine.estimators.twolevel_missing`. Not built (refused by name): MLR
+with missing data (lavaan 0.6-14 stops), MLR with ``information="expected"``,
+``group_equal``, estimators other than ML/MLR.
 """
 from __future__ import annotations
 
@@ -70,10 +81,30 @@ class ClusterStats:
     cov_d: np.ndarray  # (n_sizes, q, q): covariance of b_j per size (divisor c_n)
     ybar: np.ndarray  # (J, p) cluster means of every variable
     cluster_size: np.ndarray  # (J,)
+    resid: np.ndarray | None = None  # (N, py) within-cluster residuals of y (for the scores)
+    inv: np.ndarray | None = None  # (N,) cluster of each row (0..J-1)
 
     @property
     def b_idx(self) -> np.ndarray:
         return np.concatenate([self.z_idx, self.y_idx])
+
+    def size_index(self) -> np.ndarray:
+        """Position of each cluster's size in ``sizes`` (cached)."""
+        out = self.__dict__.get("_size_of")
+        if out is None:
+            out = self.__dict__["_size_of"] = np.searchsorted(self.sizes, self.cluster_size)
+        return out
+
+    def within_scatter(self) -> np.ndarray:
+        """(J, py, py): each cluster's within scatter sum_i (y_ij - ybar_j)(y_ij - ybar_j)'
+        (cached; only the cluster-wise scores need it)."""
+        out = self.__dict__.get("_scatter")
+        if out is None:
+            py = len(self.y_idx)
+            out = np.zeros((self.J, py, py))
+            np.add.at(out, self.inv, self.resid[:, :, None] * self.resid[:, None, :])
+            self.__dict__["_scatter"] = out
+        return out
 
     def plan(self) -> tuple:
         """Index arrays and constants the likelihood uses at every evaluation (built once):
@@ -128,7 +159,7 @@ def cluster_stats(X: np.ndarray, codes: np.ndarray, y_idx, z_idx, names: list[st
     np.add.at(cov_d, size_of, Bc[:, :, None] * Bc[:, None, :])
     cov_d /= counts[:, None, None]
     return ClusterStats(N=N, J=J, y_idx=y_idx, z_idx=z_idx, S_PW=(S_PW + S_PW.T) / 2.0, sizes=sizes,
-                        counts=counts, mean_d=mean_d, cov_d=cov_d, ybar=ybar, cluster_size=n)
+                        counts=counts, mean_d=mean_d, cov_d=cov_d, ybar=ybar, cluster_size=n, resid=Ry, inv=inv)
 
 
 # ----------------------------------------------------------------------------- likelihood
@@ -202,9 +233,9 @@ class TwoLevelObjective:
         imp = self.model.implied(theta)
         total = 0.0
         Ws, gms = [], []
-        for g, cs in enumerate(self.stats):
+        for g in range(len(self.stats)):
             w, b = imp[2 * g], imp[2 * g + 1]
-            val, grad = m2loglik(cs, w.sigma, w.mu, b.sigma, b.mu, need_grad=need_grad)
+            val, grad = self.group_m2ll(g, w.sigma, w.mu, b.sigma, b.mu, need_grad)
             if not np.isfinite(val):
                 return np.inf, None, imp
             total += weights[g] * val
@@ -218,9 +249,13 @@ class TwoLevelObjective:
             return f, None, imp
         return f, self.model.gradient(imp, Ws, gms), imp
 
+    def group_m2ll(self, g: int, sw, mw, sb, mb, need_grad: bool = False):
+        """-2 log L of group ``g`` and its moment derivatives (:func:`m2loglik`)."""
+        return m2loglik(self.stats[g], sw, mw, sb, mb, need_grad=need_grad)
+
     def loglik(self, imp) -> float:
-        return sum(-0.5 * m2loglik(cs, imp[2 * g].sigma, imp[2 * g].mu, imp[2 * g + 1].sigma, imp[2 * g + 1].mu)[0]
-                   for g, cs in enumerate(self.stats))
+        return sum(-0.5 * self.group_m2ll(g, imp[2 * g].sigma, imp[2 * g].mu, imp[2 * g + 1].sigma,
+                                          imp[2 * g + 1].mu)[0] for g in range(len(self.stats)))
 
     def scoring_information(self, imp) -> np.ndarray:
         return self.expected_information(imp, self.w)
@@ -234,14 +269,9 @@ class TwoLevelObjective:
         K = self.model.n_free
         info = np.zeros((K, K))
         for g, cs in enumerate(self.stats):
-            (dSw, dmw), (dSb, dmb) = delta[2 * g], delta[2 * g + 1]
-            y, bi = cs.y_idx, cs.b_idx
             pz = len(cs.z_idx)
             Sw, Sb, _ = _level_moments(cs, imp[2 * g].sigma, imp[2 * g].mu, imp[2 * g + 1].sigma, imp[2 * g + 1].mu)
-            dW = dSw[:, y][:, :, y]  # (K, py, py)
-            dB = dSb[:, bi][:, :, bi]
-            dmu = dmb[:, bi].copy()
-            dmu[:, pz:] += dmw[:, y]
+            dW, dB, dmu = reduced_delta(cs, delta[2 * g], delta[2 * g + 1])
             A = np.matmul(np.linalg.inv(Sw), dW)
             part = (cs.N - cs.J) * 0.5 * _trace_products(A)
             for n, c in zip(cs.sizes, cs.counts):
@@ -284,10 +314,9 @@ class TwoLevelML(EstimatorFamily):
     levels = 2
 
     def __init__(self, robust: bool = False, groups: list | None = None):
+        super().__init__(robust=robust)
         if robust:
-            raise OptionError("estimator='MLR' with level: blocks (two-level robust ML) is not supported yet; "
-                              "use estimator='ML'")
-        super().__init__(robust=False)
+            self.estimator = "MLR"
         #: per group of clusters: its :class:`GroupLevels`
         self.groups: list[GroupLevels] = list(groups or [])
 
@@ -313,7 +342,16 @@ class TwoLevelML(EstimatorFamily):
         return TwoLevelObjective(model, [gl.cs for gl in self.groups], [gl.sat.logl for gl in self.groups])
 
     def scores(self, obj, imp, delta):
-        raise OptionError("case-wise scores of a two-level model (robust SEs) are not supported yet")
+        raise OptionError("case-wise scores of a two-level model are not defined: its scores are per cluster "
+                          "(cluster_scores)")
+
+    def group_sizes(self) -> list[tuple[int, int]]:
+        """Per group (rows, clusters) the likelihood uses."""
+        return [(gl.cs.N, gl.cs.J) for gl in self.groups]
+
+    def n_values(self) -> int:
+        """The number of observed values the likelihood counts (its 2 pi constant)."""
+        return sum(gl.cs.N * len(gl.cs.y_idx) + gl.cs.J * len(gl.cs.z_idx) for gl in self.groups)
 
     def ndat(self) -> int:
         """Sample moments of all groups, the fixed-x covariates' left out."""
@@ -336,12 +374,13 @@ class TwoLevelML(EstimatorFamily):
 
 
 # ----------------------------------------------------------------------------- baseline
-def _both_m2ll(cs: ClusterStats, js: list[int]) -> float:
+def _both_m2ll(cs: ClusterStats, js: list[int]) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
     """-2 log L of the independence model of the two-level variables ``js`` (each with a
     within and a between variance and a mean), summed: all variables at once by Fisher
-    scoring with step halving (the univariate likelihoods are independent)."""
+    scoring with step halving (the univariate likelihoods are independent). Returns the
+    value and the estimates (within variances, between variances, means)."""
     if not js:
-        return 0.0
+        return 0.0, np.zeros(0), np.zeros(0), np.zeros(0)
     b = np.array([int(np.flatnonzero(cs.b_idx == j)[0]) for j in js])
     yi = np.array([int(np.flatnonzero(cs.y_idx == j)[0]) for j in js])
     m, cv = cs.mean_d[:, b].T, cs.cov_d[:, b, b].T  # (nv, sizes)
@@ -382,7 +421,8 @@ def _both_m2ll(cs: ClusterStats, js: list[int]) -> float:
                 break
             t = np.where(ok, t, t / 2.0)
         vw, vb, mu, f, V, Y = nw, nb, nm, fn, Vn, Yn
-    return float(np.sum(f) + len(js) * (cs.counts @ np.log(cs.sizes) + cs.N * LOG2PI))
+    return (float(np.sum(f) + len(js) * (cs.counts @ np.log(cs.sizes) + cs.N * LOG2PI)), vw[:, 0], vb[:, 0],
+            mu[:, 0])
 
 
 def _univariate_m2ll(cs: ClusterStats, j: int, kind: str) -> float:
@@ -412,7 +452,7 @@ def baseline_fit(cs: ClusterStats, within_only=(), exo=()) -> tuple[float, float
         else:
             both.append(int(j))
             npar += 3
-    return -0.5 * (m2ll + _both_m2ll(cs, both)), float(npar)
+    return -0.5 * (m2ll + _both_m2ll(cs, both)[0]), float(npar)
 
 
 def ndat(cs: ClusterStats, n_within_only: int = 0) -> int:
@@ -471,9 +511,8 @@ def twolevel_measures(sol: Solution, npar: int) -> dict[str, float]:
     fm["nnfi"] = fm["tli"]
     fm.update(ix.other_incremental(chisq, df, base.chisq, base.df))
     fm["logl"], fm["unrestricted_logl"] = ll, ll1
-    cs0 = fam.groups[0].cs
     if G == 1 and not fam.groups[0].lv.exo_idx:  # lavaan's fmin: -(logl + P log(2 pi) / 2) / N
-        fm["fmin"] = -(ll + (N * len(cs0.y_idx) + cs0.J * len(cs0.z_idx)) * LOG2PI / 2.0) / N
+        fm["fmin"] = -(ll + fam.n_values() * LOG2PI / 2.0) / N
     fm.update(ix.information_criteria(ll, npar, N))
     fm["ntotal"] = fm["nobs"] = float(N)
     fm["rmsea"] = ix.rmsea(chisq, df, N, G)
@@ -491,9 +530,205 @@ def twolevel_measures(sol: Solution, npar: int) -> dict[str, float]:
         keep = np.flatnonzero(~np.isin(bi, gl.lv.within_only))  # the level-2 variables
         a, c = srmr_levels(gl.sat.sigma_w, gl.sat.sigma_b[np.ix_(keep, keep)], w.sigma[np.ix_(y, y)],
                            b.sigma[np.ix_(bi[keep], bi[keep])])
-        sw, sb = sw + cs.N / N * a, sb + cs.N / N * c
+        sw, sb = sw + sol.obj.w[g] * a, sb + sol.obj.w[g] * c
     fm["srmr"], fm["srmr_within"], fm["srmr_between"] = sw + sb, sw, sb
     return fm
+
+
+# ----------------------------------------------------------------------------- MLR: cluster-wise scores
+def reduced_delta(cs: ClusterStats, dw, db) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Jacobians of the two blocks' moments (each ``(dSigma (K, p, p), dmu (K, p))``, as
+    :meth:`RamModel.delta` gives them) in the likelihood's own coordinates: Sigma_W[y, y],
+    the between matrix over b = (z, y) and mu over b."""
+    (dSw, dmw), (dSb, dmb) = dw, db
+    y, bi = cs.y_idx, cs.b_idx
+    dW = dSw[:, y][:, :, y]
+    dB = dSb[:, bi][:, :, bi]
+    dmu = dmb[:, bi].copy()
+    dmu[:, len(cs.z_idx):] += dmw[:, y]
+    return dW, dB, dmu
+
+
+def cluster_gradients(cs: ClusterStats, sw, mw, sb, mb) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cluster j, the derivatives of -2 log L_j (lavaan's ``lav_mvnorm_cluster_scores_2l``,
+    full-matrix form) with respect to Sigma_W[y, y] (J, py, py), the between matrix over b
+    (J, q, q) and mu over b (J, q): with d_j = b_j - mu and G_j = V^-1 - V^-1 d_j d_j' V^-1
+    (V = V_nj), d/dSigma_B = G_j, d/dmu = -2 V^-1 d_j and d/dSigma_W = (n_j - 1) Sigma_W^-1
+    - Sigma_W^-1 W_j Sigma_W^-1 + G_j[y, y] / n_j, W_j the cluster's within scatter. Summed
+    over the clusters they are :func:`m2loglik`'s gradient."""
+    Sw, Sb, mu = _level_moments(cs, sw, mw, sb, mb)
+    pz = len(cs.z_idx)
+    V = np.repeat(Sb[None], len(cs.sizes), axis=0)
+    V[:, pz:, pz:] += Sw[None] / cs.sizes[:, None, None]
+    Vi = np.linalg.inv(V)[cs.size_index()]
+    Swi = np.linalg.inv(Sw)
+    e = np.einsum("jab,jb->ja", Vi, cs.ybar[:, cs.b_idx] - mu)
+    G = Vi - e[:, :, None] * e[:, None, :]
+    n = cs.cluster_size[:, None, None]
+    gW = (n - 1.0) * Swi[None] - Swi @ cs.within_scatter() @ Swi + G[:, pz:, pz:] / n
+    return gW, G, -2.0 * e
+
+
+def _flat(parts) -> np.ndarray:
+    """(B, py^2 + q^2 + q): a batch of (Sigma_W, between, mu) derivatives or Jacobians as rows."""
+    B = parts[0].shape[0]
+    return np.hstack([np.reshape(x, (B, -1)) for x in parts])
+
+
+def _chain(grads, red) -> np.ndarray:
+    """(B, K): batched moment derivatives (B of each) times the K reduced Jacobians."""
+    return _flat(grads) @ _flat(red).T
+
+
+def cluster_scores(cs: ClusterStats, moments, red) -> np.ndarray:
+    """(J, K): the clusters' scores of -log L (half the derivatives of -2 log L_j) in the K
+    directions ``red`` (:func:`reduced_delta`), at the block moments ``moments`` = (Sigma_W,
+    mu_W, Sigma_B, mu_B) over all observed variables."""
+    return 0.5 * _chain(cluster_gradients(cs, *moments), red)
+
+
+def moment_hessian(cs: ClusterStats, moments, full, red, h: float = 1e-5) -> np.ndarray:
+    """The Hessian of the group's -log L in the K directions ``full`` (full format, as
+    :meth:`RamModel.delta`; ``red`` the same reduced), by central differences of the analytic
+    gradient (:func:`m2loglik`); lavaan differentiates its analytic gradient numerically too."""
+    (dSw, dmw), (dSb, dmb) = full
+    _, b, yy, bb = cs.plan()[:4]
+    R = _flat(red).T
+
+    def grad(sw, mw, sb, mb):
+        g = m2loglik(cs, sw, mw, sb, mb, need_grad=True)[1]
+        return 0.5 * np.concatenate([g[0][yy].ravel(), g[2][bb].ravel(), g[3][b]]) @ R
+
+    sw, mw, sb, mb = moments
+    K = dSw.shape[0]
+    H = np.zeros((K, K))
+    for k in range(K):
+        up = grad(sw + h * dSw[k], mw + h * dmw[k], sb + h * dSb[k], mb + h * dmb[k])
+        dn = grad(sw - h * dSw[k], mw - h * dmw[k], sb - h * dSb[k], mb - h * dmb[k])
+        H[:, k] = (up - dn) / (2.0 * h)
+    return (H + H.T) / 2.0
+
+
+def h1_directions(cs: ClusterStats, lv: "LevelStructure", p: int, diagonal: bool = False) -> tuple:
+    """Unit directions (full format) of the two-level saturated model's moments as lavaan's
+    h1 information counts them: vech Sigma_W over the level-1 variables, the within means of
+    within-only variables, vech Sigma_B and the means over the level-2 variables; the
+    fixed-x block of each level left out (lavaan zeroes those rows). ``diagonal``: only the
+    variances and means (the baseline model's parameters)."""
+    y = [int(k) for k in cs.y_idx]
+    l2 = [int(k) for k in cs.b_idx if k not in lv.within_only]
+    x1, x2 = set(lv.exo[0]), set(lv.exo[1])
+    dirs = []
+    for level, vs, xs in (("w", y, x1), ("b", l2, x2)):
+        for i, a in enumerate(vs):
+            for c in vs[i:]:
+                if not (a in xs and c in xs) and (not diagonal or a == c):
+                    dirs.append((level, a, c))
+        means = [k for k in lv.within_only if k not in x1] if level == "w" else [k for k in l2 if k not in x2]
+        dirs += [("m" + level, k, k) for k in means]
+    K = len(dirs)
+    dSw, dmw, dSb, dmb = np.zeros((K, p, p)), np.zeros((K, p)), np.zeros((K, p, p)), np.zeros((K, p))
+    for k, (kind, a, c) in enumerate(dirs):
+        if kind in ("w", "b"):
+            M = dSw if kind == "w" else dSb
+            M[k, a, c] = M[k, c, a] = 1.0
+        else:
+            (dmw if kind == "mw" else dmb)[k, a] = 1.0
+    return (dSw, dmw), (dSb, dmb)
+
+
+def _sat_moments(gl: "GroupLevels", p: int) -> tuple:
+    """The saturated (H1, EM) moments of a group in full format."""
+    cs, sat = gl.cs, gl.sat
+    y, bi = cs.y_idx, cs.b_idx
+    sw, mw, sb, mb = np.zeros((p, p)), np.zeros(p), np.zeros((p, p)), np.zeros(p)
+    sw[np.ix_(y, y)], mw[y] = sat.sigma_w, sat.mu_w
+    sb[np.ix_(bi, bi)], mb[bi] = sat.sigma_b, sat.mu_b
+    return sw, mw, sb, mb
+
+
+def _baseline_moments(gl: "GroupLevels", p: int) -> tuple:
+    """The fitted independence model's moments in full format (the fixed-x covariates'
+    blocks at their H1 values: the likelihood of the others does not depend on them)."""
+    cs, lv = gl.cs, gl.lv
+    sw0, mw0, sb0, mb0 = _sat_moments(gl, p)
+    sw, mw, sb, mb = np.zeros((p, p)), np.zeros(p), np.zeros((p, p)), np.zeros(p)
+    x1, x2 = lv.exo[0], lv.exo[1]
+    sw[np.ix_(x1, x1)], mw[x1], sb[np.ix_(x2, x2)], mb[x2] = sw0[np.ix_(x1, x1)], mw0[x1], sb0[np.ix_(x2, x2)], mb0[x2]
+    n, N = cs.cluster_size, cs.N
+    exo = set(lv.exo_idx)
+    both = [int(k) for k in cs.y_idx if k not in lv.within_only and k not in exo]
+    _, vw, vb, mu = _both_m2ll(cs, both)
+    sw[both, both], sb[both, both], mb[both] = vw, vb, mu
+    for k in cs.y_idx:
+        if k in lv.within_only and k not in exo:
+            yi = int(np.flatnonzero(cs.y_idx == k)[0])
+            x = cs.ybar[:, k]
+            mw[k] = n @ x / N
+            sw[k, k] = ((N - cs.J) * cs.S_PW[yi, yi] + n @ (x - mw[k]) ** 2) / N
+    for k in cs.z_idx:
+        if k not in exo:
+            mb[k], sb[k, k] = cs.ybar[:, k].mean(), cs.ybar[:, k].var()
+    return sw, mw, sb, mb
+
+
+def robust_vcov(family: "TwoLevelML", obj: TwoLevelObjective, imp, Ainv: np.ndarray) -> tuple[np.ndarray, list]:
+    """lavaan's ``se="robust.huber.white"`` for two-level ML: A^-1 B A^-1 with A the total
+    information (``Ainv`` its constrained inverse) and B = sum_g (N_g / N)(J / J_g) S_g' S_g,
+    S_g the clusters' scores of group g (lavaan's first-order information per cluster,
+    weighted as ``lav_model_information_firstorder`` weights its groups). Returns the
+    covariance and the groups' S_g' S_g."""
+    delta = obj.model.delta(imp)
+    J = sum(gl.cs.J for gl in family.groups)
+    B, SS = 0.0, []
+    for g, gl in enumerate(family.groups):
+        w, b = imp[2 * g], imp[2 * g + 1]
+        S = cluster_scores(gl.cs, (w.sigma, w.mu, b.sigma, b.mu), reduced_delta(gl.cs, delta[2 * g], delta[2 * g + 1]))
+        SS.append(S.T @ S)
+        B = B + (gl.cs.N / obj.N) * (J / gl.cs.J) * SS[-1]
+    return Ainv @ B @ Ainv, SS
+
+
+def yuan_bentler_twolevel(sol: Solution, Ainv: np.ndarray, SS: list, chisq: float, base: Baseline) -> dict:
+    """MLR's scaled test for two-level models (lavaan's ``yuan.bentler.mplus``): c = (tr(A1^-1 B1)
+    - tr(B0 E^-1)) / df with A1, B1 the observed and first-order information of the
+    saturated model at its (EM) estimates (fixed-x block left out), B0 the model's
+    first-order information and E^-1 its inverse information; the baseline's c0 likewise,
+    with the independence model's information and scores at its estimates. Returns the
+    ``*.scaled`` and robust measures."""
+    from ..robust import robust_block, scaled_block
+
+    fam, p = sol.family, sol.model.p
+    J, N, G = sum(gl.cs.J for gl in fam.groups), sol.obj.N, len(fam.groups)
+    tr_h1 = ndat = tr0 = 0.0
+    Hb, Sb_ = [], []
+    for g, gl in enumerate(fam.groups):
+        cs, fg = gl.cs, gl.cs.N / N
+        full = h1_directions(cs, gl.lv, p)
+        red = reduced_delta(cs, *full)
+        mom = _sat_moments(gl, p)
+        A1 = moment_hessian(cs, mom, full, red)
+        S1 = cluster_scores(cs, mom, red)
+        tr_h1 += float(np.trace(np.linalg.solve(A1, S1.T @ S1)))
+        ndat += A1.shape[0]
+        tr0 += fg * (J / cs.J) * float(np.sum(SS[g] * Ainv))
+        full0 = h1_directions(cs, gl.lv, p, diagonal=True)
+        red0 = reduced_delta(cs, *full0)
+        mom0 = _baseline_moments(gl, p)
+        Hb.append(moment_hessian(cs, mom0, full0, red0))
+        S0 = cluster_scores(cs, mom0, red0)
+        Sb_.append(fg * (J / cs.J) * (S0.T @ S0))
+    from scipy.linalg import block_diag
+
+    tr_base = float(np.sum(block_diag(*Sb_) * np.linalg.inv(block_diag(*Hb))))
+    df, df0 = float(sol.df), base.df
+    c = (tr_h1 - tr0) / df if df > 0 else float("nan")
+    if not c > 0:  # lavaan: no scaled test without a positive scaling factor
+        c = float("nan")
+    c0 = (tr_h1 - tr_base) / df0 if df0 > 0 else float("nan")
+    out = scaled_block(chisq, df, base.chisq, df0, c, c0, tr_h1 / ndat, tr0 / sol.model.n_free, N, G)
+    out.update(robust_block(chisq, df, base.chisq, df0, c, c0, N, G))
+    return out
 
 
 # ----------------------------------------------------------------------------- the fit
@@ -643,7 +878,7 @@ def check_between_variance(cs: ClusterStats, names: list[str], within_only=()) -
                             "named in the level: 2 block (give it at level 1 only)")
 
 
-def _prepare(pt, data, cluster, group):
+def _prepare(pt, data, cluster, group, robust: bool = False):
     """Family (with each group's clusters, level structure and H1 model), rows and drops
     of a two-level fit."""
     from ..data import prepare
@@ -652,7 +887,7 @@ def _prepare(pt, data, cluster, group):
         raise OptionError("level: blocks need cluster= (the column naming each respondent's cluster)")
     lvs = level_sets(pt)
     ov = list(pt.ov_names)
-    family = TwoLevelML()
+    family = TwoLevelML(robust=robust)
     drops: dict = {}
     samples, labels = prepare(data, ov, group, family, [], drops, cluster=cluster)
     if len(samples) != len(lvs):
@@ -666,16 +901,27 @@ def _prepare(pt, data, cluster, group):
     return family, samples, labels, drops
 
 
-def _vcov(obj, theta, imp, rep, se: str, information: str):
+def _vcov(family, obj, theta, imp, rep, se: str, information: str):
+    """(vcov, ok, the inverse of the total information, the groups' S_g' S_g for MLR)."""
     from ..vcov import constrained_inverse
 
-    if se not in ("standard", "none"):
-        raise OptionError(f"se={se!r} with level: blocks is not supported yet (two-level ML has se='standard')")
+    if se not in ("standard", "none", "robust"):
+        raise OptionError(f"se={se!r} with level: blocks is not supported yet (two-level ML has se='standard', "
+                          "two-level MLR se='robust')")
+    if se == "robust" and not family.robust:
+        raise OptionError("se='robust' with level: blocks needs estimator='MLR' (lavaan's two-level robust SEs)")
+    if family.robust and information == "expected":
+        raise OptionError("information='expected' with estimator='MLR' and level: blocks is not supported yet "
+                          "(two-level MLR uses lavaan's default, the observed information)")
     A = obj.observed_information(theta, imp) if information == "observed" else obj.expected_information(imp)
     Ainv, ok = constrained_inverse(A, rep)
     if not ok:
-        return None, False
-    return (Ainv / obj.N if se == "standard" else None), True
+        return None, False, None, None
+    Ainv = Ainv / obj.N
+    if se == "robust":
+        V, SS = robust_vcov(family, obj, imp, Ainv)
+        return V, True, Ainv, SS
+    return (Ainv if se == "standard" else None), True, Ainv, None
 
 
 def _warnings(comp, theta, opt, ok, where) -> list[str]:
@@ -696,20 +942,26 @@ def _refuse_options(family, pt, options) -> None:
     if type(family) not in (ML, FIML):  # not GLS/WLS/ULS, likelihood="wishart", ordered items
         raise OptionError(f"estimator={options.get('estimator')!r} with level: blocks is not supported: two-level "
                           "models are fitted by ML (estimator='ML')")
-    if family.robust:
-        raise OptionError("estimator='MLR' with level: blocks (two-level robust ML) is not supported yet; "
-                          "use estimator='ML'")
     if options.get("group_equal") or options.get("group_partial"):
         raise OptionError("group_equal/group_partial with level: blocks are not supported yet; write the "
                           "equality constraints with shared labels")
-    if options.get("missing", "listwise") != "listwise":
-        raise OptionError(f"missing={options['missing']!r} with level: blocks (two-level FIML) is not supported yet; "
-                          "incomplete rows are dropped listwise with missing='listwise'")
+    miss = options.get("missing", "listwise")
+    if miss not in ("listwise", "fiml"):
+        raise OptionError(f"missing={miss!r} with level: blocks is not supported: two-level models take "
+                          "missing='listwise' or missing='ml' (two-level FIML)")
+    if miss == "fiml" and family.robust:
+        raise OptionError("estimator='MLR' with missing='ml' and level: blocks is not supported: lavaan 0.6-14 "
+                          "stops with an error for this combination; use estimator='ML' with missing='ml'")
     if not pt.meanstructure:
         raise OptionError("meanstructure=False with level: blocks: a two-level model always has a mean structure")
     if not getattr(pt, "fixed_x", True) and list(getattr(pt, "ov_x", []) or []):
         raise OptionError(f"fixed_x=False with exogenous covariates ({pt.ov_x[0]}) in a two-level model is not "
                           "supported yet (lavaan's baseline model then frees their covariances)")
+
+
+#: data preparation of a two-level fit by ``missing=``, beyond complete data (``_prepare``):
+#: :mod:`.twolevel_missing` registers ``"fiml"`` (it builds on this module, not the reverse)
+PREPARE: dict = {}
 
 
 def fit_twolevel(pt, data, *, cluster, family, se, information, options, syntax, start=None, estimates_table,
@@ -723,7 +975,12 @@ def fit_twolevel(pt, data, *, cluster, family, se, information, options, syntax,
     from ..standardize import r_squared
 
     _refuse_options(family, pt, options)
-    family, samples, labels, drops = _prepare(pt, data, cluster, options.get("group"))
+    if options.get("missing") == "fiml":  # two-level FIML, registered by estimators/twolevel_missing.py
+        if cluster is None:
+            raise OptionError("level: blocks need cluster= (the column naming each respondent's cluster)")
+        family, samples, labels, drops = PREPARE["fiml"](pt, data, cluster, options.get("group"))
+    else:
+        family, samples, labels, drops = _prepare(pt, data, cluster, options.get("group"), family.robust)
     view = block_view(pt)
     comp = compile_model(view, 2 * len(family.groups))
     model = comp.model_for([s for gl in family.groups for s in gl.start])
@@ -734,7 +991,7 @@ def fit_twolevel(pt, data, *, cluster, family, se, information, options, syntax,
     theta = opt.theta
     f, _, imp = obj.evaluate(theta, need_grad=False)
     information = information or family.default_information
-    vcov, ok = _vcov(obj, theta, imp, comp.rep, se, information)
+    vcov, ok, Ainv, SS = _vcov(family, obj, theta, imp, comp.rep, se, information)
     df = family.ndat() - comp.npar
     if df < 0:
         raise OptionError(f"the two-level model is not identified: {comp.npar} free parameters but only "
@@ -742,13 +999,17 @@ def fit_twolevel(pt, data, *, cluster, family, se, information, options, syntax,
     sol = Solution(family=family, pt=view, comp=dataclass_replace(comp, df=df), model=model, obj=obj,
                    samples=samples, theta=theta, imp=imp, fmin=f)
     fm = twolevel_measures(sol, comp.npar)
+    fm.update(dict.fromkeys(getattr(family, "na_measures", ()), float("nan")))
+    if family.robust:  # MLR: the Yuan-Bentler scaled test and the robust indices
+        fm.update(yuan_bentler_twolevel(sol, Ainv, SS, fm["chisq"], family.baseline(sol)) if ok and SS
+                  else dict.fromkeys(("chisq_scaled", "chisq_scaling_factor"), float("nan")))
     levels = list(pt.level_labels)
 
     def where(block: int) -> str:
         g = (block - 1) // 2
         return f"at level {levels[(block - 1) % 2]}" + (f" in group {labels[g]!r}" if labels else "")
 
-    warnings = _warnings(comp, theta, opt, ok, where)
+    warnings = _warnings(comp, theta, opt, ok, where) + [w for w in [getattr(family, "h1_warning", None)] if w]
     notes = [f"{k} {'row was' if k == 1 else 'rows were'} dropped: {r}" for r, k in drops.get("dropped", {}).items()]
 
     def estimates():
@@ -764,8 +1025,8 @@ def fit_twolevel(pt, data, *, cluster, family, se, information, options, syntax,
         converged=bool(opt.converged), warnings=notes + warnings, theta=theta, vcov=vcov,
         implied=lambda: [{"level": levels[k % 2], "group": k // 2 + 1, "cov": _frame(i.sigma, ov),
                           "mean": dict(zip(ov, i.mu))} for k, i in enumerate(imp)],
-        sample=[{"nobs": gl.cs.N, "nclusters": gl.cs.J} for gl in family.groups],
-        nobs=[gl.cs.N for gl in family.groups], group_labels=labels,
+        sample=[{"nobs": n, "nclusters": j} for n, j in family.group_sizes()],
+        nobs=[n for n, _ in family.group_sizes()], group_labels=labels,
         options=dict(options, cluster=cluster, information=information, se=se), syntax=syntax,
         iterations=opt.iterations, optimizer=opt.method, model=model, samples=samples, objective=obj,
         reparam=comp.rep, n_read=drops.get("n_read", obj.N), dropped=dict(drops.get("dropped", {})), notes=notes)
@@ -840,9 +1101,7 @@ def _estep(cs: ClusterStats, sw, sb, syz, szz, mw, mb, mz):
     om[:, :pz, :pz], om[:, :pz, pz:], om[:, pz:, :pz] = szz, syz.T, syz
     om[:, pz:, pz:] = sb[None] + sw[None] / sizes[:, None, None]
     K = np.linalg.solve(om, np.broadcast_to(s1.T, (len(sizes),) + s1.T.shape)).transpose(0, 2, 1)  # (s, py, q)
-    size_of = cs.__dict__.get("_size_of")
-    if size_of is None:
-        size_of = cs.__dict__["_size_of"] = np.searchsorted(sizes, cs.cluster_size)
+    size_of = cs.size_index()
     Ev = np.einsum("jq,jpq->jp", cs.ybar[:, cs.b_idx] - mu, K[size_of]) + mb
     V = cs.counts[:, None, None] * (sb[None] - K @ s1.T[None])
     V = (V + V.transpose(0, 2, 1)) / 2.0
