@@ -101,10 +101,14 @@ def test_icc_by_partnership_is_near_zero(bcf):
 
 
 def test_report_by_partnership_runs(tmp_path):
-    dest = asymtrust.report("bcf_synthetic", spec="fig1", cluster="partnership", bootstrap=0, out=tmp_path / "rep",
-                            quiet=True)
+    dest = asymtrust.report("bcf_synthetic", spec="fig1", cluster="partnership", bootstrap=30, seed=5,
+                            out=tmp_path / "rep", quiet=True)
     folder = Path(dest) if Path(dest).is_dir() else Path(dest).parent
     md = (folder / "report.md").read_text("utf-8")
     assert "bcf_synthetic (SYNTHETIC)" in md
     assert "cluster column partnership: 30 clusters of 20..20 respondents" in md
     assert "| Item | ICC(1) | Design effect |" in md
+    # under --cluster the indirect effects are bootstrapped by whole partnerships, and the report says so
+    assert "30 clusters of 20 respondents each" in md
+    assert "Indirect effects are bootstrapped by whole clusters" in md
+    assert "percentile bootstrap, 30 replicates of whole 'partnership' clusters, seed 5" in md

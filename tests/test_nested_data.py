@@ -296,7 +296,14 @@ def test_report_fits_a_twolevel_spec_by_mlr(tmp_path):
     ref = _ref("bcf_tl_sem_mlr")
     assert fit["estimator"] == "MLR"
     assert fit["sem"]["chisq_scaled"] == pytest.approx(ref["fit"]["chisq.scaled"], rel=TOL_CHISQ)
-    assert "with MLR" in (dest / "report.md").read_text()
+    md = (dest / "report.md").read_text()
+    assert "with MLR" in md
+    # the multilevel section's fit table carries the scaled test; the misfit section has each row's level
+    sec = md.split("*Two-level model fit (MLR)*", 1)[1].split("*Note.*", 1)[0]
+    assert f"| scaled \u03c7\u00b2 (Yuan\u2013Bentler) | {ref['fit']['chisq.scaled']:.2f} |" in sec
+    misfit = md.split("## Where the model misfits", 1)[1].split("\n## ", 1)[0]
+    assert "| Parameter | Level | MI |" in misfit and "| Item pair | Level |" in misfit
+    assert "| within |" in misfit and "| between |" in misfit
 
 
 def test_report_with_cluster_has_the_multilevel_section(tmp_path):

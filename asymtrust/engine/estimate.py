@@ -392,7 +392,10 @@ class StartPlan:
         self.n_free = model.n_free
         ov_pos = {v: i for i, v in enumerate(model.ov_names)}
         lv = set(model.lv_names)
-        endo = set(tab.loc[tab["op"] == "=~", "rhs"]) | set(tab.loc[tab["op"] == "~", "lhs"])
+        # the table's columns as arrays: row-wise pandas access cost more than the plan itself
+        op, lhs, rhs = (tab[c].to_numpy(dtype=object) for c in ("op", "lhs", "rhs"))
+        grp, free, ustart = tab["group"].to_numpy(), tab["free"].to_numpy(), tab["ustart"].to_numpy(dtype=float)
+        endo = set(rhs[op == "=~"]) | set(lhs[op == "~"])
         self.const: list[tuple[int, float]] = []  # (k, value)
         self.var_half: list[tuple[int, int, int]] = []  # (k, group, i): 0.5 s_ii
         self.samp: list[tuple[int, int, int, int]] = []  # (k, group, i, j): s_ij
@@ -400,45 +403,45 @@ class StartPlan:
         # (group, ov idx of the indicators, free k per indicator or -1, std_lv, negative marker)
         self.factors: list[tuple[int, list[int], list[int], bool, bool]] = []
         for g in range(1, model.ngroups + 1):
-            load = tab[(tab["group"] == g) & (tab["op"] == "=~")]
+            ing = grp == g
+            load = np.flatnonzero(ing & (op == "=~"))
             handled = set()
-            gtab = tab[tab["group"] == g]
-            for f, block in load.groupby("lhs", sort=False):
-                inds = list(block["rhs"])
+            for f in dict.fromkeys(lhs[load]):  # the factors in order of appearance
+                block = load[lhs[load] == f]
+                inds = list(rhs[block])
                 if any(r not in ov_pos for r in inds) or len(inds) < 2:
                     continue
                 ks = [int(fr) - 1 if (fr > 0 and not np.isfinite(us)) else -1
-                      for fr, us in zip(block["free"], block["ustart"])]
+                      for fr, us in zip(free[block], ustart[block])]
                 # lavaan's std.lv test: the factor variance is fixed at 1
-                fvar = gtab[(gtab["op"] == "~~") & (gtab["lhs"] == f) & (gtab["rhs"] == f)]
-                std_lv = bool(len(fvar) and (fvar["free"] == 0).all() and (fvar["ustart"] == 1).all())
-                u0 = block["ustart"].iloc[0]
+                fvar = ing & (op == "~~") & (lhs == f) & (rhs == f)
+                std_lv = bool(fvar.any() and (free[fvar] == 0).all() and (ustart[fvar] == 1).all())
+                u0 = ustart[block[0]]
                 neg_marker = bool(not std_lv and np.isfinite(u0) and u0 < 0)
                 self.factors.append((g - 1, [ov_pos[r] for r in inds], ks, std_lv, neg_marker))
                 handled.update(k for k in ks if k >= 0)
-            rows = tab[(tab["group"] == g) & (tab["free"] > 0)]
-            for r in rows.itertuples(index=False):
-                k = int(r.free) - 1
-                if np.isfinite(r.ustart):
-                    self.const.append((k, float(r.ustart)))
-                elif r.op == "=~":
+            for i in np.flatnonzero(ing & (free > 0)):
+                k, o, a, b, us = int(free[i]) - 1, op[i], lhs[i], rhs[i], ustart[i]
+                if np.isfinite(us):
+                    self.const.append((k, float(us)))
+                elif o == "=~":
                     if k not in handled:
                         self.const.append((k, 1.0))
-                elif r.op == "~~":
-                    if r.lhs == r.rhs:
-                        if r.lhs in lv:
+                elif o == "~~":
+                    if a == b:
+                        if a in lv:
                             self.const.append((k, 0.05))
-                        elif r.lhs in endo:
-                            self.var_half.append((k, g - 1, ov_pos[r.lhs]))
+                        elif a in endo:
+                            self.var_half.append((k, g - 1, ov_pos[a]))
                         else:
-                            self.samp.append((k, g - 1, ov_pos[r.lhs], ov_pos[r.lhs]))
-                    elif r.lhs in ov_pos and r.rhs in ov_pos and r.lhs not in endo and r.rhs not in endo:
-                        self.samp.append((k, g - 1, ov_pos[r.lhs], ov_pos[r.rhs]))
+                            self.samp.append((k, g - 1, ov_pos[a], ov_pos[a]))
+                    elif a in ov_pos and b in ov_pos and a not in endo and b not in endo:
+                        self.samp.append((k, g - 1, ov_pos[a], ov_pos[b]))
                     else:
                         self.const.append((k, 0.0))
-                elif r.op == "~1":
-                    if r.lhs in ov_pos:
-                        self.mean.append((k, g - 1, ov_pos[r.lhs]))
+                elif o == "~1":
+                    if a in ov_pos:
+                        self.mean.append((k, g - 1, ov_pos[a]))
                     else:
                         self.const.append((k, 0.0))
                 else:

@@ -40,25 +40,27 @@ class Standardizer:
         self.free = np.zeros(n, int)
         self.lat_i = np.zeros(n, bool)
         self.lat_j = np.zeros(n, bool)
-        for k, r in enumerate(rows.itertuples(index=False)):
-            g = int(r.group) - 1
-            if g < 0 or r.op not in ("=~", "~", "~~", "~1"):
+        # the five columns used, zipped (itertuples over the whole table costs more than the plan)
+        cols = [rows[c].to_numpy(dtype=object) for c in ("group", "op", "lhs", "rhs", "free")]
+        for k, (group, op, lhs, rhs, free) in enumerate(zip(*cols)):
+            g = int(group) - 1
+            if g < 0 or op not in ("=~", "~", "~~", "~1"):
                 continue
             self.g[k] = g
-            self.free[k] = int(r.free)
-            if r.op == "=~":
-                self.kind[k], self.i[k], self.j[k] = _RATIO, idx[r.rhs], idx[r.lhs]
-                self.lat_i[k], self.lat_j[k] = r.rhs in lv, r.lhs in lv
-            elif r.op == "~":
-                self.kind[k], self.i[k], self.j[k] = _RATIO, idx[r.lhs], idx[r.rhs]
-                self.lat_i[k], self.lat_j[k] = r.lhs in lv, r.rhs in lv
-            elif r.op == "~~":
-                self.i[k], self.j[k] = idx[r.lhs], idx[r.rhs]
-                self.lat_i[k], self.lat_j[k] = r.lhs in lv, r.rhs in lv
-                self.kind[k] = _VAR if r.lhs == r.rhs else _COR
+            self.free[k] = int(free)
+            if op == "=~":
+                self.kind[k], self.i[k], self.j[k] = _RATIO, idx[rhs], idx[lhs]
+                self.lat_i[k], self.lat_j[k] = rhs in lv, lhs in lv
+            elif op == "~":
+                self.kind[k], self.i[k], self.j[k] = _RATIO, idx[lhs], idx[rhs]
+                self.lat_i[k], self.lat_j[k] = lhs in lv, rhs in lv
+            elif op == "~~":
+                self.i[k], self.j[k] = idx[lhs], idx[rhs]
+                self.lat_i[k], self.lat_j[k] = lhs in lv, rhs in lv
+                self.kind[k] = _VAR if lhs == rhs else _COR
             else:
-                self.kind[k], self.i[k] = _MEAN, idx[r.lhs]
-                self.lat_i[k] = r.lhs in lv
+                self.kind[k], self.i[k] = _MEAN, idx[lhs]
+                self.lat_i[k] = lhs in lv
 
     # ------------------------------------------------------------------ values
     def _pieces(self, imp, kind: str):

@@ -345,10 +345,6 @@ def _misfit_block(r: ReportResults) -> None:
     """Modification indices, standardized residuals (and score tests) of the SEM."""
     from ..engine.diagnostics import misfit_summary
 
-    if r.twolevel:
-        r.reasons["misfit"] = ("modification indices and residuals of two-level models are not built yet; the "
-                               "multilevel section shows the SRMR within and between partnerships")
-        return
     try:
         r.misfit = misfit_summary(r.sem, top=10)
     except AsymtrustError as exc:

@@ -428,6 +428,16 @@ def _sem(r: Any) -> Section:
     return sec
 
 
+def _where_columns(rows: pd.DataFrame) -> dict:
+    """Which block each diagnostic row belongs to: its group, and for a two-level model its
+    level (within/between; the group column only when there are several groups)."""
+    if "level" not in rows.columns:
+        return {"Group": rows["group"].tolist()}
+    out = {"Group": rows["group"].tolist()} if rows["group"].nunique() > 1 else {}
+    names = {"1": "within", "2": "between"}  # modindices() numbers the levels as lavaan; residuals name them
+    return {**out, "Level": [names.get(str(v), str(v)) for v in rows["level"]]}
+
+
 def _misfit(r: Any) -> Section:
     """Modification indices, standardized residuals and the residual heat map of the SEM."""
     sec = Section("misfit", SECTION_TITLES["misfit"])
@@ -441,7 +451,7 @@ def _misfit(r: Any) -> Section:
                            "makes substantive sense; each change is a new, exploratory model."))
     mi = m["modindices"]
     tab = pd.DataFrame({"Parameter": [f"{a} {o} {b}" for a, o, b in zip(mi["lhs"], mi["op"], mi["rhs"])],
-                        "Group": mi["group"].tolist(), "MI": mi["mi"].tolist(), "EPC": mi["epc"].tolist(),
+                        **_where_columns(mi), "MI": mi["mi"].tolist(), "EPC": mi["epc"].tolist(),
                         "SEPC (all)": mi["sepc_all"].tolist()})
     sec.blocks.append(TableBlock(T.apa_table(tab, title="Largest modification indices",
                                              note="MI: expected drop in \u03c7\u00b2 (1 df) if the parameter were "
@@ -451,7 +461,7 @@ def _misfit(r: Any) -> Section:
                                  key="tab-modindices"))
     res = m["residuals"]
     rt = pd.DataFrame({"Item pair": [f"{a} \u2013 {b}" for a, b in zip(res["lhs"], res["rhs"])],
-                       "Group": res["group"].tolist(), "Correlation residual": res["cor_residual"].tolist(),
+                       **_where_columns(res), "Correlation residual": res["cor_residual"].tolist(),
                        "z": res["z"].tolist()})
     sec.blocks.append(TableBlock(T.apa_table(rt, title="Largest standardized residuals",
                                              note="Sample minus model-implied correlation (lavaan lavResiduals(), "
@@ -562,8 +572,9 @@ def _effects(r: Any) -> Section:
     B = boot.get("B", 0) if isinstance(boot, dict) else 0
     main = _main_method_rows(eff)
     method = str(main["method"].iloc[0]) if "method" in main.columns and len(main) else "delta"
-    desc = {"percentile": f"percentile bootstrap, {B} replicates, seed {boot.get('seed')}",
-            "bc": f"bias-corrected bootstrap, {B} replicates, seed {boot.get('seed')}",
+    of = (f" of whole {boot['cluster']!r} clusters" if isinstance(boot, dict) and boot.get("cluster") else "")
+    desc = {"percentile": f"percentile bootstrap, {B} replicates{of}, seed {boot.get('seed')}",
+            "bc": f"bias-corrected bootstrap, {B} replicates{of}, seed {boot.get('seed')}",
             "delta": "delta method (Wald)"}.get(method, method)
     sec.blocks.append(Text("Each chain asymmetry \u2192 trust \u2192 outcome is the product of its paths. "
                            f"Confidence intervals: {desc}; effects.csv also holds the other interval types."))
@@ -697,10 +708,19 @@ def _multilevel_fit_table(fit: Any) -> pd.DataFrame:
     keys = [("chisq", "\u03c7\u00b2", "f2"), ("df", "df", "int"), ("pvalue", "p", "p"), ("cfi", "CFI", "f3"),
             ("tli", "TLI", "f3"), ("rmsea", "RMSEA", "f3"), ("srmr_within", "SRMR (within)", "f3"),
             ("srmr_between", "SRMR (between)", "f3"), ("aic", "AIC", "f1"), ("bic", "BIC", "f1")]
+    robust = "chisq_scaled" in fi.index and np.isfinite(fi["chisq_scaled"])
+    if robust:  # MLR: the scaled test and the robust indices beside the ML ones (lavaan's fitMeasures)
+        keys[3:3] = [("chisq_scaled", "scaled \u03c7\u00b2 (Yuan\u2013Bentler)", "f2"),
+                     ("chisq_scaling_factor", "scaling factor", "f3"), ("pvalue_scaled", "scaled p", "p"),
+                     ("cfi_robust", "robust CFI", "f3"), ("tli_robust", "robust TLI", "f3"),
+                     ("rmsea_robust", "robust RMSEA", "f3")]
     rows = [(label, _f(fi[k], fmt)) for k, label, fmt in keys if k in fi.index]
-    return T.apa_table(pd.DataFrame(rows, columns=["Index", "Value"]), title="Two-level model fit (ML)",
-                       note="lavaan 0.6-14's two-level ML: the within and between covariance matrices fitted jointly.",
-                       formats={"Index": "text", "Value": "text"})
+    est = "MLR" if robust else "ML"
+    note = ("lavaan 0.6-14's two-level ML: the within and between covariance matrices fitted jointly."
+            + (" MLR: SEs from the clusters' scores (sandwich), the Yuan\u2013Bentler scaled test and robust indices."
+               if robust else ""))
+    return T.apa_table(pd.DataFrame(rows, columns=["Index", "Value"]), title=f"Two-level model fit ({est})",
+                       note=note, formats={"Index": "text", "Value": "text"})
 
 
 def _multilevel_paths_table(fit: Any) -> pd.DataFrame:
@@ -728,14 +748,21 @@ def _multilevel(r: Any) -> Section:
     ic = r.icc
     if ic is not None:
         a = ic.attrs
+        lo, hi = a.get("min_cluster_size"), a.get("max_cluster_size")
+        sizes = (f"{lo} respondent{'s' if lo != 1 else ''} each" if lo == hi else
+                 f"{lo}\u2013{hi} respondents (mean {_f(a.get('average_cluster_size'), 'f1')}; "
+                 f"{a.get('singletons', 0)} with one respondent)")
+        boot = getattr(r.effects, "attrs", {}).get("bootstrap") if r.effects is not None else None
+        effects = ("Indirect effects are bootstrapped by whole clusters (each replicate draws the clusters with "
+                   "replacement, with all their respondents)" if isinstance(boot, dict) and boot.get("cluster")
+                   else "Indirect effects use the delta method")
         sec.blocks.append(Text(
             f"Respondents are nested in the clusters of {r.cluster!r}: {a.get('nclusters')} clusters of "
-            f"{a.get('min_cluster_size')}\u2013{a.get('max_cluster_size')} respondents (mean "
-            f"{_f(a.get('average_cluster_size'), 'f1')}; {a.get('singletons', 0)} with one respondent). "
+            f"{sizes}. "
             + ("The structural model is a two-level model: within and between partnerships. "
                if r.twolevel else "The SEM and CFA standard errors and tests are cluster-robust (lavaan's "
                "robust.cluster, Yuan\u2013Bentler scaled test). ")
-            + "Indirect effects use the delta method; the group, comparison and power analyses ignore the clusters."))
+            + effects + "; the group, comparison and power analyses ignore the clusters."))
         tab = pd.DataFrame({"Item": ic.index.astype(str), "ICC(1)": ic["icc"].to_numpy(),
                             "Design effect": ic["design_effect"].to_numpy(),
                             "Var within": ic["var_within"].to_numpy(), "Var between": ic["var_between"].to_numpy()})
