@@ -250,3 +250,26 @@ def test_save_figure_writes_png_and_svg(tmp_path):
     paths = F.save_figure(fig, tmp_path, "fig1")
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
     assert b"<svg" in paths["svg"].read_bytes()[:2000]
+
+
+def test_residual_heatmap_of_a_two_level_model_draws_lavaans_residuals_per_level():
+    """Two-level fits get one panel per level; the drawn cells are lavaan 0.6-14's
+    ``lavResiduals(fit, type = "cor.bollen")`` within and between (Demo.twolevel,
+    ``tests/reference/diagnostics/fam_twolevel.json``), within 2e-3."""
+    import json
+    from pathlib import Path
+
+    ref = json.loads((Path(__file__).parent / "reference" / "diagnostics" / "fam_twolevel.json").read_text())
+    data = pd.read_csv(Path(__file__).parent / "reference" / "nested" / "demo_twolevel.csv")
+    fit = asymtrust.fit(ref["model"], data, cluster=ref["cluster"])
+    fig = F.residual_heatmap(fit)
+    assert_not_blank(fig)
+    panels = [ax for ax in fig.axes if ax.images and ax.get_title().endswith("level")]
+    assert [ax.get_title() for ax in panels] == ["within level", "between level"]
+    for ax, key in zip(panels, ["within", "cluster"]):
+        want = ref["residuals"]["cor_bollen"][key]
+        names = [t.get_text() for t in ax.get_yticklabels()]
+        assert names == want["names"]
+        drawn = np.asarray(ax.images[0].get_array().filled(np.nan), float)
+        low = np.tril_indices(len(names), -1)
+        np.testing.assert_allclose(drawn[low], np.asarray(want["cov"])[low], atol=2e-3)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..exceptions import IdentificationError, OptionError, SyntaxModelError
 from .estimate import Reparam, StartPlan, linear_reparam
-from .model import RamModel
+from .model import RamModel, frame_columns, table_columns
 from .samplestats import GroupSample
 from .standardize import Standardizer
 
@@ -155,19 +155,21 @@ class NameMap:
     constraint Jacobians and `:=` definitions stay cheap for large multi-group models.
     """
 
-    def __init__(self, tab: pd.DataFrame, model: RamModel):
+    def __init__(self, tab: pd.DataFrame, model: RamModel, cols: dict | None = None):
         # ordered items' thresholds and scale factors ("|", "~*~") are parameters too (dwls.py)
-        struct = tab[tab["op"].isin(["=~", "~", "~~", "~1", "|", "~*~"])]
+        c = frame_columns(tab) if cols is None else cols  # cols: tab's columns (model.table_columns)
+        sel = np.flatnonzero(np.isin(c["op"], ["=~", "~", "~~", "~1", "|", "~*~"]))
         self.names: list[str] = []
         free_idx, fixed_val = [], []
         seen = set()
-        for r in struct.itertuples(index=False):
-            val = np.nan if r.free > 0 else fixed_value(r, model)
-            for nm in (r.plabel, r.label):
+        for lhs, op, rhs, group, free, ustart, plabel, label in zip(
+                *(c[k][sel].tolist() for k in ("lhs", "op", "rhs", "group", "free", "ustart", "plabel", "label"))):
+            val = np.nan if free > 0 else _fixed_value(lhs, op, rhs, group, ustart, model)
+            for nm in (plabel, label):
                 if nm and nm not in seen:
                     seen.add(nm)
                     self.names.append(nm)
-                    free_idx.append(int(r.free) - 1)
+                    free_idx.append(int(free) - 1)
                     fixed_val.append(val)
         self.free_idx = np.array(free_idx, int)
         self.fixed = np.array(fixed_val, float)
@@ -183,17 +185,22 @@ class NameMap:
 
 
 def fixed_value(r, model: RamModel) -> float:
-    if r.op in ("|", "~*~"):  # not in the RAM matrices: the table's value (threshold 0, scale 1 by default)
-        return float(r.ustart) if np.isfinite(r.ustart) else (0.0 if r.op == "|" else 1.0)
-    g = model.groups[int(r.group) - 1]
+    """The value of a fixed parameter-table row ``r`` (a row tuple) in the model."""
+    return _fixed_value(r.lhs, r.op, r.rhs, r.group, r.ustart, model)
+
+
+def _fixed_value(lhs, op, rhs, group, ustart, model: RamModel) -> float:
+    if op in ("|", "~*~"):  # not in the RAM matrices: the table's value (threshold 0, scale 1 by default)
+        return float(ustart) if np.isfinite(ustart) else (0.0 if op == "|" else 1.0)
+    g = model.groups[int(group) - 1]
     idx = model.node_index
-    if r.op == "=~":
-        return g.A0[idx[r.rhs], idx[r.lhs]]
-    if r.op == "~":
-        return g.A0[idx[r.lhs], idx[r.rhs]]
-    if r.op == "~~":
-        return g.S0[idx[r.lhs], idx[r.rhs]]
-    return g.m0[idx[r.lhs]]
+    if op == "=~":
+        return g.A0[idx[rhs], idx[lhs]]
+    if op == "~":
+        return g.A0[idx[lhs], idx[rhs]]
+    if op == "~~":
+        return g.S0[idx[lhs], idx[rhs]]
+    return g.m0[idx[lhs]]
 
 
 def _split_constraints(tab: pd.DataFrame, model: RamModel):
@@ -204,9 +211,9 @@ def _split_constraints(tab: pd.DataFrame, model: RamModel):
     from ..library.partable import compile_known
     from .constraints import GeneralConstraints
 
-    rows = tab[tab["op"].isin(["==", "<", ">"])]
-    if not len(rows):
+    if not np.isin(tab["op"].to_numpy(), ["==", "<", ">"]).any():
         return tab, None
+    rows = tab[tab["op"].isin(["==", "<", ">"])]
     nm = NameMap(tab, model)
     pos = {n: i for i, n in enumerate(nm.names)}
     general = GeneralConstraints(names=nm)
@@ -256,10 +263,10 @@ def _constraint_reparam(tab: pd.DataFrame, model: RamModel) -> tuple[Reparam, in
     """
     from ..library.partable import compile_known
 
-    cons = tab[tab["op"] == "=="]
     K = model.n_free
-    if not len(cons):
+    if not (tab["op"].to_numpy() == "==").any():
         return linear_reparam(K, None, None), 0
+    cons = tab[tab["op"] == "=="]
     nm = NameMap(tab, model)
     pos = {n: i for i, n in enumerate(nm.names)}
     H = np.zeros((len(cons), K))
@@ -388,12 +395,13 @@ class Compiled:
 
 #: rows of the parameter table the engine cannot estimate yet: (test, what, the issue that brings it)
 #: rows of a parameter table this path cannot estimate: (test, what, why and what to do)
+#: (``t``: the table's columns as arrays, :func:`~asymtrust.engine.model.table_columns`)
 PENDING_ROWS = [
-    (lambda t: t["op"].isin(["|", "~*~"]), "ordered items (thresholds '|')",
+    (lambda t: np.isin(t["op"], ["|", "~*~"]), "ordered items (thresholds '|')",
      "need ordered= naming them (fit(..., ordered=[items]); estimator WLSMV by default)"),
-    (lambda t: t["level"].gt(1), "level: blocks (two-level SEM)",
+    (lambda t: t["level"] > 1, "level: blocks (two-level SEM)",
      "need the raw rows and cluster= (they cannot be fitted from sample moments)"),
-    (lambda t: t["op"].eq("<~"), "composites ('<~')",
+    (lambda t: t["op"] == "<~", "composites ('<~')",
      "cannot be estimated yet (asymtrust.parameter_table(model) shows the table lavaan would fit)"),
 ]
 
@@ -401,14 +409,14 @@ PENDING_ROWS = [
 def _refuse_pending(pt) -> None:
     """A typed refusal, naming the construct and the line, of a table the library builds
     but this path cannot estimate (see :data:`PENDING_ROWS`)."""
-    tab = pt.table
+    cols = table_columns(pt)
     ordinal = bool(getattr(pt, "__dict__", {}).get("_ordinal_family"))  # an ordinal family's table (dwls.py)
     for test, what, why in PENDING_ROWS:
         if ordinal and what.startswith("ordered items"):
             continue
-        rows = tab[test(tab)]
-        if len(rows):
-            lines = [int(x) for x in rows["line"] if int(x) > 0]
+        hit = np.asarray(test(cols), bool)
+        if hit.any():
+            lines = [int(x) for x in cols["line"][hit].tolist() if int(x) > 0]
             where = f"line {min(lines)}: " if lines else ""
             raise OptionError(f"{where}{what} {why}")
 
@@ -434,28 +442,34 @@ def compile_model(pt, G: int) -> Compiled:
     npar = model.n_free - n_eq
     p = model.p
     ms = bool(pt.meanstructure)
+    cols = table_columns(pt)
+    op, lhs, rhs, free = cols["op"], cols["lhs"], cols["rhs"], cols["free"]
     # fixed-x covariates: those whose moments sit in the table as exo rows (none when fixed_x=False)
-    exo_vars = set(tab.loc[(tab["exo"] == 1) & (tab["op"] == "~~"), "lhs"])
+    exo_vars = set(lhs[(cols["exo"] == 1) & (op == "~~")].tolist())
     ov_x = [v for v in (getattr(pt, "ov_x", []) or []) if v in exo_vars]
     q = len(ov_x)
     ndat = G * (p * (p + 1) // 2 + (p if ms else 0))
     if getattr(pt, "__dict__", {}).get("_ordinal_family"):  # ordered items: thresholds and correlations
-        n_cont = p - int(tab.loc[tab["op"] == "|", "lhs"].nunique())  # continuous: mean and variance
-        ndat = int((tab["op"] == "|").sum()) + G * (p * (p - 1) // 2 + 2 * n_cont)
+        n_cont = p - len(set(lhs[op == "|"].tolist()))  # continuous: mean and variance
+        ndat = int((op == "|").sum()) + G * (p * (p - 1) // 2 + 2 * n_cont)
     nexo = G * (q * (q + 1) // 2 + (q if ms else 0))
     df = ndat - nexo - npar
     if df < 0:
         raise IdentificationError(f"the model is not identified: {npar} free parameters but only {ndat - nexo} sample moments (df = {df})")
-    struct = tab[tab["op"].isin(["=~", "~", "~~", "~1"])].copy()
-    free_tab = tab[tab["free"] > 0].sort_values("free")
-    free_rows = list(zip(free_tab["lhs"], free_tab["op"], free_tab["rhs"]))
-    var = struct[(struct["op"] == "~~") & (struct["lhs"] == struct["rhs"]) & (struct["free"] > 0)]
+    in_struct = np.isin(op, ["=~", "~", "~~", "~1"])
+    struct = tab[in_struct].copy()
+    frees = np.flatnonzero(free > 0)
+    frees = frees[np.argsort(free[frees], kind="stable")]
+    free_rows = list(zip(lhs[frees].tolist(), op[frees].tolist(), rhs[frees].tolist()))
+    s_op, s_lhs, s_rhs = op[in_struct], lhs[in_struct], rhs[in_struct]
+    var = np.flatnonzero(in_struct & (op == "~~") & (lhs == rhs) & (free > 0))
     comp = Compiled(pt=pt, model=model, rep=rep, npar=npar, struct=struct, stdz=Standardizer(model, struct),
-                    names=NameMap(tab, model), start=StartPlan(pt, model),
+                    names=NameMap(tab, model, cols), start=StartPlan(pt, model),
                     x_idx=[list(pt.ov_names).index(x) for x in ov_x], ndat=ndat, nexo=nexo, df=df, general=general,
                     free_rows=free_rows,
-                    var_free=list(zip(var["free"].astype(int) - 1, var["lhs"], var["group"].astype(int))),
-                    offdiag=np.flatnonzero(((struct["op"] == "~~") & (struct["lhs"] != struct["rhs"])).to_numpy()))
+                    var_free=list(zip((free[var].astype(int) - 1).tolist(), lhs[var].tolist(),
+                                      cols["group"][var].astype(int).tolist())),
+                    offdiag=np.flatnonzero((s_op == "~~") & (s_lhs != s_rhs)))
     object.__setattr__(pt, "_asymtrust_compiled", (G, comp))  # works on frozen dataclasses too
     return comp
 

@@ -192,6 +192,12 @@ def data_matrix(data: pd.DataFrame, ov: list[str]) -> np.ndarray:
         X = data.to_numpy(dtype=float)[:, pos]
     elif bad_cols:
         X = data[ov].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    elif all(plain):
+        # numeric model columns in a frame with text columns: column by column (a frame
+        # take would copy the text too); column-major, as pandas' to_numpy returns it
+        X = np.empty((len(data), len(ov)), order="F")
+        for j, v in enumerate(ov):
+            X[:, j] = data[v].to_numpy(dtype=float)
     else:
         X = data[ov].to_numpy(dtype=float, na_value=np.nan)
     _check_overflow(X, ov)

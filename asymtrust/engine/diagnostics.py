@@ -1215,7 +1215,8 @@ def misfit_summary(res, top: int = 10) -> dict:
     try:
         resid = residuals(res, type="cor.bentler", se=True)
     except OptionError as exc:
-        notes.append(f"residual z statistics: {exc}")
+        why = str(exc).split("; use se=False")[0]  # the API's advice is what this summary does next
+        notes.append(f"residual z statistics are not shown (the residuals are ranked by size): {why}")
         se = False
         try:
             resid = residuals(res, type="cor.bentler", se=False)

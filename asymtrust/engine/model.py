@@ -103,35 +103,61 @@ class _Placement:
         self.exo_pos = []
 
 
-def _place_rows(rows, node_index: dict, nv: int, exo: dict) -> _Placement:
-    """Place each parameter row of one group in the RAM matrices: loadings and regressions in
-    ``A[to, from]``, (co)variances in ``S`` (both triangles), intercepts/means in ``m``. Fixed
-    rows write their value (a fixed-x row its sample moment from ``exo``; no value: 0), free
-    rows their position; the fixed-x rows are listed in ``exo_pos`` for :meth:`RamModel.with_exo`."""
+def table_columns(pt) -> dict[str, np.ndarray]:
+    """The columns of ``pt.table`` as NumPy arrays (text columns as object arrays), read once
+    per table: a parameter table is immutable once built, and the compiled model, the name
+    map and the checks of a first fit all read the same columns (per-row pandas access costs
+    more than the arithmetic it feeds)."""
+    tab = pt.table
+    d = getattr(pt, "__dict__", None)
+    hit = d.get("_columns") if d is not None else None
+    if hit is not None and hit[0] is tab:
+        return hit[1]
+    cols = frame_columns(tab)
+    if d is not None:
+        d["_columns"] = (tab, cols)
+    return cols
+
+
+def frame_columns(tab) -> dict[str, np.ndarray]:
+    """The columns of a parameter-table DataFrame as NumPy arrays (``exo`` 0 when absent)."""
+    cols = {c: tab[c].to_numpy() for c in tab.columns}
+    if "exo" not in cols:
+        cols["exo"] = np.zeros(len(tab), int)
+    return cols
+
+
+def _place_rows(cols: dict, sel: np.ndarray, node_index: dict, nv: int, exo: dict) -> _Placement:
+    """Place each parameter row of one group (``sel``: row positions in the table's columns
+    ``cols``) in the RAM matrices: loadings and regressions in ``A[to, from]``, (co)variances
+    in ``S`` (both triangles), intercepts/means in ``m``. Fixed rows write their value (a
+    fixed-x row its sample moment from ``exo``; no value: 0), free rows their position; the
+    fixed-x rows are listed in ``exo_pos`` for :meth:`RamModel.with_exo`."""
     pl = _Placement(nv)
-    for r in rows.itertuples(index=False):
-        free = int(r.free)
-        val = r.ustart
-        if free == 0 and int(getattr(r, "exo", 0)) == 1 and r.op in ("~~", "~1"):
-            pl.exo_pos.append(((r.lhs, r.op, r.rhs), r.op, node_index[r.lhs],
-                               node_index[r.rhs] if r.op == "~~" else -1))
+    rows = zip(cols["lhs"][sel].tolist(), cols["op"][sel].tolist(), cols["rhs"][sel].tolist(),
+               cols["free"][sel].tolist(), cols["ustart"][sel].tolist(), cols["exo"][sel].tolist())
+    for lhs, op, rhs, free, val, is_exo in rows:
+        free = int(free)
+        if free == 0 and int(is_exo) == 1 and op in ("~~", "~1"):
+            pl.exo_pos.append(((lhs, op, rhs), op, node_index[lhs],
+                               node_index[rhs] if op == "~~" else -1))
         if free == 0:
-            if int(getattr(r, "exo", 0)) == 1 and (r.lhs, r.op, r.rhs) in exo:
-                val = exo[(r.lhs, r.op, r.rhs)]
+            if int(is_exo) == 1 and (lhs, op, rhs) in exo:
+                val = exo[(lhs, op, rhs)]
             if val is None or not np.isfinite(val):
                 val = 0.0
-        if r.op in ("=~", "~"):
+        if op in ("=~", "~"):
             # A[to, from]: a loading points from the factor (lhs) to the indicator (rhs),
             # a regression from the predictor (rhs) to the outcome (lhs)
-            to, frm = (r.rhs, r.lhs) if r.op == "=~" else (r.lhs, r.rhs)
+            to, frm = (rhs, lhs) if op == "=~" else (lhs, rhs)
             i, j = node_index[to], node_index[frm]
             if free:
                 pl.a_pos.append(i * nv + j)
                 pl.a_par.append(free - 1)
             else:
                 pl.A0[i, j] = val
-        elif r.op == "~~":
-            i, j = node_index[r.lhs], node_index[r.rhs]
+        elif op == "~~":
+            i, j = node_index[lhs], node_index[rhs]
             if free:
                 pl.s_pos.append(i * nv + j)
                 pl.s_par.append(free - 1)
@@ -143,8 +169,8 @@ def _place_rows(rows, node_index: dict, nv: int, exo: dict) -> _Placement:
                     pl.s_par.append(free - 1)
             else:
                 pl.S0[i, j] = pl.S0[j, i] = val
-        elif r.op == "~1":
-            i = node_index[r.lhs]
+        elif op == "~1":
+            i = node_index[lhs]
             if free:
                 pl.m_pos.append(i)
                 pl.m_par.append(free - 1)
@@ -167,14 +193,17 @@ class RamModel:
 
     def __init__(self, partable, exo_values: list[dict] | None = None):
         self.partable = partable
-        tab = partable.table
+        cols = table_columns(partable)
         self._layout_nodes(partable)
-        self.n_free = int(tab["free"].max()) if len(tab) and tab["free"].max() > 0 else 0
+        free = cols["free"]
+        self.n_free = int(free.max()) if len(free) and free.max() > 0 else 0
         self.groups: list[GroupStructure] = []
+        struct = np.isin(cols["op"], _STRUCT_OPS)
+        group = cols["group"]
         for g in range(1, self.ngroups + 1):
-            rows = tab[(tab["group"] == g) & tab["op"].isin(_STRUCT_OPS)]
+            sel = np.flatnonzero((group == g) & struct)
             exo = (exo_values or [{}] * self.ngroups)[g - 1] if exo_values else {}
-            self.groups.append(self._group_structure(rows, exo))
+            self.groups.append(self._group_structure(cols, sel, exo))
         self._eye = np.eye(self.nvar)
 
     # ------------------------------------------------------------------ structure
@@ -190,11 +219,12 @@ class RamModel:
         self.ngroups = int(partable.ngroups)
         self.meanstructure = bool(partable.meanstructure)
 
-    def _group_structure(self, rows, exo: dict) -> GroupStructure:
-        """The :class:`GroupStructure` of one group's parameter rows: the fixed matrices and
-        the positions of the free parameters (:func:`_place_rows`), packed as index arrays."""
+    def _group_structure(self, cols: dict, sel: np.ndarray, exo: dict) -> GroupStructure:
+        """The :class:`GroupStructure` of one group's parameter rows (``sel``): the fixed
+        matrices and the positions of the free parameters (:func:`_place_rows`), packed as
+        index arrays."""
         nv = self.nvar
-        pl = _place_rows(rows, self.node_index, nv, exo)
+        pl = _place_rows(cols, sel, self.node_index, nv, exo)
         ov_idx = np.array([self.node_index[v] for v in self.ov_names], dtype=int)
         assert np.array_equal(ov_idx, np.arange(len(ov_idx)))  # observed nodes come first
         return GroupStructure(

@@ -766,10 +766,7 @@ def _figures_block(r: ReportResults) -> None:
         _render_figure(r, "conceptual", lambda: F.figure_fig1(spec))
     if r.reliability is not None:
         _render_figure(r, "reliability", lambda: F.reliability_chart(r.reliability))
-    if r.twolevel:
-        r.figure_errors["residuals"] = "the residual heatmap of a two-level model is not built yet"
-    else:
-        _render_figure(r, "residuals", lambda: F.residual_heatmap(r.sem))
+    _render_figure(r, "residuals", lambda: F.residual_heatmap(r.sem))  # two-level: one panel per level
     if r.effects is not None and len(r.effects):
         ind = _indirect_rows(r.effects)
         if len(ind):

@@ -834,9 +834,53 @@ def residual_correlations(fit: Any, group: int = 1) -> pd.DataFrame:
     return cor(s) - cor(m)
 
 
+def _residual_panels(fit: Any, group: int) -> list[tuple[str, pd.DataFrame]]:
+    """The residual correlation matrices to draw: one, or for a two-level fit one per level
+    (lavaan's ``lavResiduals(type = "cor.bollen")`` per level, :mod:`asymtrust.engine.diagnostics`)."""
+    est = fit.estimates
+    if "level" in est.columns and est["level"].astype(str).nunique() > 1:
+        blocks = [b for b in fit.residuals(type="cor.bollen", se=False) if int(b["group"]) == group]
+        return [(str(b["level"]), b["cov"]) for b in blocks]
+    return [("", residual_correlations(fit, group))]
+
+
+def _heatmap_panel(ax, res: pd.DataFrame, owner: dict, lim: float, cmap, annotate_above: float) -> tuple[Any, int]:
+    """One lower-triangle heat map of residual correlations on ``ax``, with lines between the
+    indicator blocks of each factor and the large cells labelled; returns the image and the
+    number of labelled cells."""
+    p = res.shape[0]
+    vals = res.to_numpy(dtype=float).copy()
+    np.fill_diagonal(vals, np.nan)
+    shown = np.where(np.tril(np.ones_like(vals, dtype=bool), k=0), vals, np.nan)
+    im = ax.imshow(shown, cmap=cmap, vmin=-lim, vmax=lim, interpolation="nearest")
+    fs = 8 if p <= 20 else (7 if p <= 36 else 5.5)
+    ax.set_xticks(range(p))
+    ax.set_yticks(range(p))
+    ax.set_xticklabels(res.columns, rotation=90, fontsize=fs)
+    ax.set_yticklabels(res.index, fontsize=fs)
+    for sp in ax.spines.values():
+        sp.set_visible(False)
+    ax.tick_params(length=0)
+    names = list(res.index)
+    for i in range(1, p):
+        if owner.get(names[i]) != owner.get(names[i - 1]):
+            ax.plot([-0.5, i - 0.5], [i - 0.5, i - 0.5], color="#888888", lw=0.6)
+            ax.plot([i - 0.5, i - 0.5], [i - 0.5, p - 0.5], color="#888888", lw=0.6)
+    n_big = 0
+    for i in range(p):
+        for j in range(i):
+            v = vals[i, j]
+            if np.isfinite(v) and abs(v) >= annotate_above:
+                n_big += 1
+                ax.text(j, i, _num(v, 2), ha="center", va="center", fontsize=max(fs - 0.5, 5.5),
+                        color="white" if abs(v) > 0.6 * lim else "black")
+    return im, n_big
+
+
 def residual_heatmap(fit: Any, *, group: int = 1, annotate_above: float = 0.10,
                      out: str | os.PathLike | None = None):
-    """Heat map of the residual correlations (sample minus model-implied).
+    """Heat map of the residual correlations (sample minus model-implied); for a two-level
+    model one panel per level (within and between).
 
     Cells with an absolute residual at or above ``annotate_above`` are labelled
     with their value. Blue: the model under-predicts the correlation; vermilion:
@@ -844,50 +888,36 @@ def residual_heatmap(fit: Any, *, group: int = 1, annotate_above: float = 0.10,
     """
     from matplotlib.colors import LinearSegmentedColormap
 
-    res = residual_correlations(fit, group)
-    p = res.shape[0]
-    vals = res.to_numpy().copy()
-    np.fill_diagonal(vals, np.nan)
+    panels = _residual_panels(fit, group)
+    offdiag = [np.abs(r.to_numpy(dtype=float)[~np.eye(r.shape[0], dtype=bool)]) for _, r in panels]
     # a fixed minimum range, so that a well-fitting model does not look alarming
-    lim = max(0.2, float(np.nanmax(np.abs(vals))) if p > 1 else 0.2)
+    lim = max([0.2] + [float(np.nanmax(v)) for v in offdiag if v.size])
     cmap = LinearSegmentedColormap.from_list("resid", [VERMILION, "#FFFFFF", BLUE])
+    est = fit.estimates
+    meas = est[(est["op"] == "=~")]
+    if "group" in meas and len(meas):
+        meas = meas[meas["group"] == meas["group"].min()]
+    owner: dict = {}
+    for lv, item in zip(meas["lhs"], meas["rhs"]):
+        owner.setdefault(item, lv)
     with _style():
-        size = min(max(5.0, 0.24 * p + 2.6), 13.0)
-        fig = _figure(size + 1.0, size)
-        ax = fig.add_axes((0.08, 0.09, 0.78, 0.85))
-        cax = fig.add_axes((0.72, 0.55, 0.022, 0.32))
-        mask = np.tril(np.ones_like(vals, dtype=bool), k=0)
-        shown = np.where(mask, vals, np.nan)
-        im = ax.imshow(shown, cmap=cmap, vmin=-lim, vmax=lim, interpolation="nearest")
-        fs = 8 if p <= 20 else (7 if p <= 36 else 5.5)
-        ax.set_xticks(range(p))
-        ax.set_yticks(range(p))
-        ax.set_xticklabels(res.columns, rotation=90, fontsize=fs)
-        ax.set_yticklabels(res.index, fontsize=fs)
-        for sp in ax.spines.values():
-            sp.set_visible(False)
-        ax.tick_params(length=0)
-        # separate the indicator blocks of each factor
-        est = fit.estimates
-        meas = est[(est["op"] == "=~")]
-        if "group" in meas:
-            meas = meas[meas["group"] == meas["group"].min()] if len(meas) else meas
-        owner = {}
-        for lv, item in zip(meas["lhs"], meas["rhs"]):
-            owner.setdefault(item, lv)
-        names = list(res.index)
-        for i in range(1, p):
-            if owner.get(names[i]) != owner.get(names[i - 1]):
-                ax.plot([-0.5, i - 0.5], [i - 0.5, i - 0.5], color="#888888", lw=0.6)
-                ax.plot([i - 0.5, i - 0.5], [i - 0.5, p - 0.5], color="#888888", lw=0.6)
-        n_big = 0
-        for i in range(p):
-            for j in range(i):
-                v = vals[i, j]
-                if np.isfinite(v) and abs(v) >= annotate_above:
-                    n_big += 1
-                    ax.text(j, i, _num(v, 2), ha="center", va="center", fontsize=max(fs - 0.5, 5.5),
-                            color="white" if abs(v) > 0.6 * lim else "black")
+        sizes = [min(max(5.0, 0.24 * r.shape[0] + 2.6), 13.0) for _, r in panels]
+        width, height = sum(sizes) + 1.0, max(sizes)
+        fig = _figure(width, height)
+        left, n_big, n_all = 0.08 * sizes[0] / width, 0, 0
+        for (level, res), size in zip(panels, sizes):
+            h = 0.85 * size / height  # panels aligned at the top
+            ax = fig.add_axes((left, 0.94 - h, 0.78 * size / width, h))
+            im, k = _heatmap_panel(ax, res, owner, lim, cmap, annotate_above)
+            n_big += k
+            n_all += res.shape[0] * (res.shape[0] - 1) // 2
+            if level:
+                ax.set_title(f"{level} level", fontsize=10)
+            last = left
+            left += size / width
+        # one panel: the colour bar sits in its empty upper triangle; several: right of the last panel
+        at = 0.64 if len(panels) == 1 else 0.84
+        cax = fig.add_axes((last + at * sizes[-1] / width, 0.55, 0.022 * sizes[-1] / width, 0.32))
         cb = fig.colorbar(im, cax=cax)
         cb.set_label("residual correlation", fontsize=9)
         cb.ax.tick_params(labelsize=8)
@@ -895,9 +925,10 @@ def residual_heatmap(fit: Any, *, group: int = 1, annotate_above: float = 0.10,
         labels = getattr(fit, "group_labels", None)
         if labels:
             ttl += f", group {labels[group - 1]}"
-        ax.set_title(ttl, fontsize=11)
-        fig.text(0.08, 0.015, f"Blue: the model under-predicts the correlation; vermilion: over-predicts. "
-                 f"Labelled cells: |residual| \u2265 {_num(annotate_above, 2)} ({n_big} of {p * (p - 1) // 2}).",
+        fig.suptitle(ttl, fontsize=11, x=0.08 * sizes[0] / width, ha="left") if len(panels) > 1 else \
+            fig.axes[0].set_title(ttl, fontsize=11)
+        fig.text(0.08 * sizes[0] / width, 0.015, f"Blue: the model under-predicts the correlation; vermilion: "
+                 f"over-predicts. Labelled cells: |residual| \u2265 {_num(annotate_above, 2)} ({n_big} of {n_all}).",
                  fontsize=8.5, color="#333333")
         _save(fig, out)
         return fig
