@@ -1076,6 +1076,10 @@ ROUND_TWO = [
      "`fig1_twolevel` on SYNTHETIC bcf_nested) and two-level FIML (5% MCAR copy of Demo.twolevel)",
      "`tests/test_twolevel_extra.py`", "MLR estimates 2.3e-4, SEs 2.9e-4, every fit measure 1e-3 relative / 2e-3; "
      "FIML estimates 7e-4, SEs 4e-5, χ² 4.2e-4 relative"),
+    ("effects/ordinal_bootstrap.R", "the bootstrap of an ordinal WLSMV mediation model on psych's bfi: five "
+     "`sample.int` resamples refitted by lavaan `sem(ordered = TRUE)`, and lavaan's `se = \"bootstrap\"` (DWLS, "
+     "B = 1000)", "`tests/test_bootstrap_ordinal.py`", "the five replicates draw for draw 1.3e-6; bootstrap SEs of "
+     "57 parameters and the indirect effect within 1.9 Monte Carlo SDs (tolerance 4)"),
     ("effects/cluster_bootstrap.R", "an independent cluster bootstrap in R (partnerships drawn with `sample.int`, "
      "lavaan `sem()` per replicate, B = 2000) on SYNTHETIC bcf_nested", "`tests/test_effects_cluster.py`",
      "the first 5 draws refitted: 2.5e-7; bootstrap SE of the indirect effect 2.8% from R's (tolerance 4 Monte "

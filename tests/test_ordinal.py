@@ -167,15 +167,15 @@ def test_fit_options_refused_by_name(bfi):
                       fixed_x=False)  # conditional.x needs fixed.x (tests/test_ordinal_cx.py)
     with pytest.raises(AsymtrustError):
         asymtrust.fit(MODEL, d, ordered=True, sample_cov=d.cov())
-    with pytest.raises(OptionError, match="se='bootstrap' with ordered items"):
-        asymtrust.fit(MODEL, d, ordered=True, se="bootstrap")
+    with pytest.raises(OptionError, match="se='bootstrap' with estimator='WLSMV': use estimator='DWLS'"):
+        asymtrust.fit(MODEL, d, ordered=True, se="bootstrap")  # as lavaan (tests/test_bootstrap_ordinal.py)
 
 
-def test_refits_of_ordinal_fits_are_refused(wlsmv, bfi):
-    from asymtrust.engine.refit import refit
+def test_refit_of_an_ordinal_fit_on_its_own_rows(wlsmv, bfi):
+    from asymtrust.engine.refit import refit  # the bootstrap's refit (tests/test_bootstrap_ordinal.py)
 
-    with pytest.raises(OptionError, match="ordered items"):
-        refit(wlsmv, bfi.rename(columns=RENAME))
+    r = refit(wlsmv, bfi.rename(columns=RENAME))
+    assert r.converged and np.max(np.abs(r.theta - wlsmv.theta)) < 1e-6
 
 
 # ----------------------------------------------------------------------------- estimators

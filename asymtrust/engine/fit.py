@@ -91,9 +91,9 @@ def _resolve_options(estimator, missing, se, information, bootstrap, ordered=Non
     information for FIML and MLR; WLSMV for ordered items)."""
     estimator = estimator_label(estimator, ordered)
     family = choose(estimator, missing, ordered=ordered, parameterization=parameterization)
-    if is_ordered(ordered) and se == "bootstrap":
-        raise OptionError("se='bootstrap' with ordered items is not supported yet (coming with issue 15, ordinal "
-                          "items); the default robust.sem standard errors are lavaan's")
+    if is_ordered(ordered) and se == "bootstrap" and family.robust:  # lavaan: "use (D)WLS estimator for bootstrap"
+        raise OptionError(f"se='bootstrap' with estimator={estimator!r}: use estimator='{family.estimator}' for "
+                          "bootstrap standard errors (as lavaan)")
     miss = missing_value(missing, ordered)
     if se is None:
         se = family.default_se

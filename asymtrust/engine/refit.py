@@ -13,6 +13,7 @@ that ``fit(se="bootstrap")`` can use the resampling service without an import cy
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,7 +24,9 @@ from ._threads import single_thread_blas
 from .compile import compile_model
 from .data import array_blocks, check_moments, prepare_blocks
 from .estimate import optimise
+from ..exceptions import DataError
 from .estimators import choose
+from .estimators.dwls import choose_ordinal
 
 
 @dataclass
@@ -36,14 +39,43 @@ class Refit:
     nobs: list
 
 
-def _family(result):
+def family_for(result):
+    """The estimator family that refits ``result`` (ordered items: its bound ordinal family)."""
     opts = result.options
     if opts.get("ordered"):
-        from ..exceptions import OptionError
-
-        raise OptionError("re-estimating a fit with ordered items (bootstrap, Monte Carlo replicates) is not "
-                          "supported yet: it is coming with issue 15 (ordinal items)")
+        return _ordinal_family(result)
     return choose(opts.get("estimator", "ML"), opts.get("missing", "listwise"))
+
+
+def _ordinal_family(result):
+    """The fit's ordinal family bound to its table (kept on the result: bound once)."""
+    fam = getattr(result, "_ordinal_refit_family", None)
+    if fam is None:
+        opts = result.options
+        fam = choose_ordinal(opts.get("estimator"), opts.get("missing", "listwise"), list(opts["ordered"]),
+                             opts.get("parameterization", "delta"))
+        fam.bind_table(result.partable)  # the items, covariates and weights fit() used
+        try:
+            object.__setattr__(result, "_ordinal_refit_family", fam)
+        except (AttributeError, TypeError):  # pragma: no cover - read-only namespace
+            pass
+    return fam
+
+
+def _check_categories(pt, samples) -> None:
+    """New rows of ordered items must have every category the fit has thresholds for (a
+    resample without one: lavaan fails the replicate); else the first stage has fewer
+    thresholds than the table."""
+    tab = pt.table
+    th = tab[tab["op"] == "|"]
+    for g, s in enumerate(samples, start=1):
+        want = Counter(th.loc[th["group"] == g, "lhs"])
+        have = Counter(n.split("|")[0] for n in s.first.th_names if "|" in n)
+        for item, k in want.items():
+            if have[item] != k:
+                where = f" in group {g}" if len(samples) > 1 else ""
+                raise DataError(f"ordered item {item!r} lacks a category{where} in these rows "
+                                f"({have[item] + 1} of {k + 1}): its thresholds cannot be estimated")
 
 
 def _fixed_x(result) -> list[str]:
@@ -62,7 +94,7 @@ def refit(result, data: pd.DataFrame, *, start: np.ndarray | None = None) -> Ref
     """
     ov = list(result.partable.ov_names)
     ov_x = _fixed_x(result)
-    family = _family(result)
+    family = family_for(result)
     group = result.options.get("group")
     if group is not None and result.group_labels:
         lab = data[group].astype(str)
@@ -73,6 +105,8 @@ def refit(result, data: pd.DataFrame, *, start: np.ndarray | None = None) -> Ref
         blocks = prepare_blocks(data, ov, None, family, ov_x)[0]
     samples = family.sample_stats(blocks)
     check_moments(samples, ov)
+    if result.options.get("ordered"):
+        _check_categories(result.partable, samples)
     return _refit_samples(result, samples, start, family)
 
 
@@ -83,8 +117,10 @@ def refit_arrays(result, arrays: Sequence[np.ndarray], *, start: np.ndarray | No
     pt = result.partable
     ov = list(pt.ov_names)
     xpos = [ov.index(x) for x in _fixed_x(result)]
-    family = _family(result)
+    family = family_for(result)
     samples = family.sample_stats(array_blocks(arrays, family, xpos))
+    if result.options.get("ordered"):
+        _check_categories(pt, samples)
     return _refit_samples(result, samples, start, family)
 
 
@@ -94,7 +130,10 @@ def _scoring_metric(result, family, model, samples) -> np.ndarray:
     info0 = getattr(result, "_scoring_info", None)
     if info0 is None:
         base_obj = family.objective(model, list(getattr(result, "samples", None) or samples))
-        info0 = result.reparam.hess(base_obj.scoring_information(model.implied(np.asarray(result.theta, float))))
+        theta = np.asarray(result.theta, float)
+        # ordered items: the implied statistics as the objective forms them (delta rule, thresholds)
+        imp = base_obj.evaluate(theta, need_grad=False)[2] if result.options.get("ordered") else model.implied(theta)
+        info0 = result.reparam.hess(base_obj.scoring_information(imp))
         try:
             object.__setattr__(result, "_scoring_info", info0)
         except (AttributeError, TypeError):  # pragma: no cover - read-only namespace

@@ -503,7 +503,11 @@ def bootstrap_draws(result: Any, B: int = 1000, *, seed: int | None = None, n_jo
     seed, n_jobs, backend, scheduler, progress
         As :func:`run_replicates`.
     data : DataFrame, optional
-        The data the model was fitted to; only needed when the fit keeps no raw rows.
+        The data the model was fitted to; only needed when the fit keeps no raw rows (a
+        fit with ordered items keeps only its first stage: pass the data). A replicate of
+        such a fit recomputes the first stage on its rows
+        (:func:`asymtrust.engine.refit.refit_arrays`); one in which an item lacks a
+        category fails, as in lavaan.
 
     Returns
     -------
@@ -528,6 +532,9 @@ def bootstrap_draws(result: Any, B: int = 1000, *, seed: int | None = None, n_jo
     if getattr(result.partable, "has_efa", False):
         raise OptionError("the bootstrap of a model with efa() sets (ESEM) is not supported: each replicate would "
                           "need its own rotation; use the delta method (bootstrap=0)")
+    if cluster is not None and opts.get("ordered"):
+        raise OptionError("the cluster bootstrap of a fit with ordered items is not supported; use the delta "
+                          "method (bootstrap=0)")
     group = opts.get("group")
     labels = list(result.group_labels) if getattr(result, "group_labels", None) else None
     samples = list(getattr(result, "samples", None) or [])
@@ -536,13 +543,16 @@ def bootstrap_draws(result: Any, B: int = 1000, *, seed: int | None = None, n_jo
         if data is None:
             what = "cluster codes" if rows is not None else "case-level rows"
             raise DataError(f"the fitted model keeps no {what} to resample; pass the data it was fitted to (data=...)")
-        from .data import prepare
-        from .estimators import choose
+        from .data import prepare, prepare_blocks
+        from .refit import family_for
 
         ov_x = list(getattr(pt, "ov_x", []) or []) if opts.get("fixed_x", True) else []
-        family = choose(opts.get("estimator", "ML"), opts.get("missing", "listwise"))
-        samples, _ = prepare(data, ov, group, family, ov_x, cluster=cluster)
-        rows = _sample_rows(samples, len(ov))
+        family = family_for(SimpleNamespace(partable=pt, options=opts))
+        if opts.get("ordered"):  # ordered items: the rows the first stage used (refit_arrays redoes it)
+            rows = prepare_blocks(data, ov, group, family, ov_x)[0]
+        else:
+            samples, _ = prepare(data, ov, group, family, ov_x, cluster=cluster)
+            rows = _sample_rows(samples, len(ov))
         if rows is None:  # pragma: no cover - prepare always keeps rows
             raise DataError("cannot recover the cases of the data for the bootstrap")
     clusters = [cluster_members(s.cluster) for s in samples] if cluster is not None else None
