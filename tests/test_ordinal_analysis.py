@@ -306,3 +306,22 @@ def test_simulate_an_ordinal_design_with_its_own_thresholds():
         asymtrust.simulate("fig1_cfa", 10, seed=1, thresholds={"nope": [0.0]})
     with pytest.raises(OptionError, match="strictly increasing"):
         asymtrust.simulate("fig1_cfa", 10, seed=1, thresholds={"default": [1.0, 0.0]})
+
+
+@pytest.mark.slow
+def test_report_on_ordinal_items_bootstraps_the_indirect_effects(tmp_path):
+    """With --ordered the report's indirect effects are bootstrapped as for continuous items
+    (each replicate redoes the polychoric first stage; tests/test_bootstrap_ordinal.py checks
+    the replicates against lavaan's); the power analysis names the command that plans an
+    ordinal design."""
+    from asymtrust.reporting.build import report
+
+    d = pd.read_csv(ORD / "fig1_5pt.csv")
+    out = report(d, spec="fig1", out=tmp_path / "rep", bootstrap=20, seed=3, quiet=True, ordered=True,
+                 missing="pairwise", power=True)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "Confidence intervals: percentile bootstrap, 20 replicates, seed 3" in md
+    eff = pd.read_csv(out / "effects.csv")
+    boot = eff[eff["method"] == "percentile"]
+    assert len(boot) and boot["ci_lower"].notna().all() and (boot["ci_lower"] <= boot["ci_upper"]).all()
+    assert "asymtrust power --ordered --thresholds" in md

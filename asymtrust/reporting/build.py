@@ -552,8 +552,9 @@ def compute(*, data: Any, spec: Any, group: str | None, compare: Sequence[str], 
         except AsymtrustError as exc:
             r.power_error = str(exc)
     elif power and ordered_items:
-        r.reasons["power"] = ("Monte Carlo power for ordinal items (WLSMV) is not built yet: power() fits the "
-                              "simulated Likert items as continuous; run it without --ordered")
+        r.reasons["power"] = ("the report's power analysis does not take --ordered (an ordinal design needs its "
+                              "cut points): run `asymtrust power --ordered --thresholds C1,C2,...` (WLSMV per "
+                              "replicate)")
     elif power:
         pw_func, why = _optional("analysis.power", "power")
         if pw_func is None:
