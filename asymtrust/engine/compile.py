@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..exceptions import IdentificationError, OptionError, SyntaxModelError
 from .estimate import Reparam, StartPlan, linear_reparam
-from .model import RamModel, frame_columns, table_columns
+from .model import RamModel, frame_columns, ops_in, table_columns
 from .samplestats import GroupSample
 from .standardize import Standardizer
 
@@ -38,14 +38,44 @@ class SimpleParTable:
     group_labels: list | None = None
 
 
-def _rows(records: list[tuple]) -> pd.DataFrame:
-    tab = pd.DataFrame(records, columns=["lhs", "op", "rhs", "group", "free", "ustart", "exo"])
-    tab.insert(0, "id", np.arange(1, len(tab) + 1))
-    tab["user"] = 0
-    tab["label"] = ""
-    tab["plabel"] = [f".p{i}." for i in tab["id"]]
-    tab["line"] = 0
-    return tab
+class _LazyParTable(SimpleParTable):
+    """A :class:`SimpleParTable` whose DataFrame is made from its columns on first access:
+    fitting the baseline model reads only the columns (``RamModel(..., columns=)``)."""
+
+    def __init__(self, source: dict, columns: dict, *args):
+        self._source, self.columns = source, columns  # the DataFrame's input; its columns as arrays
+        super().__init__(None, *args)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        if self._table is None:
+            self._table = pd.DataFrame(self._source)
+        return self._table
+
+    @table.setter
+    def table(self, value) -> None:
+        self._table = value
+
+
+def _rows(records: list[tuple]) -> tuple[pd.DataFrame | dict, dict | None]:
+    """The table of ``(lhs, op, rhs, group, free, ustart, exo)`` records: the DataFrame's
+    input and its columns as arrays (what :func:`~asymtrust.engine.model.table_columns`
+    would read back from the DataFrame); an empty table as a DataFrame and ``None``."""
+    if not records:
+        tab = pd.DataFrame(records, columns=["lhs", "op", "rhs", "group", "free", "ustart", "exo"])
+        tab.insert(0, "id", np.arange(1, len(tab) + 1))
+        tab["user"] = 0
+        tab["label"] = ""
+        tab["plabel"] = [f".p{i}." for i in tab["id"]]
+        tab["line"] = 0
+        return tab, None
+    lhs, op, rhs, group, free, ustart, exo = (list(c) for c in zip(*records))
+    n = len(lhs)
+    cols = {"id": np.arange(1, n + 1), "lhs": lhs, "op": op, "rhs": rhs, "group": np.array(group, np.int64),
+            "free": np.array(free, np.int64), "ustart": np.array(ustart, float), "exo": np.array(exo, np.int64),
+            "user": np.zeros(n, np.int64), "label": [""] * n, "plabel": [f".p{i}." for i in range(1, n + 1)],
+            "line": np.zeros(n, np.int64)}
+    return cols, {k: (v if isinstance(v, np.ndarray) else np.array(v, dtype=object)) for k, v in cols.items()}
 
 
 def baseline_model(pt, samples: list[GroupSample]) -> tuple[SimpleParTable, "RamModel", np.ndarray]:
@@ -57,7 +87,7 @@ def baseline_model(pt, samples: list[GroupSample]) -> tuple[SimpleParTable, "Ram
     exo = exo_values(pt, samples)
     if key not in cache:
         base_pt, theta = baseline_partable(pt, samples)
-        cache[key] = (base_pt, RamModel(base_pt, exo))
+        cache[key] = (base_pt, RamModel(base_pt, exo, columns=getattr(base_pt, "columns", None)))
         return base_pt, cache[key][1], theta
     base_pt, model = cache[key]
     _, theta = baseline_partable(pt, samples, with_table=False)
@@ -104,8 +134,10 @@ def baseline_partable(pt, samples: list[GroupSample], *,
                     theta.append(_indep_mean(s, i))
     if not with_table:  # the start values only (the table is cached by baseline_model)
         return None, np.array(theta)
-    tab = _rows(recs)
-    return SimpleParTable(tab, ov, [], len(samples), bool(pt.meanstructure)), np.array(theta)
+    tab, cols = _rows(recs)
+    args = (ov, [], len(samples), bool(pt.meanstructure))
+    base = SimpleParTable(tab, *args) if cols is None else _LazyParTable(tab, cols, *args)
+    return base, np.array(theta)
 
 
 def _indep_var(s: GroupSample, i: int) -> float:
@@ -137,10 +169,11 @@ def _exo_rows(pt) -> dict[int, list[tuple]]:
     cached = pt.__dict__.get("_exo_rows") if hasattr(pt, "__dict__") else None
     if cached is not None:
         return cached
-    tab = pt.table
-    rows = tab[tab["exo"] == 1]
+    cols = table_columns(pt)
+    sel = cols["exo"] == 1
     out: dict[int, list[tuple]] = {}
-    for g, lhs, op, rhs in zip(rows["group"].tolist(), rows["lhs"].tolist(), rows["op"].tolist(), rows["rhs"].tolist()):
+    for g, lhs, op, rhs in zip(cols["group"][sel].tolist(), cols["lhs"][sel].tolist(), cols["op"][sel].tolist(),
+                               cols["rhs"][sel].tolist()):
         out.setdefault(int(g), []).append((lhs, op, rhs))
     if hasattr(pt, "__dict__"):
         pt.__dict__["_exo_rows"] = out
@@ -158,7 +191,7 @@ class NameMap:
     def __init__(self, tab: pd.DataFrame, model: RamModel, cols: dict | None = None):
         # ordered items' thresholds and scale factors ("|", "~*~") are parameters too (dwls.py)
         c = frame_columns(tab) if cols is None else cols  # cols: tab's columns (model.table_columns)
-        sel = np.flatnonzero(np.isin(c["op"], ["=~", "~", "~~", "~1", "|", "~*~"]))
+        sel = np.flatnonzero(ops_in(c["op"], ["=~", "~", "~~", "~1", "|", "~*~"]))
         self.names: list[str] = []
         free_idx, fixed_val = [], []
         seen = set()
@@ -203,31 +236,34 @@ def _fixed_value(lhs, op, rhs, group, ustart, model: RamModel) -> float:
     return g.m0[idx[lhs]]
 
 
-def _split_constraints(tab: pd.DataFrame, model: RamModel):
+def _split_constraints(tab: pd.DataFrame, model: RamModel, cols: dict | None = None):
     """The table with only its linear ``==`` rows, and the other constraints (nonlinear
     equalities, ``<``, ``>``) as :class:`~asymtrust.engine.constraints.GeneralConstraints`
     (``None`` when there are none). A ``==`` row is linear when its numerical gradient is
-    the same at two points."""
+    the same at two points. ``cols``: the table's columns as arrays, when the caller has them."""
     from ..library.partable import compile_known
     from .constraints import GeneralConstraints
 
-    if not np.isin(tab["op"].to_numpy(), ["==", "<", ">"]).any():
+    cols = frame_columns(tab) if cols is None else cols
+    sel = np.flatnonzero(ops_in(cols["op"], ["==", "<", ">"]))
+    if not len(sel):
         return tab, None
-    rows = tab[tab["op"].isin(["==", "<", ">"])]
-    nm = NameMap(tab, model)
+    nm = NameMap(tab, model, cols)
     pos = {n: i for i, n in enumerate(nm.names)}
     general = GeneralConstraints(names=nm)
-    defs = {str(r.lhs): str(r.rhs) for r in tab[tab["op"] == ":="].itertuples(index=False)}
+    is_def = cols["op"] == ":="
+    defs = {str(a): str(b) for a, b in zip(cols["lhs"][is_def].tolist(), cols["rhs"][is_def].tolist())}
     drop = []
     n = model.n_free
-    for idx, r in rows.iterrows():
-        a, b = str(r.lhs).strip(), str(r.rhs).strip()
-        if r.op == "==" and a in pos and b in pos:
+    rows = zip(tab.index[sel].tolist(), *(cols[c][sel].tolist() for c in ("lhs", "op", "rhs", "line")))
+    for idx, lhs, op, rhs, line in rows:
+        a, b = str(lhs).strip(), str(rhs).strip()
+        if op == "==" and a in pos and b in pos:
             continue
         a, b = _expand_defined(a, defs), _expand_defined(b, defs)
-        g = compile_known(f"({a})-({b})" if r.op != "<" else f"({b})-({a})", pos, line=int(r.line) or None)
-        item = (f"{a} {r.op} {b}", int(r.line), g)
-        if r.op != "==":
+        g = compile_known(f"({a})-({b})" if op != "<" else f"({b})-({a})", pos, line=int(line) or None)
+        item = (f"{a} {op} {b}", int(line), g)
+        if op != "==":
             general.ineq.append(item)
             drop.append(idx)
         elif not np.allclose(general.jacobian(np.zeros(n), [item]), general.jacobian(np.linspace(0.3, 1.7, n), [item]),
@@ -254,26 +290,29 @@ def _expand_defined(expr: str, defs: dict[str, str]) -> str:
     return expr
 
 
-def _constraint_reparam(tab: pd.DataFrame, model: RamModel) -> tuple[Reparam, int]:
+def _constraint_reparam(tab: pd.DataFrame, model: RamModel, cols: dict | None = None) -> tuple[Reparam, int]:
     """Linear equality constraints (``==`` rows) as a null-space reparametrisation.
 
     ``a == b`` rows between two parameter names (the rows lavaan writes for shared
     labels and ``group.equal``) give H directly; other linear expressions are
-    differentiated numerically; nonlinear ones are refused.
+    differentiated numerically; nonlinear ones are refused. ``cols``: the table's columns as
+    arrays, when the caller has them.
     """
     from ..library.partable import compile_known
 
     K = model.n_free
-    if not (tab["op"].to_numpy() == "==").any():
+    cols = frame_columns(tab) if cols is None else cols
+    is_eq = cols["op"] == "=="
+    n_cons = int(is_eq.sum())
+    if not n_cons:
         return linear_reparam(K, None, None), 0
-    cons = tab[tab["op"] == "=="]
-    nm = NameMap(tab, model)
+    nm = NameMap(tab, model, cols)
     pos = {n: i for i, n in enumerate(nm.names)}
-    H = np.zeros((len(cons), K))
-    rhs = np.zeros(len(cons))
+    H = np.zeros((n_cons, K))
+    rhs = np.zeros(n_cons)
     general = []
-    for k, r in enumerate(cons.itertuples(index=False)):
-        a, b = str(r.lhs).strip(), str(r.rhs).strip()
+    for k, (c_lhs, c_rhs, line) in enumerate(zip(*(cols[c][is_eq].tolist() for c in ("lhs", "rhs", "line")))):
+        a, b = str(c_lhs).strip(), str(c_rhs).strip()
         if a in pos and b in pos:
             for name, sign in ((a, 1.0), (b, -1.0)):
                 i = pos[name]
@@ -282,8 +321,8 @@ def _constraint_reparam(tab: pd.DataFrame, model: RamModel) -> tuple[Reparam, in
                 else:
                     rhs[k] -= sign * nm.fixed[i]
         else:
-            general.append((k, compile_known(a, pos, line=int(r.line) or None),
-                            compile_known(b, pos, line=int(r.line) or None)))
+            general.append((k, compile_known(a, pos, line=int(line) or None),
+                            compile_known(b, pos, line=int(line) or None)))
     if general:
         def h(theta):
             v = nm.values(theta)
@@ -310,7 +349,7 @@ def _constraint_reparam(tab: pd.DataFrame, model: RamModel) -> tuple[Reparam, in
         rhs[rows] = -h(np.zeros(K))
     rank = _rank(H)
     if np.any(rhs != 0) and _inconsistent(H, rhs):
-        _raise_contradiction(cons, H, rhs, tab)
+        _raise_contradiction(tab[is_eq], H, rhs, tab)
     return linear_reparam(K, H, rhs), int(rank)
 
 
@@ -397,7 +436,7 @@ class Compiled:
 #: rows of a parameter table this path cannot estimate: (test, what, why and what to do)
 #: (``t``: the table's columns as arrays, :func:`~asymtrust.engine.model.table_columns`)
 PENDING_ROWS = [
-    (lambda t: np.isin(t["op"], ["|", "~*~"]), "ordered items (thresholds '|')",
+    (lambda t: ops_in(t["op"], ["|", "~*~"]), "ordered items (thresholds '|')",
      "need ordered= naming them (fit(..., ordered=[items]); estimator WLSMV by default)"),
     (lambda t: t["level"] > 1, "level: blocks (two-level SEM)",
      "need the raw rows and cluster= (they cannot be fitted from sample moments)"),
@@ -435,14 +474,14 @@ def compile_model(pt, G: int) -> Compiled:
     model = RamModel(pt)
     if model.n_free == 0:
         raise IdentificationError("the model has no free parameters")
-    linear, general = _split_constraints(tab, model)
-    rep, n_eq = _constraint_reparam(linear, model)
+    cols = table_columns(pt)
+    linear, general = _split_constraints(tab, model, cols)
+    rep, n_eq = _constraint_reparam(linear, model, cols if linear is tab else None)
     if general is not None:
         n_eq += general.eq_rank(np.linspace(0.3, 1.7, model.n_free), None if rep._identity else rep.K)
     npar = model.n_free - n_eq
     p = model.p
     ms = bool(pt.meanstructure)
-    cols = table_columns(pt)
     op, lhs, rhs, free = cols["op"], cols["lhs"], cols["rhs"], cols["free"]
     # fixed-x covariates: those whose moments sit in the table as exo rows (none when fixed_x=False)
     exo_vars = set(lhs[(cols["exo"] == 1) & (op == "~~")].tolist())
@@ -456,8 +495,8 @@ def compile_model(pt, G: int) -> Compiled:
     df = ndat - nexo - npar
     if df < 0:
         raise IdentificationError(f"the model is not identified: {npar} free parameters but only {ndat - nexo} sample moments (df = {df})")
-    in_struct = np.isin(op, ["=~", "~", "~~", "~1"])
-    struct = tab[in_struct].copy()
+    in_struct = ops_in(op, ["=~", "~", "~~", "~1"])
+    struct = tab if in_struct.all() else tab[in_struct]  # read only (as the table)
     frees = np.flatnonzero(free > 0)
     frees = frees[np.argsort(free[frees], kind="stable")]
     free_rows = list(zip(lhs[frees].tolist(), op[frees].tolist(), rhs[frees].tolist()))

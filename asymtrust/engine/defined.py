@@ -11,20 +11,60 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .compile import Compiled, fixed_value
+from .compile import Compiled
 from .model import RamModel
 
 
 def struct_values(comp: Compiled, model: RamModel, theta) -> np.ndarray:
     """The value of each structural row (its plabel's value)."""
-    if comp.x_idx:  # fixed-x rows hold this sample's moments
-        return np.array([theta[int(r.free) - 1] if r.free > 0 else fixed_value(r, model)
-                         for r in comp.struct.itertuples(index=False)])
+    if comp.x_idx:  # fixed-x rows hold this sample's moments: read from this model's matrices
+        free_rows, free_idx, fixed = _struct_plan(comp)
+        out = np.empty(len(comp.struct))
+        out[free_rows] = np.asarray(theta)[free_idx]
+        for g, (rows_a, ia, ja), (rows_s, is_, js), (rows_m, im) in fixed:
+            gs = model.groups[g]
+            out[rows_a] = gs.A0[ia, ja]
+            out[rows_s] = gs.S0[is_, js]
+            out[rows_m] = gs.m0[im]
+        return out
     pos = comp.__dict__.get("_plabel_pos")
     if pos is None:
         where = {n: i for i, n in enumerate(comp.names.names)}
         pos = comp.__dict__["_plabel_pos"] = np.array([where[pl] for pl in comp.struct["plabel"]], int)
     return comp.names.vector(theta)[pos]
+
+
+def _struct_plan(comp: Compiled) -> tuple:
+    """Where :func:`struct_values` reads each structural row, planned once per compiled
+    model: the free rows and their parameters, and per group the fixed rows' positions in
+    A (``=~``: [indicator, factor]; ``~``: [outcome, predictor]), S and m (as
+    :func:`~asymtrust.engine.compile.fixed_value` reads them)."""
+    plan = comp.__dict__.get("_struct_plan")
+    if plan is not None:
+        return plan
+    s = comp.struct
+    free = s["free"].to_numpy()
+    op, lhs, rhs, group = (s[c].to_numpy() for c in ("op", "lhs", "rhs", "group"))
+    idx = comp.model.node_index
+    free_rows = np.flatnonzero(free > 0)
+    per_group: dict[int, tuple[list, ...]] = {}
+    for k in np.flatnonzero(~(free > 0)).tolist():
+        a, s_, m = per_group.setdefault(int(group[k]) - 1, ([[], [], []], [[], [], []], [[], []]))
+        if op[k] == "=~":
+            for lst, v in zip(a, (k, idx[rhs[k]], idx[lhs[k]])):
+                lst.append(v)
+        elif op[k] == "~":
+            for lst, v in zip(a, (k, idx[lhs[k]], idx[rhs[k]])):
+                lst.append(v)
+        elif op[k] == "~~":
+            for lst, v in zip(s_, (k, idx[lhs[k]], idx[rhs[k]])):
+                lst.append(v)
+        else:
+            for lst, v in zip(m, (k, idx[lhs[k]])):
+                lst.append(v)
+    fixed = [(g, *(tuple(np.array(x, int) for x in part) for part in parts)) for g, parts in per_group.items()]
+    plan = comp.__dict__["_struct_plan"] = (free_rows, (free[free_rows] - 1).astype(int), fixed)
+    return plan
 
 
 def definition_warnings(comp: Compiled, model: RamModel, theta) -> list[str]:
@@ -87,7 +127,7 @@ class Definitions:
 
     def __init__(self, pt, struct: pd.DataFrame):
         row_of: dict[str, int] = {}
-        for k, (pl, lab) in enumerate(zip(struct["plabel"], struct["label"])):
+        for k, (pl, lab) in enumerate(zip(struct["plabel"].tolist(), struct["label"].tolist())):
             row_of.setdefault(pl, k)
             if lab:
                 row_of.setdefault(lab, k)

@@ -261,7 +261,7 @@ class ParTable:
         """Whether the model has efa() sets (exploratory factors, ESEM); computed once per table."""
         hit = self.__dict__.get("_has_efa")
         if hit is None or hit[0] is not self.table:
-            hit = (self.table, bool((self.table["efa"] != "").any()))
+            hit = (self.table, bool((self.table["efa"].to_numpy() != "").any()))
             self.__dict__["_has_efa"] = hit
         return hit[1]
 
