@@ -724,14 +724,7 @@ def simulate_power(model: Any, generate: Callable[[int, np.random.Generator], pd
     rows = np.stack([o[3] for o in out])  # (reps, nN, 2): rows read, rows used
     del out
     for i, n_i in enumerate(ns):
-        failed = reps - int(ok[:, i].sum())
-        if failed:
-            problems.append(f"n = {n_i}: {failed} of {reps} replicates failed (no convergence, a singular "
-                            "information matrix or unusable data) and are left out of every column but convergence")
-        bad = int(improper[:, i].sum())
-        if bad:
-            problems.append(f"n = {n_i}: {bad} of {reps} replicates have a negative variance estimate "
-                            "(Heywood case); they are kept in power, bias and coverage")
+        problems += _replicate_problems(f"n = {n_i}", ok[:, i], improper[:, i], reps)
         n_read, n_used = int(rows[:, i, 0].sum()), int(rows[:, i, 1].sum())
         usage.append({"source": f"{reps} replicates of n = {n_i}", "n_read": n_read, "n_used": n_used,
                       "dropped": {"rows with a missing value (listwise)": n_read - n_used} if n_read > n_used else {}})
@@ -782,6 +775,21 @@ def _check_power_memory(model: Any, ns: list[int], reps: int, n_base: int, n_job
     else:
         check_memory(stored + data, option=option, value=max(ns) if value is None else value,
                      what=f"the simulated data ({max(n_base, max(ns))} rows x {n_vars} variables)")
+
+
+def _replicate_problems(where: str, ok: np.ndarray, improper: np.ndarray, reps: int) -> list[str]:
+    """The failed and improper replicates of one design point (``where``: "n = 200",
+    "clusters = 30"), as the lines every power table reports."""
+    out = []
+    failed = reps - int(ok.sum())
+    if failed:
+        out.append(f"{where}: {failed} of {reps} replicates failed (no convergence, a singular "
+                   "information matrix or unusable data) and are left out of every column but convergence")
+    bad = int(improper.sum())
+    if bad:
+        out.append(f"{where}: {bad} of {reps} replicates have a negative variance estimate "
+                   "(Heywood case); they are kept in power, bias and coverage")
+    return out
 
 
 def _summarise(ns: list[int], targets: list[PowerTarget], pop: dict[str, float], ok: np.ndarray,
@@ -1149,14 +1157,7 @@ def cluster_power(spec: Any, clusters: int | Sequence[int] = (30, 45, 60), *, cl
     improper = np.stack([o[2] for o in out])
     del out
     for i, k in enumerate(ks):
-        failed = reps - int(ok[:, i].sum())
-        if failed:
-            problems.append(f"clusters = {k}: {failed} of {reps} replicates failed (no convergence, a singular "
-                            "information matrix or unusable data) and are left out of every column but convergence")
-        bad = int(improper[:, i].sum())
-        if bad:
-            problems.append(f"clusters = {k}: {bad} of {reps} replicates have a negative variance estimate "
-                            "(Heywood case); they are kept in power, bias and coverage")
+        problems += _replicate_problems(f"clusters = {k}", ok[:, i], improper[:, i], reps)
         usage.append({"source": f"{reps} replicates of {k} partnerships x {m}", "n_read": reps * totals[i],
                       "n_used": reps * totals[i], "dropped": {}})
     tab = _summarise(totals, targets, {t.name: pop.get(t.name, np.nan) for t in targets}, ok, vals, reps=reps,

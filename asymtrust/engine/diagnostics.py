@@ -45,6 +45,8 @@ from ..exceptions import OptionError
 from .compile import SimpleParTable, fixed_value
 from .estimate import Objective
 from .model import RamModel
+from .estimators.ls import duplication, gls_weight, normal_weight
+from .robust import vech_index
 from .vcov import constrained_inverse
 
 _STRUCT = ("=~", "~", "~~", "~1")
@@ -410,7 +412,7 @@ def _fiml_expected_information(obj: Objective, imp: list, x_idx: list[int]) -> n
     patterns (P_p the inverse of the pattern's block, embedded with zeros), the moments
     among the covariates zeroed, then sum_g (N_g / N) Delta_g' I_g Delta_g."""
     p = obj.model.p
-    r, c = _vech_index(p)
+    r, c = vech_index(p)
     xs = set(x_idx)
     drop = np.concatenate([np.isin(np.arange(p), x_idx), [(i in xs) and (j in xs) for i, j in zip(r, c)]])
     info = 0.0
@@ -421,7 +423,7 @@ def _fiml_expected_information(obj: Objective, imp: list, x_idx: list[int]) -> n
         for pt in s.patterns:
             P = np.zeros((p, p))
             P[np.ix_(pt.obs, pt.obs)] = np.linalg.inv(sigma[np.ix_(pt.obs, pt.obs)])
-            I1 += pt.n * _h1_weight_from_inverse(P, True)
+            I1 += pt.n * normal_weight(P, True)
         I1 /= s.nobs
         I1[drop, :] = 0.0
         I1[:, drop] = 0.0
@@ -564,39 +566,12 @@ _RES_TYPES = {"raw": "raw", "cor": "cor.bollen", "cor.bollen": "cor.bollen", "co
               "rmr": "raw", "srmr": "cor.bentler", "crmr": "cor.bollen"}
 
 
-def _vech_index(p: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column of each element of lavaan's vech (column by column, lower triangle)."""
-    r, c = zip(*[(i, j) for j in range(p) for i in range(j, p)])
-    return np.array(r), np.array(c)
-
-
 def _vech_reverse(v: np.ndarray, p: int) -> np.ndarray:
-    r, c = _vech_index(p)
+    r, c = vech_index(p)
     M = np.zeros((p, p))
     M[r, c] = v
     M[c, r] = v
     return M
-
-
-def _h1_weight(S: np.ndarray, mean: bool) -> np.ndarray:
-    """The normal-theory h1 information of (mean, vech(cov)) at ``S``:
-    Sigma^-1 (+) 1/2 D'(S^-1 x S^-1) D, in lavaan's order (means first)."""
-    return _h1_weight_from_inverse(np.linalg.inv(S), mean)
-
-
-def _h1_weight_from_inverse(P: np.ndarray, mean: bool) -> np.ndarray:
-    """:func:`_h1_weight` from P = S^-1 (P may be a pattern's inverse embedded with zeros)."""
-    p = len(P)
-    r, c = _vech_index(p)
-    # 1/2 D'(P x P)D in closed form: entry (ij, kl) = m_ij m_kl/2 (P_ik P_jl + P_il P_jk)
-    m = np.where(r == c, 1.0, 2.0) / 2.0
-    W = 0.5 * (P[np.ix_(r, r)] * P[np.ix_(c, c)] + P[np.ix_(r, c)] * P[np.ix_(c, r)]) * m[:, None] * m[None, :] * 2.0
-    if not mean:
-        return W
-    out = np.zeros((p + len(r), p + len(r)))
-    out[:p, :p] = P
-    out[p:, p:] = W
-    return out
 
 
 def _rescale(M: np.ndarray, mean: np.ndarray | None, dcov: np.ndarray, dmean: np.ndarray):
@@ -617,7 +592,7 @@ def _rescale(M: np.ndarray, mean: np.ndarray | None, dcov: np.ndarray, dmean: np
 def _cov2cor_jacobian(S: np.ndarray) -> np.ndarray:
     """d vech(cor(S)) / d vech(S) (lavaan's ``lav_deriv_cov2corB``)."""
     p = len(S)
-    r, c = _vech_index(p)
+    r, c = vech_index(p)
     sd = np.sqrt(np.diag(S))
     R = S / np.outer(sd, sd)
     J = np.zeros((len(r), len(r)))
@@ -631,16 +606,6 @@ def _cov2cor_jacobian(S: np.ndarray) -> np.ndarray:
     return J
 
 
-def _duplication(p: int) -> np.ndarray:
-    """lavaan's duplication matrix D (vec(A) = D vech(A)), in the vech order of :func:`_vech_index`."""
-    r, c = _vech_index(p)
-    D = np.zeros((p * p, len(r)))
-    k = np.arange(len(r))
-    D[c * p + r, k] = 1.0
-    D[r * p + c, k] = 1.0
-    return D
-
-
 def _h1_observed(mean: np.ndarray, cov: np.ndarray, mu: np.ndarray, sigma: np.ndarray, ms: bool) -> np.ndarray:
     """lavaan's ``lav_mvnorm_information_observed_samplestats``: the observed h1 information
     of (mean, vech(cov)) at the structured moments (mu, sigma)."""
@@ -648,7 +613,7 @@ def _h1_observed(mean: np.ndarray, cov: np.ndarray, mu: np.ndarray, sigma: np.nd
     P = np.linalg.inv(sigma)
     d = mean - mu
     A = P @ (2.0 * (cov + np.outer(d, d)) - sigma) @ P
-    D = _duplication(p)
+    D = duplication(p)
     I22 = 0.5 * D.T @ np.kron(P, A) @ D
     if not ms:
         return I22
@@ -667,7 +632,7 @@ def _residual_pieces(res, imp, robust: bool) -> tuple[list, np.ndarray]:
 
     model, samples, obj = res.model, res.samples, res.objective
     ms = bool(res.partable.meanstructure)
-    r, c = _vech_index(model.p)
+    r, c = vech_index(model.p)
     pieces = []
     ls = _kind(res) == "ls"
     fiml = not ls and obj.fiml
@@ -697,8 +662,8 @@ def _residual_pieces(res, imp, robust: bool) -> tuple[list, np.ndarray]:
             Zc = Z - Z.mean(axis=0)
             acov_obs = (Zc.T @ Zc) / s.nobs / s.nobs
         else:
-            A1 = _h1_weight(imp[g].sigma, ms)
-            acov_obs = np.linalg.inv(_h1_weight(s.cov, ms)) / s.nobs
+            A1 = gls_weight(imp[g].sigma, ms)
+            acov_obs = np.linalg.inv(gls_weight(s.cov, ms)) / s.nobs
         pieces.append((D, A1, acov_obs))
     if (robust or fiml) and not ls:  # lavaan's observed.information = "h1"
         A0 = sum(obj.weights[g] * D.T @ A1 @ D for g, (D, A1, _) in enumerate(pieces))
@@ -718,7 +683,7 @@ def _residual_acov(res, typ: str) -> list[np.ndarray]:
     if not ok:
         raise OptionError("residual standard errors cannot be computed: the information matrix is singular")
     p = res.model.p
-    r, c = _vech_index(p)
+    r, c = vech_index(p)
     out = []
     for g, (D, A1, acov_obs) in enumerate(pieces):
         S = res.samples[g].cov
@@ -939,7 +904,7 @@ def _group_residuals(s, imp, typ: str, ms: bool, names: list, acov) -> dict:
     cse = _vech_reverse(np.sqrt(d[off:]), p)
     out["cov_se"] = pd.DataFrame(cse, index=names, columns=names)
     out["cov_z"] = pd.DataFrame(_z(R, cse), index=names, columns=names)
-    r, c = _vech_index(p)
+    r, c = vech_index(p)
     vr = R[r, c]
     pstar = len(vr) - (p if typ == "cor.bollen" else 0)
     table = {"cov": _rms(vr, acov[off:, off:], pstar, lab)}

@@ -319,3 +319,17 @@ def residual_family(samples, implied, meanstructure: bool, ndat: int, df: float,
     out["agfi"] = (1.0 - (ndat / df) * (1.0 - gfi) if df > 0 else 1.0) if np.isfinite(gfi) else float("nan")
     out["pgfi"] = (df / ndat) * gfi if ndat else float("nan")
     return out
+
+
+def gfi_weighted(blocks, N: int, df: float) -> dict[str, float]:
+    """GFI = sum_g N_g/N (1 - e'We / s'Ws), AGFI and PGFI with the number of sample
+    statistics (lavaan's ``lav_fit_gfi`` on WLS.obs, WLS.est and WLS.V), for the
+    least-squares and ordinal families. ``blocks``: per group (N_g, s, e, W) with s the
+    sample statistics, e = s - model-implied and W the weight matrix."""
+    gfi, nel = 0.0, 0
+    for n_g, o, e, W in blocks:
+        gfi += (n_g / N) * (1.0 - float(e @ W @ e) / float(o @ W @ o))
+        nel += len(o)
+    nan = float("nan")
+    return {"gfi": gfi, "agfi": 1.0 - (nel / df) * (1.0 - gfi) if df > 0 else nan,
+            "pgfi": (df / nel) * gfi if nel else nan}

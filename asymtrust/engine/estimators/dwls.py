@@ -379,16 +379,8 @@ def incremental(chisq, df, chisq0, df0, suffix: str = "") -> dict[str, float]:
 def gfi_family(obj: OrdinalObjective, theta: np.ndarray, imp: list[Implied], df: float) -> dict[str, float]:
     """GFI = 1 - e'We / s'Ws per group (weights N_g/N), AGFI and PGFI with the number of
     sample statistics (lavaan's ``lav_fit_gfi`` on WLS.obs, WLS.est and WLS.V)."""
-    gfi, nel = 0.0, 0
-    for g, s in enumerate(obj.samples):
-        o = s.wls_obs
-        e = o - obj.implied_vector(theta, imp, g)
-        W = obj.W[g]
-        gfi += (s.nobs / obj.N) * (1.0 - float(e @ W @ e) / float(o @ W @ o))
-        nel += len(o)
-    nan = float("nan")
-    return {"gfi": gfi, "agfi": 1.0 - (nel / df) * (1.0 - gfi) if df > 0 else nan,
-            "pgfi": (df / nel) * gfi if nel else nan}
+    return ix.gfi_weighted(((s.nobs, s.wls_obs, s.wls_obs - obj.implied_vector(theta, imp, g), obj.W[g])
+                            for g, s in enumerate(obj.samples)), obj.N, df)
 
 
 def residual_indices(samples: list[GroupSample], imp: list[Implied], obj: OrdinalObjective,

@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...exceptions import InsufficientDataError, OptionError
+from ..indices import gfi_weighted
 from ..model import Implied, RamModel
 from ..samplestats import GroupSample, complete_sample
 from .base import Baseline, Solution, ntotal_indices, rmsea_family  # noqa: F401 - rmsea_family re-exported
@@ -61,14 +62,22 @@ def sample_vector(s: GroupSample, meanstructure: bool) -> np.ndarray:
 
 def gls_weight(S: np.ndarray, meanstructure: bool) -> np.ndarray:
     """Normal-theory weight 1/2 D'(S^-1 (x) S^-1) D (+ S^-1 for the means)."""
-    p = len(S)
     A = np.linalg.inv(S)
-    A = (A + A.T) / 2.0
-    D = duplication(p)
-    W = 0.5 * D.T @ np.kron(A, A) @ D
+    return normal_weight((A + A.T) / 2.0, meanstructure)
+
+
+def normal_weight(A: np.ndarray, meanstructure: bool) -> np.ndarray:
+    """:func:`gls_weight` from A = S^-1 (A may be a missingness pattern's inverse embedded
+    with zeros): 1/2 D'(A (x) A) D in closed form, entry (ij, kl) =
+    m_ij m_kl (A_ik A_jl + A_il A_jk) / 2 with m = 1 on the diagonal and 1/2 off it
+    (vech order), and A for the means first when ``meanstructure``."""
+    p = len(A)
+    r, c = vech_index(p)
+    m = np.where(r == c, 1.0, 2.0) / 2.0
+    W = (A[np.ix_(r, r)] * A[np.ix_(c, c)] + A[np.ix_(r, c)] * A[np.ix_(c, r)]) * m[:, None] * m[None, :]
     if not meanstructure:
         return W
-    out = np.zeros((p + len(W), p + len(W)))
+    out = np.zeros((p + len(r), p + len(r)))
     out[:p, :p] = A
     out[p:, p:] = W
     return out
@@ -192,16 +201,8 @@ class LSObjective:
 def gfi_family(obj: LSObjective, imp: list[Implied], df: float) -> dict[str, float]:
     """GFI = 1 - r'Wr / s'Ws per group (weights N_g/N), AGFI and PGFI with the number of
     sample moments (lavaan's ``lav_fit_gfi`` on WLS.obs, WLS.est and WLS.V)."""
-    gfi, nel = 0.0, 0
-    for g, s in enumerate(obj.samples):
-        o = obj.obs[g]
-        r = o - obj._implied_vector(g, imp[g])
-        W = obj.W[g]
-        gfi += (s.nobs / obj.N) * (1.0 - float(r @ W @ r) / float(o @ W @ o))
-        nel += len(o)
-    nan = float("nan")
-    return {"gfi": gfi, "agfi": 1.0 - (nel / df) * (1.0 - gfi) if df > 0 else nan,
-            "pgfi": (df / nel) * gfi if nel else nan}
+    return gfi_weighted(((s.nobs, obj.obs[g], obj.obs[g] - obj._implied_vector(g, imp[g]), obj.W[g])
+                         for g, s in enumerate(obj.samples)), obj.N, df)
 
 
 # ----------------------------------------------------------------------------- families
